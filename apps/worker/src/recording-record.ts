@@ -1,0 +1,59 @@
+import {
+  recordingRedisKeys,
+  type ControlRequest,
+  type RecordingEventType,
+  type RecordingRedisKeys,
+  type RecordingState,
+} from '@recfleet/contract';
+import type { Redis } from 'ioredis';
+
+/** Events kept per recording; the newest win (progress every minute for a day is ~1,500). */
+const EVENTS_KEPT = 5000;
+
+/**
+ * The durable record of one recording in Redis: a hash with its state and a stream of its events.
+ * The worker running the recording is the one writer of state (livekit/egress's "one owner" rule);
+ * producers only write the `control` field.
+ */
+export class RecordingRecord {
+  readonly keys: RecordingRedisKeys;
+
+  constructor(
+    private readonly redis: Redis,
+    keyPrefix: string,
+    readonly recordingId: string,
+  ) {
+    this.keys = recordingRedisKeys(keyPrefix, recordingId);
+  }
+
+  async setState(state: RecordingState, fields: Record<string, string | number> = {}): Promise<void> {
+    await this.redis.hset(this.keys.record, { ...fields, state, updatedAt: Date.now() });
+  }
+
+  async update(fields: Record<string, string | number>): Promise<void> {
+    await this.redis.hset(this.keys.record, { ...fields, updatedAt: Date.now() });
+  }
+
+  async appendEvent(type: RecordingEventType, data: Record<string, unknown>): Promise<string> {
+    const id = await this.redis.xadd(
+      this.keys.events,
+      'MAXLEN',
+      '~',
+      String(EVENTS_KEPT),
+      '*',
+      'type',
+      type,
+      'at',
+      String(Date.now()),
+      'data',
+      JSON.stringify(data),
+    );
+    return id ?? '';
+  }
+
+  /** The producer's pending stop/cancel request, if any. */
+  async controlRequest(): Promise<ControlRequest | undefined> {
+    const value = await this.redis.hget(this.keys.record, 'control');
+    return value === 'stop' || value === 'cancel' ? value : undefined;
+  }
+}

@@ -1,0 +1,219 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RecordingJob, RecordingResult, StopReason } from '@recfleet/contract';
+import {
+  Recorder,
+  type FatalErrorEvent,
+  type SegmentEvent,
+  type StoppedEvent,
+} from '@recfleet/engine-binding';
+import { RecordingUploader, recordingKeys, type StorageAdapter } from '@recfleet/storage';
+import type { Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { RecordingFailedError } from './recording-failure.js';
+import type { RecordingRecord } from './recording-record.js';
+
+export interface RecordingSessionOptions {
+  job: Job;
+  spec: RecordingJob;
+  sourceUrl: string;
+  store: StorageAdapter;
+  record: RecordingRecord;
+  spoolDir: string;
+  progressIntervalMs: number;
+  /** How often the durable stop/cancel request is checked; bounds the stop latency. */
+  controlPollMs: number;
+  log: Logger;
+}
+
+/**
+ * One recording's life on this worker: runs the recorder, feeds its segments to the uploader, reports
+ * every event to the durable record and the job, acts on stop/cancel requests, and ends in exactly one
+ * outcome (a result, or a RecordingFailedError with a stable code).
+ */
+export class RecordingSession {
+  private readonly recorder = new Recorder();
+  private readonly uploader: RecordingUploader;
+  private readonly keys;
+  private recordedSeconds = 0;
+  private segments = 0;
+  private bytes = 0;
+  /** Events reach Redis in the order they happened, one write at a time. */
+  private reportChain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: RecordingSessionOptions) {
+    this.keys = recordingKeys(o.spec.recordingId, o.spec.channel, o.spec.storage.prefix);
+    this.uploader = new RecordingUploader(o.store, this.keys);
+  }
+
+  async run(): Promise<RecordingResult> {
+    const { spec, log } = this.o;
+    const outputDir = join(this.o.spoolDir, spec.recordingId);
+    await mkdir(outputDir, { recursive: true });
+    await this.o.record.setState('joining', { owner: workerIdentity(), jobId: String(this.o.job.id) });
+
+    const ended = new Promise<StoppedEvent | FatalErrorEvent>((resolve) => {
+      this.recorder.once('stopped', resolve);
+      this.recorder.once('fatal_error', resolve);
+    });
+    this.wireEvents();
+
+    this.recorder.start({
+      recordingId: spec.recordingId,
+      sourceUrl: this.o.sourceUrl,
+      outputDir,
+      segmentSeconds: spec.recordingConfig.segmentSeconds,
+      maxIdleSeconds: spec.recordingConfig.maxIdleSeconds,
+      streamTypes: spec.recordingConfig.streamTypes,
+      ...(spec.recordingConfig.maxDurationSeconds !== undefined
+        ? { maxDurationSeconds: spec.recordingConfig.maxDurationSeconds }
+        : {}),
+    });
+    log.info({ sourceUrl: redactUrl(this.o.sourceUrl) }, 'recorder started');
+
+    const progressTimer = setInterval(() => this.reportProgress(), this.o.progressIntervalMs);
+    const controlTimer = setInterval(() => void this.pollControl(), this.o.controlPollMs);
+    let last: StoppedEvent | FatalErrorEvent;
+    try {
+      last = await ended;
+    } finally {
+      clearInterval(progressTimer);
+      clearInterval(controlTimer);
+    }
+
+    const cancelled = last.type === 'stopped' && last.reason === 'cancelled';
+    if (last.type === 'stopped') {
+      await this.o.record.setState('stopping', { reason: last.reason });
+    }
+    const outcome = await this.uploader.finish();
+    await this.recorder.release().catch(() => undefined);
+    await this.reportChain;
+    if (outcome.outcome === 'uploaded') await rm(outputDir, { recursive: true, force: true });
+
+    if (last.type === 'fatal_error') {
+      await this.report('fatal_error', { code: last.code, message: last.message });
+      await this.o.record.setState('failed', { errorCode: last.code, errorMessage: last.message });
+      throw new RecordingFailedError(last.code as RecordingFailedError['code'], last.message);
+    }
+    if (outcome.outcome !== 'uploaded') {
+      const code = (outcome.error?.code ?? 'STORAGE_WRITE_FAILED') as RecordingFailedError['code'];
+      const message = `segments not delivered: ${outcome.missing.join(', ')}${outcome.error ? ` (${outcome.error.message})` : ''}`;
+      await this.report('fatal_error', { code, message });
+      await this.o.record.setState('failed', { errorCode: code, errorMessage: message });
+      throw new RecordingFailedError(code, message);
+    }
+
+    const result: RecordingResult = {
+      recordingId: spec.recordingId,
+      channel: spec.channel,
+      outcome: 'uploaded',
+      stopReason: (cancelled ? 'cancelled' : last.reason) as StopReason,
+      storageProfile: spec.storage.profile,
+      playlistKey: this.keys.playlistKey,
+      playlistLocation: this.o.store.locate(this.keys.playlistKey),
+      segments: outcome.segmentsUploaded,
+      durationSeconds: round3(this.recordedSeconds),
+      bytes: outcome.bytesUploaded,
+    };
+    await this.report('uploaded', { ...result });
+    await this.o.record.setState('uploaded', {
+      playlistKey: result.playlistKey,
+      playlistLocation: result.playlistLocation,
+      segments: result.segments,
+      durationSeconds: result.durationSeconds,
+    });
+    await this.o.job.updateProgress(this.progressSnapshot());
+    return result;
+  }
+
+  private wireEvents(): void {
+    const r = this.recorder;
+    r.on('joined', () => void this.report('joined', {}));
+    r.on('started', (e) => {
+      void this.o.record.setState('recording', { startedAt: e.at });
+      void this.report('started', { streams: e.streams });
+    });
+    r.on('segment', (e: SegmentEvent) => {
+      this.segments += 1;
+      this.bytes += e.bytes;
+      this.recordedSeconds += e.durationSeconds;
+      this.uploader.add({
+        sequence: e.sequence,
+        filePath: e.path,
+        durationSeconds: e.durationSeconds,
+        bytes: e.bytes,
+        discontinuity: e.discontinuity,
+      });
+      void this.report('segment', {
+        sequence: e.sequence,
+        durationSeconds: e.durationSeconds,
+        bytes: e.bytes,
+        discontinuity: e.discontinuity,
+      });
+    });
+    r.on('recorder_failure', (e) => void this.report('recorder_failure', { code: e.code, message: e.message, counts: e.counts }));
+    r.on('stopped', (e) => void this.report('stopped', { reason: e.reason, segments: e.segments, durationSeconds: e.durationSeconds }));
+    this.uploader.on('uploaded', (e) => void this.report('uploaded_segment', e));
+    this.uploader.on('uploader_failure', (e) => void this.report('uploader_failure', e));
+  }
+
+  private progressSnapshot(): Record<string, number> {
+    const up = this.uploader.progress();
+    return {
+      durationSeconds: round3(this.recordedSeconds),
+      segments: this.segments,
+      bytes: this.bytes,
+      segmentsUploaded: up.segmentsUploaded,
+      uploadPercent: up.percent,
+    };
+  }
+
+  private reportProgress(): void {
+    const snapshot = this.progressSnapshot();
+    void this.o.job.updateProgress(snapshot).catch((err: unknown) => this.o.log.warn({ err }, 'progress not saved'));
+    void this.report('progress', snapshot);
+  }
+
+  /** Finalizes the recording (used when this worker shuts down). */
+  async stop(): Promise<void> {
+    if (this.recorder.state === 'running') await this.recorder.stop().catch(() => undefined);
+  }
+
+  private async pollControl(): Promise<void> {
+    try {
+      const request = await this.o.record.controlRequest();
+      if (!request || this.recorder.state !== 'running') return;
+      this.o.log.info({ request }, 'control request');
+      if (request === 'cancel') await this.recorder.release({ cancel: true });
+      else await this.recorder.stop();
+    } catch (err) {
+      this.o.log.warn({ err }, 'control poll failed');
+    }
+  }
+
+  /** Appends an event to the record's stream and the job's log, in order; never throws. */
+  private report(type: Parameters<RecordingRecord['appendEvent']>[0], data: Record<string, unknown>): Promise<void> {
+    this.reportChain = this.reportChain.then(async () => {
+      try {
+        await this.o.record.appendEvent(type, data);
+        await this.o.job.log(`${new Date().toISOString()} ${type} ${JSON.stringify(data)}`);
+      } catch (err) {
+        this.o.log.warn({ err, type }, 'event not recorded');
+      }
+    });
+    return this.reportChain;
+  }
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+function workerIdentity(): string {
+  return `${process.env.HOSTNAME ?? 'host'}:${process.pid}`;
+}
+
+/** Source URLs can carry tokens in their query string. */
+function redactUrl(url: string): string {
+  return url.replace(/\?.*$/, '?…');
+}

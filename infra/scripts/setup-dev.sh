@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs whatever a development checkout is missing, and nothing it already has:
+# Debian/Ubuntu packages, npm dependencies (npm ci), the native recorder, the TypeScript build.
+# Idempotent: a second run on a ready machine does no work beyond quick checks.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[setup] %s\033[0m\n' "$*" >&2; exit 1; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else SUDO="__none__"; fi
+fi
+
+# Packages the fleet and its tests use; extra ones can be appended by callers (e.g. the browser tests).
+PACKAGES=(redis-server ffmpeg libavformat-dev libavcodec-dev libavutil-dev pkg-config g++ make python3 ca-certificates ${RECFLEET_EXTRA_PACKAGES:-})
+
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then missing+=("$p"); fi
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    [ "$SUDO" = "__none__" ] && die "missing packages (${missing[*]}) and no root or sudo to install them"
+    log "installing Debian packages: ${missing[*]}"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+else
+  log "not a Debian/Ubuntu system: skipping package installation (see infra/README.md for RHEL-family hosts)"
+  for tool in redis-server ffmpeg ffprobe pkg-config g++; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing; install it (infra/README.md lists the packages)"
+  done
+fi
+
+node_ok() {
+  command -v node >/dev/null 2>&1 && node -e '
+    const [a, b] = process.versions.node.split(".").map(Number);
+    process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
+}
+if ! node_ok; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$SUDO" != "__none__" ]; then
+    log "Node.js >= 20.19 not found; trying the distribution's nodejs package"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null || true
+  fi
+  node_ok || die "Node.js >= 20.19 is required (found: $(node --version 2>/dev/null || echo none)). Install it from https://nodejs.org, NodeSource or nvm, then run this again."
+fi
+
+# npm ci only when the lock file changed since the last install.
+lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
+stamp="node_modules/.recfleet-lock-sha256"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > "$stamp"
+fi
+
+# The native recorder: rebuilt when its sources or build file are newer than the binary.
+addon="packages/engine-binding/build/Release/recfleet_recorder.node"
+if [ ! -f "$addon" ] || [ -n "$(find packages/engine-binding/native packages/engine-binding/binding.gyp -newer "$addon" -print -quit)" ]; then
+  log "building the native recorder"
+  npm run --silent build:native
+fi
+
+log "building TypeScript"
+npx tsc -b tsconfig.json
+log "ready"

@@ -1,0 +1,5 @@
+export * from './channel.js';
+export * from './error-codes.js';
+export * from './recording-job.js';
+export * from './recording-result.js';
+export * from './redis-keys.js';

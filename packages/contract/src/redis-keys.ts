@@ -1,0 +1,45 @@
+/**
+ * recfleet's own Redis keys, beside BullMQ's. The per-recording record is the durable truth about a
+ * recording (QueueEvents is a trimmed stream and may miss events); the events stream lets any producer
+ * follow a recording live from any host, and replay what it missed.
+ */
+export interface RecordingRedisKeys {
+  /** Hash: state, reason, error code, owner, timestamps, the stop/cancel request. */
+  record: string;
+  /** Stream: every recording event in order (XADD), fields `type`, `at`, `data` (JSON). */
+  events: string;
+}
+
+export function recordingRedisKeys(keyPrefix: string, recordingId: string): RecordingRedisKeys {
+  // The hash tag keeps a recording's keys in one Redis Cluster slot.
+  const base = `${keyPrefix}:rec:{${recordingId}}`;
+  return { record: base, events: `${base}:events` };
+}
+
+/** What a producer may ask of a running recording, stored durably in the record's `control` field. */
+export type ControlRequest = 'stop' | 'cancel';
+
+/** Recording events as stored in the events stream and mirrored on the job. */
+export type RecordingEventType =
+  | 'queued'
+  | 'joined'
+  | 'started'
+  | 'progress'
+  | 'segment'
+  | 'uploaded_segment'
+  | 'recorder_failure'
+  | 'uploader_failure'
+  | 'stopped'
+  | 'uploaded'
+  | 'backed_up'
+  | 'fatal_error';
+
+export const TERMINAL_EVENTS: readonly RecordingEventType[] = ['uploaded', 'backed_up', 'fatal_error'];
+
+export interface RecordingEvent {
+  /** Stream entry id; unique and ordered, usable to de-duplicate. */
+  id: string;
+  type: RecordingEventType;
+  at: number;
+  data: Record<string, unknown>;
+}

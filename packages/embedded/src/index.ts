@@ -1,0 +1,5 @@
+export { freePort } from './free-port.js';
+export { ManagedProcess } from './managed-process.js';
+export { RedisServer, type RedisServerOptions } from './redis-server.js';
+export { ChannelServer, type ChannelEvent } from './channel-server.js';
+export { TestPublisher, type TestPublisherOptions } from './test-publisher.js';

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Builds the recorder addon with node-gyp against the system FFmpeg.
+// Why a script and not a bare `node-gyp rebuild`: node-gyp downloads Node's headers by default, which
+// fails offline and on locked-down build hosts. The running Node almost always ships its headers
+// (`<prefix>/include/node`), so we point node-gyp there and only fall back to the download otherwise.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+
+function fail(message) {
+  process.stderr.write(`\n@recfleet/engine-binding: ${message}\n\n`);
+  process.exit(1);
+}
+
+const pc = spawnSync('pkg-config', ['--exists', '--print-errors', 'libavformat', 'libavcodec', 'libavutil'], {
+  encoding: 'utf8',
+});
+if (pc.error || pc.status !== 0) {
+  fail(
+    'the FFmpeg development packages were not found by pkg-config.\n' +
+      (pc.error ? `  pkg-config could not run: ${pc.error.message}\n` : `  ${pc.stderr.trim()}\n`) +
+      '  Debian/Ubuntu: apt-get install pkg-config libavformat-dev libavcodec-dev libavutil-dev g++ make python3\n' +
+      '  RHEL/Rocky/CentOS Stream: see infra/README.md (ffmpeg-devel from RPM Fusion)\n' +
+      '  or run `make setup` at the repository root, which installs them.',
+  );
+}
+
+function nodeDir() {
+  const candidates = [process.env.npm_config_nodedir, dirname(dirname(process.execPath)), '/usr'];
+  for (const dir of candidates) {
+    if (dir && existsSync(join(dir, 'include', 'node', 'node_api.h'))) return dir;
+  }
+  return undefined;
+}
+
+let gyp;
+try {
+  gyp = require.resolve('node-gyp/bin/node-gyp.js');
+} catch {
+  fail('node-gyp is not installed; run `npm ci` at the repository root first.');
+}
+const dir = nodeDir();
+const args = [gyp, 'rebuild', '--jobs', 'max', ...(dir ? [`--nodedir=${dir}`] : [])];
+const r = spawnSync(process.execPath, args, { cwd: pkgDir, stdio: 'inherit' });
+if (r.status !== 0) fail(`node-gyp failed (exit ${r.status}); the compiler output is above.`);

@@ -1,0 +1,50 @@
+/** What a store says about an object it holds. */
+export interface StoredObject {
+  key: string;
+  bytes: number;
+  /** Hex MD5 of the content, when the store can tell (local disk always can). */
+  md5?: string;
+}
+
+export interface PutBody {
+  /** Read the content from this file... */
+  filePath?: string;
+  /** ...or take it from memory (playlists). */
+  data?: Buffer;
+  contentType: string;
+}
+
+/**
+ * One small interface over every vendor. `put` resolves only once the store holds exactly the bytes
+ * given (verified by size and MD5 where the store exposes it); anything else rejects with StorageError.
+ */
+export interface StorageAdapter {
+  readonly kind: string;
+  put(key: string, body: PutBody): Promise<StoredObject>;
+  head(key: string): Promise<StoredObject | undefined>;
+  list(prefix: string): Promise<StoredObject[]>;
+  delete(key: string): Promise<void>;
+  /** Where a person or player can read the object (a path for local disk, a URL for clouds). */
+  locate(key: string): string;
+}
+
+export const StorageErrorCode = {
+  STORAGE_WRITE_FAILED: 'STORAGE_WRITE_FAILED',
+  STORAGE_INTEGRITY: 'STORAGE_INTEGRITY',
+  STORAGE_PROFILE_UNKNOWN: 'STORAGE_PROFILE_UNKNOWN',
+  STORAGE_CONFIG_INVALID: 'STORAGE_CONFIG_INVALID',
+} as const;
+export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
+
+export class StorageError extends Error {
+  constructor(
+    readonly code: StorageErrorCode,
+    message: string,
+    /** Worth another attempt (timeouts, 5xx, integrity mismatches); false for the user's own mistakes. */
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StorageError';
+  }
+}

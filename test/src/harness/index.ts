@@ -1,0 +1,2 @@
+export * from './media-check.js';
+export * from './worker-process.js';

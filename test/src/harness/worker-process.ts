@@ -1,0 +1,39 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { ManagedProcess } from '@recfleet/embedded';
+
+export interface WorkerProcessOptions {
+  redisUrl: string;
+  channelUrlTemplate: string;
+  storageProfiles: Record<string, unknown>;
+  spoolDir?: string;
+  progressIntervalSeconds?: number;
+  extra?: Record<string, unknown>;
+}
+
+/** Starts `recfleet-worker` as a real process with a config file, and waits until it takes jobs. */
+export async function startWorkerProcess(options: WorkerProcessOptions): Promise<ManagedProcess & { spoolDir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'recfleet-worker-'));
+  const spoolDir = options.spoolDir ?? join(dir, 'spool');
+  const configPath = join(dir, 'worker.json');
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      redisUrl: options.redisUrl,
+      spoolDir,
+      channelUrlTemplate: options.channelUrlTemplate,
+      storageProfiles: options.storageProfiles,
+      progressIntervalSeconds: options.progressIntervalSeconds ?? 1,
+      logLevel: 'info',
+      ...options.extra,
+    }),
+  );
+  const main = join(dirname(createRequire(import.meta.url).resolve('@recfleet/worker')), 'main.js');
+  const proc = new ManagedProcess('worker', process.execPath, [main], {
+    env: { ...process.env, RECFLEET_CONFIG: configPath, RECFLEET_READY_LINE: '1' },
+  });
+  await proc.waitForLine((l) => l.includes('RECFLEET_WORKER_READY'), 30_000);
+  return Object.assign(proc, { spoolDir });
+}
