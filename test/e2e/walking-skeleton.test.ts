@@ -7,19 +7,26 @@
 import { readdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { InvalidRecordingJobError, RECORD_JOB_NAME, RECORDINGS_QUEUE, type RecordingEvent, type RecordingResult } from '@recfleet/contract';
-import { ChannelServer, RedisServer, TestPublisher, type ManagedProcess } from '@recfleet/embedded';
+import {
+  InvalidRecordingJobError,
+  RECORD_JOB_NAME,
+  RECORDINGS_QUEUE,
+  type RecordingEvent,
+  type RecordingResult,
+} from '@recfleet/contract';
+import { ChannelServer, TestPublisher, type ManagedProcess } from '@recfleet/embedded';
 import { RecordingClient } from '@recfleet/producer';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePlaylist, probeDuration, probeSegment } from '../src/harness/media-check.js';
+import { startTestRedis, type TestRedis } from '../src/harness/test-redis.js';
 import { startWorkerProcess } from '../src/harness/worker-process.js';
 
 const APP = 'e2e';
 const CHANNEL = 'skeleton room #1';
 
-let redis: RedisServer;
+let redis: TestRedis;
 let channels: ChannelServer;
 let publisher: TestPublisher;
 let worker: ManagedProcess;
@@ -27,14 +34,20 @@ let client: RecordingClient;
 let storageRoot: string;
 
 beforeAll(async () => {
-  redis = await RedisServer.start();
+  redis = await startTestRedis();
   channels = await ChannelServer.start();
-  publisher = TestPublisher.start({ url: channels.rtmpUrl(APP, CHANNEL), width: 640, height: 360, frameRate: 25, gop: 25 });
+  publisher = TestPublisher.start({
+    url: channels.rtmpUrl(APP, CHANNEL),
+    width: 640,
+    height: 360,
+    frameRate: 25,
+    gop: 25,
+  });
   await channels.waitForPublish(APP, CHANNEL);
   storageRoot = await mkdtemp(join(tmpdir(), 'recfleet-e2e-store-'));
   worker = await startWorkerProcess({
     redisUrl: redis.url,
-    channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channel}`,
+    channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
     storageProfiles: { local: { type: 'local', root: storageRoot } },
   });
   client = new RecordingClient({ redisUrl: redis.url });
@@ -49,7 +62,10 @@ afterAll(async () => {
   if (storageRoot) await rm(storageRoot, { recursive: true, force: true });
 });
 
-async function collect(recordingId: string, onEvent?: (e: RecordingEvent) => void): Promise<RecordingEvent[]> {
+async function collect(
+  recordingId: string,
+  onEvent?: (e: RecordingEvent) => void,
+): Promise<RecordingEvent[]> {
   const events: RecordingEvent[] = [];
   for await (const e of client.follow(recordingId)) {
     events.push(e);
@@ -67,9 +83,11 @@ describe('walking skeleton: live RTMP channel → worker → local storage', () 
       recordingConfig: { segmentSeconds: 2, maxIdleSeconds: 5 },
       storage: { profile: 'local', prefix: 'e2e/run-1' },
     });
+    // Wall time runs from the moment the recorder joined the channel to its stop. The channel server's
+    // GOP cache hands a joining client up to one GOP (0.48 s here) of older media: within tolerance.
     let startedAt = 0;
     const done = collect(recordingId, (e) => {
-      if (e.type === 'started' && startedAt === 0) {
+      if (e.type === 'joined' && startedAt === 0) {
         startedAt = e.at;
         setTimeout(() => void client.stop(recordingId), 9000);
       }
@@ -108,7 +126,10 @@ describe('walking skeleton: live RTMP channel → worker → local storage', () 
     expect(decoded.errors).toBe('');
     expect(decoded.exitCode).toBe(0);
     const duration = probeDuration(result.playlistLocation);
-    expect(Math.abs(duration - wallSeconds), `playlist ${duration} s vs wall ${wallSeconds} s`).toBeLessThanOrEqual(1.5);
+    expect(
+      Math.abs(duration - wallSeconds),
+      `playlist ${duration} s vs wall ${wallSeconds} s`,
+    ).toBeLessThanOrEqual(1.5);
     expect(Math.abs(result.durationSeconds - duration)).toBeLessThanOrEqual(0.5);
   });
 
@@ -122,17 +143,29 @@ describe('walking skeleton: live RTMP channel → worker → local storage', () 
     });
     await expect(attempt).rejects.toBeInstanceOf(InvalidRecordingJobError);
     const err = (await attempt.catch((e: unknown) => e)) as InvalidRecordingJobError;
-    expect(err.problems.map((p) => p.field).sort()).toEqual(['channel', 'recordingConfig.segmentSeconds', 'uid']);
+    expect(err.problems.map((p) => p.field).sort()).toEqual([
+      'channel',
+      'recordingConfig.segmentSeconds',
+      'uid',
+    ]);
   });
 
   it('fails a job it cannot run with a stable code and keeps working', async () => {
     // Jobs added with the bare BullMQ API, bypassing the client's validation.
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
     const queue = new Queue(RECORDINGS_QUEUE, { connection, prefix: 'recfleet' });
-    const events = new QueueEvents(RECORDINGS_QUEUE, { connection: new Redis(redis.url, { maxRetriesPerRequest: null }), prefix: 'recfleet' });
+    const events = new QueueEvents(RECORDINGS_QUEUE, {
+      connection: new Redis(redis.url, { maxRetriesPerRequest: null }),
+      prefix: 'recfleet',
+    });
     await events.waitUntilReady();
     try {
-      const bad = await queue.add(RECORD_JOB_NAME, { recordingId: 'bad-1', appId: APP, channel: CHANNEL, uid: -5 });
+      const bad = await queue.add(RECORD_JOB_NAME, {
+        recordingId: 'bad-1',
+        appId: APP,
+        channel: CHANNEL,
+        uid: -5,
+      });
       await expect(bad.waitUntilFinished(events, 30_000)).rejects.toThrow(/^\[INVALID_JOB\] .*uid/);
 
       const unknownProfile = await queue.add(RECORD_JOB_NAME, {
@@ -142,7 +175,9 @@ describe('walking skeleton: live RTMP channel → worker → local storage', () 
         uid: 7,
         storage: { profile: 'nowhere' },
       });
-      await expect(unknownProfile.waitUntilFinished(events, 30_000)).rejects.toThrow(/^\[STORAGE_PROFILE_UNKNOWN\] .*nowhere/);
+      await expect(unknownProfile.waitUntilFinished(events, 30_000)).rejects.toThrow(
+        /^\[STORAGE_PROFILE_UNKNOWN\] .*nowhere/,
+      );
       expect(worker.running).toBe(true);
     } finally {
       await events.close();

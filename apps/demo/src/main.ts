@@ -5,7 +5,7 @@
  * Everything started here is stopped on exit, Ctrl-C included.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -34,13 +34,20 @@ async function main(): Promise<number> {
   cleanups.push(() => redis.stop());
   const channels = await ChannelServer.start();
   cleanups.push(() => channels.stop());
-  const publisher = TestPublisher.start({ url: channels.rtmpUrl(APP_ID, CHANNEL), width: 1280, height: 720, frameRate: 30, gop: 30 });
+  const publisher = TestPublisher.start({
+    url: channels.rtmpUrl(APP_ID, CHANNEL),
+    width: 1280,
+    height: 720,
+    frameRate: 30,
+    gop: 30,
+  });
   cleanups.push(() => publisher.stop());
   await channels.waitForPublish(APP_ID, CHANNEL);
   say(`  redis     ${redis.url}`);
   say(`  channel   ${channels.rtmpUrl(APP_ID, CHANNEL)} (720p30 test pattern + 440 Hz tone)`);
 
   const work = await mkdtemp(join(tmpdir(), 'recfleet-demo-'));
+  cleanups.push(() => rm(work, { recursive: true, force: true }));
   await mkdir(outputRoot, { recursive: true });
   const configPath = join(work, 'worker.json');
   await writeFile(
@@ -48,7 +55,7 @@ async function main(): Promise<number> {
     JSON.stringify({
       redisUrl: redis.url,
       spoolDir: join(work, 'spool'),
-      channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channel}`,
+      channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
       storageProfiles: { local: { type: 'local', root: outputRoot } },
       progressIntervalSeconds: 2,
       logLevel: 'warn',
@@ -93,6 +100,9 @@ async function main(): Promise<number> {
           : `  segment #${String(d.sequence)} closed: ${Number(d.durationSeconds).toFixed(2)} s, ${String(d.bytes)} bytes`;
       process.stdout.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
       if (tty && event.type === 'segment') process.stdout.write('\n');
+    } else if (event.type === 'uploaded_segment') {
+      const line = `  segment #${String(d.sequence)} in storage (${String(d.latencyMs)} ms after it closed)`;
+      process.stdout.write(tty ? `\r\x1b[2K${line}\n` : `${line}\n`);
     } else {
       if (tty) process.stdout.write('\r\x1b[2K');
       say(`  ${event.type}${event.type === 'stopped' ? ` (${String(d.reason)})` : ''}`);
@@ -115,7 +125,8 @@ async function main(): Promise<number> {
   say(`  segments  ${relative(process.cwd(), resolve(playlist, '..')) || '.'}/${recordingId}_*.ts`);
   say(`  play it   ffplay ${shown}`);
   say(`  check it  ffmpeg -v error -i ${shown} -f null -`);
-  if (check.status === 0 && check.stderr.trim() === '') say('  verified  ffmpeg read the whole playlist without a single error');
+  if (check.status === 0 && check.stderr.trim() === '')
+    say('  verified  ffmpeg read the whole playlist without a single error');
   else say(`  WARNING   ffmpeg reported:\n${check.stderr}`);
   return check.status === 0 && check.stderr.trim() === '' ? 0 : 1;
 }

@@ -54,7 +54,11 @@ export class RecordingClient {
   constructor(private readonly options: RecordingClientOptions) {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     // Producers fail fast when Redis is down instead of queueing commands in memory.
-    this.redis = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+    this.redis = new Redis(options.redisUrl, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      lazyConnect: false,
+    });
     this.queue = new Queue(options.queueName ?? RECORDINGS_QUEUE, {
       connection: new Redis(options.redisUrl, { maxRetriesPerRequest: 1 }),
       prefix: this.keyPrefix,
@@ -135,16 +139,23 @@ export class RecordingClient {
    * Follows a recording's events from the start (or after `afterId`), live, until a terminal event
    * (`uploaded`, `backed_up`, `fatal_error`). Works for recordings started by any producer.
    */
-  async *follow(recordingId: string, options: { afterId?: string; blockMs?: number } = {}): AsyncGenerator<RecordingEvent> {
+  async *follow(
+    recordingId: string,
+    options: { afterId?: string; blockMs?: number } = {},
+  ): AsyncGenerator<RecordingEvent> {
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
     const reader = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null });
     this.followers.add(reader);
     let lastId = options.afterId ?? '0-0';
     try {
       for (;;) {
-        const reply = (await reader.xread('BLOCK', options.blockMs ?? 1000, 'STREAMS', keys.events, lastId)) as
-          | [string, [string, string[]][]][]
-          | null;
+        const reply = (await reader.xread(
+          'BLOCK',
+          options.blockMs ?? 1000,
+          'STREAMS',
+          keys.events,
+          lastId,
+        )) as [string, [string, string[]][]][] | null;
         if (!reply) continue;
         for (const [, entries] of reply) {
           for (const [id, flat] of entries) {
@@ -171,7 +182,10 @@ export class RecordingClient {
   private async ready(): Promise<void> {
     if (this.redis.status === 'ready') return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Redis at ${this.options.redisUrl} is not reachable`)), 5000);
+      const timer = setTimeout(
+        () => reject(new Error(`Redis at ${this.options.redisUrl} is not reachable`)),
+        5000,
+      );
       this.redis.once('ready', () => {
         clearTimeout(timer);
         resolve();

@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { DEFAULT_KEY_PREFIX, RECORDINGS_QUEUE } from '@recfleet/contract';
+import { DEFAULT_KEY_PREFIX, encodeChannelAsStreamName, RECORDINGS_QUEUE } from '@recfleet/contract';
 import { StorageProfilesSchema } from '@recfleet/storage';
 import { z } from 'zod';
 
 /** The one worker config, validated at start-up; every refusal names the key. */
 export const WorkerConfigSchema = z
   .object({
-    redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .default('redis://127.0.0.1:6379'),
     keyPrefix: z.string().min(1).default(DEFAULT_KEY_PREFIX),
     queueName: z.string().min(1).default(RECORDINGS_QUEUE),
     /** Where segments are written before upload; must survive a process crash (not tmpfs). */
@@ -14,9 +17,15 @@ export const WorkerConfigSchema = z
     /** Recordings this process runs at once. */
     maxRecordings: z.number().int().min(1).max(2000).default(50),
     progressIntervalSeconds: z.number().min(1).max(3600).default(60),
-    /** How a job's channel becomes a source URL when the job names none; `{appId}` and `{channel}` are URL-encoded. */
-    channelUrlTemplate: z.string().min(1).default('rtmp://127.0.0.1:1935/{appId}/{channel}'),
-    storageProfiles: StorageProfilesSchema.default({ local: { type: 'local', root: '/var/lib/recfleet/recordings' } }),
+    /**
+     * How a job's channel becomes a source URL when the job names none: `{appId}` and `{channel}` are
+     * URL-encoded, `{channelName}` is the channel as a stream name (`_XX` for every byte but letters,
+     * digits and `-`), which any RTMP server accepts.
+     */
+    channelUrlTemplate: z.string().min(1).default('rtmp://127.0.0.1:1935/{appId}/{channelName}'),
+    storageProfiles: StorageProfilesSchema.default({
+      local: { type: 'local', root: '/var/lib/recfleet/recordings' },
+    }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();
@@ -53,9 +62,10 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   return parsed.data;
 }
 
-/** Expands the channel URL template; both parts are URL-encoded so a channel cannot alter the URL. */
+/** Expands the channel URL template; every part is encoded so a channel cannot alter the URL. */
 export function channelSourceUrl(template: string, appId: string, channel: string): string {
   return template
     .replaceAll('{appId}', encodeURIComponent(appId))
+    .replaceAll('{channelName}', encodeChannelAsStreamName(channel))
     .replaceAll('{channel}', encodeURIComponent(channel));
 }

@@ -9,7 +9,15 @@ export function createLogger(level: string): Logger {
     level,
     base: { service: 'recfleet-worker', pid: process.pid },
     redact: {
-      paths: ['token', '*.token', 'job.data.token', 'data.token', '*.secretAccessKey', '*.accessKeySecret', '*.secretKey'],
+      paths: [
+        'token',
+        '*.token',
+        'job.data.token',
+        'data.token',
+        '*.secretAccessKey',
+        '*.accessKeySecret',
+        '*.secretKey',
+      ],
       censor: '[redacted]',
     },
   });

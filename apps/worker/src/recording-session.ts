@@ -10,8 +10,10 @@ import {
 import { RecordingUploader, recordingKeys, type StorageAdapter } from '@recfleet/storage';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
+import type { Redis } from 'ioredis';
 import { RecordingFailedError } from './recording-failure.js';
 import type { RecordingRecord } from './recording-record.js';
+import { claimRecording, RedisSegmentIndex } from './redis-segment-index.js';
 
 export interface RecordingSessionOptions {
   job: Job;
@@ -19,6 +21,7 @@ export interface RecordingSessionOptions {
   sourceUrl: string;
   store: StorageAdapter;
   record: RecordingRecord;
+  redis: Redis;
   spoolDir: string;
   progressIntervalMs: number;
   /** How often the durable stop/cancel request is checked; bounds the stop latency. */
@@ -33,7 +36,7 @@ export interface RecordingSessionOptions {
  */
 export class RecordingSession {
   private readonly recorder = new Recorder();
-  private readonly uploader: RecordingUploader;
+  private uploader!: RecordingUploader;
   private readonly keys;
   private recordedSeconds = 0;
   private segments = 0;
@@ -43,14 +46,30 @@ export class RecordingSession {
 
   constructor(private readonly o: RecordingSessionOptions) {
     this.keys = recordingKeys(o.spec.recordingId, o.spec.channel, o.spec.storage.prefix);
-    this.uploader = new RecordingUploader(o.store, this.keys);
   }
 
   async run(): Promise<RecordingResult> {
     const { spec, log } = this.o;
     const outputDir = join(this.o.spoolDir, spec.recordingId);
     await mkdir(outputDir, { recursive: true });
-    await this.o.record.setState('joining', { owner: workerIdentity(), jobId: String(this.o.job.id) });
+    // Claiming bumps the epoch: any earlier owner of this recording can no longer add segments.
+    const epoch = await claimRecording(this.o.redis, this.o.record.keys.record, workerIdentity());
+    const index = new RedisSegmentIndex(
+      this.o.redis,
+      this.o.record.keys.record,
+      this.o.record.keys.segments,
+      epoch,
+    );
+    const earlier = await index.list();
+    // A recording resumed here continues after the last delivered segment, in the same playlist.
+    const startSequence = earlier.length > 0 ? Math.max(...earlier.map((s) => s.sequence)) + 1 : 0;
+    for (const s of earlier) {
+      this.recordedSeconds += s.durationSeconds;
+      this.bytes += s.bytes;
+    }
+    this.segments = earlier.length;
+    this.uploader = new RecordingUploader(this.o.store, this.keys, { index });
+    await this.o.record.setState('joining', { jobId: String(this.o.job.id), epoch });
 
     const ended = new Promise<StoppedEvent | FatalErrorEvent>((resolve) => {
       this.recorder.once('stopped', resolve);
@@ -65,11 +84,13 @@ export class RecordingSession {
       segmentSeconds: spec.recordingConfig.segmentSeconds,
       maxIdleSeconds: spec.recordingConfig.maxIdleSeconds,
       streamTypes: spec.recordingConfig.streamTypes,
+      startSequence,
+      discontinuity: startSequence > 0,
       ...(spec.recordingConfig.maxDurationSeconds !== undefined
         ? { maxDurationSeconds: spec.recordingConfig.maxDurationSeconds }
         : {}),
     });
-    log.info({ sourceUrl: redactUrl(this.o.sourceUrl) }, 'recorder started');
+    log.info({ sourceUrl: redactUrl(this.o.sourceUrl), epoch, startSequence }, 'recorder started');
 
     const progressTimer = setInterval(() => this.reportProgress(), this.o.progressIntervalMs);
     const controlTimer = setInterval(() => void this.pollControl(), this.o.controlPollMs);
@@ -111,9 +132,9 @@ export class RecordingSession {
       storageProfile: spec.storage.profile,
       playlistKey: this.keys.playlistKey,
       playlistLocation: this.o.store.locate(this.keys.playlistKey),
-      segments: outcome.segmentsUploaded,
+      segments: this.segments,
       durationSeconds: round3(this.recordedSeconds),
-      bytes: outcome.bytesUploaded,
+      bytes: this.bytes,
     };
     await this.report('uploaded', { ...result });
     await this.o.record.setState('uploaded', {
@@ -151,8 +172,19 @@ export class RecordingSession {
         discontinuity: e.discontinuity,
       });
     });
-    r.on('recorder_failure', (e) => void this.report('recorder_failure', { code: e.code, message: e.message, counts: e.counts }));
-    r.on('stopped', (e) => void this.report('stopped', { reason: e.reason, segments: e.segments, durationSeconds: e.durationSeconds }));
+    r.on(
+      'recorder_failure',
+      (e) => void this.report('recorder_failure', { code: e.code, message: e.message, counts: e.counts }),
+    );
+    r.on(
+      'stopped',
+      (e) =>
+        void this.report('stopped', {
+          reason: e.reason,
+          segments: e.segments,
+          durationSeconds: e.durationSeconds,
+        }),
+    );
     this.uploader.on('uploaded', (e) => void this.report('uploaded_segment', e));
     this.uploader.on('uploader_failure', (e) => void this.report('uploader_failure', e));
   }
@@ -170,7 +202,9 @@ export class RecordingSession {
 
   private reportProgress(): void {
     const snapshot = this.progressSnapshot();
-    void this.o.job.updateProgress(snapshot).catch((err: unknown) => this.o.log.warn({ err }, 'progress not saved'));
+    void this.o.job
+      .updateProgress(snapshot)
+      .catch((err: unknown) => this.o.log.warn({ err }, 'progress not saved'));
     void this.report('progress', snapshot);
   }
 
@@ -192,7 +226,10 @@ export class RecordingSession {
   }
 
   /** Appends an event to the record's stream and the job's log, in order; never throws. */
-  private report(type: Parameters<RecordingRecord['appendEvent']>[0], data: Record<string, unknown>): Promise<void> {
+  private report(
+    type: Parameters<RecordingRecord['appendEvent']>[0],
+    data: Record<string, unknown>,
+  ): Promise<void> {
     this.reportChain = this.reportChain.then(async () => {
       try {
         await this.o.record.appendEvent(type, data);

@@ -48,7 +48,10 @@ export class RecordingWorker {
   private async process(job: Job): Promise<RecordingResult> {
     const log = this.log.child({ jobId: job.id });
     if (job.name !== RECORD_JOB_NAME) {
-      throw new RecordingFailedError(RecfleetErrorCode.INVALID_JOB, `unknown job name "${job.name}" (expected "${RECORD_JOB_NAME}")`);
+      throw new RecordingFailedError(
+        RecfleetErrorCode.INVALID_JOB,
+        `unknown job name "${job.name}" (expected "${RECORD_JOB_NAME}")`,
+      );
     }
     let spec;
     try {
@@ -64,15 +67,18 @@ export class RecordingWorker {
       try {
         store = openStorage(this.config.storageProfiles, spec.storage.profile);
       } catch (err) {
-        if (err instanceof StorageError) throw new RecordingFailedError(RecfleetErrorCode.STORAGE_PROFILE_UNKNOWN, err.message);
+        if (err instanceof StorageError)
+          throw new RecordingFailedError(RecfleetErrorCode.STORAGE_PROFILE_UNKNOWN, err.message);
         throw err;
       }
       const session = new RecordingSession({
         job,
         spec,
-        sourceUrl: spec.sourceUrl ?? channelSourceUrl(this.config.channelUrlTemplate, spec.appId, spec.channel),
+        sourceUrl:
+          spec.sourceUrl ?? channelSourceUrl(this.config.channelUrlTemplate, spec.appId, spec.channel),
         store,
         record,
+        redis: this.redis,
         spoolDir: this.config.spoolDir,
         progressIntervalMs: this.config.progressIntervalSeconds * 1000,
         controlPollMs: 250,
@@ -80,7 +86,10 @@ export class RecordingWorker {
       });
       this.sessions.add(session);
       const result = await session.run().finally(() => this.sessions.delete(session));
-      recLog.info({ segments: result.segments, durationSeconds: result.durationSeconds }, 'recording uploaded');
+      recLog.info(
+        { segments: result.segments, durationSeconds: result.durationSeconds },
+        'recording uploaded',
+      );
       return result;
     } catch (err) {
       const failure = asRecordingFailure(err);
@@ -97,7 +106,9 @@ export class RecordingWorker {
     this.closing ??= (async () => {
       // Stop fetching first (close() resolves once running jobs end), then finalize what runs here so
       // no job is left active.
-      const workerClosed = this.worker.close().catch((err: unknown) => this.log.warn({ err }, 'worker close failed'));
+      const workerClosed = this.worker
+        .close()
+        .catch((err: unknown) => this.log.warn({ err }, 'worker close failed'));
       const steps = [
         () => Promise.all([...this.sessions].map((s) => s.stop())),
         () => workerClosed,

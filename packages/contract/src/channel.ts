@@ -20,3 +20,48 @@ export function channelNameProblem(name: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Channel names may contain `/`, `.`, `%`, spaces and (from other front ends) any Unicode, none of which
+ * may change an object key's directory, produce an invalid key, or confuse a channel server's URL
+ * parser. `encodeChannelForKey` keeps ASCII letters, digits and `-`, and writes every other UTF-8 byte
+ * as `~XX` (two upper-case hex digits): the result has no `/`, no `.` (so no `..`), no `%` (so it needs
+ * no further escaping inside a playlist URI or a URL), is reversible, and is at most 3× the channel's
+ * byte length. Object keys and the default channel URL template both use it.
+ */
+export function encodeChannelForKey(channel: string): string {
+  let out = '';
+  for (const byte of Buffer.from(channel, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    out += /[A-Za-z0-9-]/.test(ch) ? ch : `~${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+export function decodeChannelFromKey(encoded: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < encoded.length; i++) {
+    if (encoded[i] === '~') {
+      bytes.push(parseInt(encoded.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(encoded.charCodeAt(i));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/**
+ * The channel as a stream name on a channel server. RTMP servers accept only a narrow alphabet in
+ * stream names (node-media-server: `[A-Za-z0-9_-]`, and it drops `%`-escapes), so letters, digits and
+ * `-` are kept and every other UTF-8 byte becomes `_XX` (upper-case hex). Publishers must use the same
+ * name; the worker's default channel URL template uses it as `{channelName}`.
+ */
+export function encodeChannelAsStreamName(channel: string): string {
+  let out = '';
+  for (const byte of Buffer.from(channel, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    out += /[A-Za-z0-9-]/.test(ch) ? ch : `_${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}

@@ -56,7 +56,10 @@ describe('recording job contract', () => {
   });
 
   it('carries the error code through a failed job reason', () => {
-    expect(parseFailure(formatFailure('DISK_FULL', 'no space left'))).toEqual({ code: 'DISK_FULL', message: 'no space left' });
+    expect(parseFailure(formatFailure('DISK_FULL', 'no space left'))).toEqual({
+      code: 'DISK_FULL',
+      message: 'no space left',
+    });
     expect(parseFailure('TypeError: boom').code).toBe('INTERNAL');
   });
 });

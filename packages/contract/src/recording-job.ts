@@ -12,7 +12,17 @@ export const RECORDING_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 export const STORAGE_PROFILE_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** Key prefixes: path segments of safe characters, no `.`/`..` segments, no leading or trailing slash. */
 export const STORAGE_PREFIX_PATTERN = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
-export const SOURCE_SCHEMES = ['rtmp', 'rtmps', 'srt', 'rtsp', 'http', 'https', 'udp', 'rtp', 'file'] as const;
+export const SOURCE_SCHEMES = [
+  'rtmp',
+  'rtmps',
+  'srt',
+  'rtsp',
+  'http',
+  'https',
+  'udp',
+  'rtp',
+  'file',
+] as const;
 
 export const StreamTypesSchema = z.enum(['audio', 'video', 'both']);
 
@@ -24,19 +34,29 @@ export const RecordingConfigSchema = z
     maxIdleSeconds: z.number().int().min(5).max(3600).default(30),
     streamTypes: StreamTypesSchema.default('both'),
     /** Optional hard limit on the recorded duration. */
-    maxDurationSeconds: z.number().int().min(1).max(7 * 24 * 3600).optional(),
+    maxDurationSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .optional(),
   })
   .strict();
 
 export const StorageRefSchema = z
   .object({
     /** A storage profile configured on the worker hosts; credentials never travel in job data. */
-    profile: z.string().regex(STORAGE_PROFILE_PATTERN, 'must be 1–64 of a-z, 0-9, _ and -, starting alphanumeric'),
+    profile: z
+      .string()
+      .regex(STORAGE_PROFILE_PATTERN, 'must be 1–64 of a-z, 0-9, _ and -, starting alphanumeric'),
     /** Optional key prefix inside the profile's bucket/root. */
     prefix: z
       .string()
       .max(512)
-      .regex(STORAGE_PREFIX_PATTERN, 'must be path segments of A-Z a-z 0-9 . _ - separated by "/", without "." or ".." segments')
+      .regex(
+        STORAGE_PREFIX_PATTERN,
+        'must be path segments of A-Z a-z 0-9 . _ - separated by "/", without "." or ".." segments',
+      )
       .optional(),
   })
   .strict();
@@ -44,21 +64,30 @@ export const StorageRefSchema = z
 const sourceUrl = z
   .string()
   .max(2048)
-  .refine((s) => {
-    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(s)?.[1]?.toLowerCase();
-    return scheme !== undefined && (SOURCE_SCHEMES as readonly string[]).includes(scheme);
-  }, `must be a URL with one of the schemes ${SOURCE_SCHEMES.join(', ')}`);
+  .refine(
+    (s) => {
+      const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(s)?.[1]?.toLowerCase();
+      return scheme !== undefined && (SOURCE_SCHEMES as readonly string[]).includes(scheme);
+    },
+    `must be a URL with one of the schemes ${SOURCE_SCHEMES.join(', ')}`,
+  );
 
 export const RecordingJobSchema = z
   .object({
-    recordingId: z.string().regex(RECORDING_ID_PATTERN, 'must be 1–64 of A-Z a-z 0-9 _ -, starting alphanumeric'),
+    recordingId: z
+      .string()
+      .regex(RECORDING_ID_PATTERN, 'must be 1–64 of A-Z a-z 0-9 _ -, starting alphanumeric'),
     appId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 of A-Z a-z 0-9 _ -'),
     channel: z.string().superRefine((value, ctx) => {
       const problem = channelNameProblem(value);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }),
     /** The recorder's own user id in the channel (it joins as a silent client). */
-    uid: z.number().int().min(1).max(2 ** 32 - 1),
+    uid: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 32 - 1),
     /** Channel join token, passed to the channel as-is; never logged. */
     token: z.string().max(2048).optional(),
     /**
@@ -66,7 +95,11 @@ export const RecordingJobSchema = z
      * URL template (e.g. `rtmp://media.internal/{appId}/{channel}`).
      */
     sourceUrl: sourceUrl.optional(),
-    recordingConfig: RecordingConfigSchema.default({ segmentSeconds: 10, maxIdleSeconds: 30, streamTypes: 'both' }),
+    recordingConfig: RecordingConfigSchema.default({
+      segmentSeconds: 10,
+      maxIdleSeconds: 30,
+      streamTypes: 'both',
+    }),
     storage: StorageRefSchema,
     /** When the job was requested (ms since epoch), for latency accounting. */
     requestedAt: z.number().int().nonnegative().optional(),
@@ -100,7 +133,7 @@ export function parseRecordingJob(data: unknown): RecordingJob {
   if (result.success) return result.data;
   throw new InvalidRecordingJobError(
     result.error.issues.map((issue) => ({
-      field: issue.path.length > 0 ? issue.path.join('.') : unknownKeyField(issue) ?? '(job)',
+      field: issue.path.length > 0 ? issue.path.join('.') : (unknownKeyField(issue) ?? '(job)'),
       rule: issue.message,
     })),
   );

@@ -3,13 +3,7 @@ export type StopReason = 'requested' | 'idle_timeout' | 'source_ended' | 'max_du
 
 /** The lifecycle a recording goes through, kept on its durable record. */
 export type RecordingState =
-  | 'queued'
-  | 'joining'
-  | 'recording'
-  | 'stopping'
-  | 'uploaded'
-  | 'backed_up'
-  | 'failed';
+  'queued' | 'joining' | 'recording' | 'stopping' | 'uploaded' | 'backed_up' | 'failed';
 
 /** A completed recording job's return value. */
 export interface RecordingResult {

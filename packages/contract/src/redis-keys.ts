@@ -8,12 +8,14 @@ export interface RecordingRedisKeys {
   record: string;
   /** Stream: every recording event in order (XADD), fields `type`, `at`, `data` (JSON). */
   events: string;
+  /** Hash: delivered segments by sequence (JSON), written under the owner's epoch. */
+  segments: string;
 }
 
 export function recordingRedisKeys(keyPrefix: string, recordingId: string): RecordingRedisKeys {
   // The hash tag keeps a recording's keys in one Redis Cluster slot.
   const base = `${keyPrefix}:rec:{${recordingId}}`;
-  return { record: base, events: `${base}:events` };
+  return { record: base, events: `${base}:events`, segments: `${base}:segments` };
 }
 
 /** What a producer may ask of a running recording, stored durably in the record's `control` field. */

@@ -1,3 +1,4 @@
+import { encodeChannelAsStreamName } from '@recfleet/contract';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,14 +52,18 @@ export class ChannelServer {
     return server;
   }
 
-  /** The URL a publisher pushes to and a recorder pulls from. */
+  /**
+   * The URL a publisher pushes to and a recorder pulls from. RTMP servers cannot take arbitrary channel
+   * names in a stream name (node-media-server drops `%`-escapes), so the channel is written as a
+   * stream name (`encodeChannelAsStreamName`), as the worker's default `channelUrlTemplate` does.
+   */
   rtmpUrl(app: string, channel: string): string {
-    return `rtmp://127.0.0.1:${this.port}/${app}/${encodeURIComponent(channel)}`;
+    return `rtmp://127.0.0.1:${this.port}/${app}/${encodeChannelAsStreamName(channel)}`;
   }
 
   /** Resolves once a publisher is live on `/<app>/<channel>`. */
   waitForPublish(app: string, channel: string, timeoutMs = 15_000): Promise<void> {
-    const path = `/${app}/${encodeURIComponent(channel)}`;
+    const path = `/${app}/${encodeChannelAsStreamName(channel)}`;
     if (this.publishing.has(path)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

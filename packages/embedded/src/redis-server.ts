@@ -42,16 +42,25 @@ export class RedisServer {
   private async launch(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const args = [
-      '--port', String(this.port),
-      '--bind', '127.0.0.1',
-      '--save', '',
-      '--appendonly', this.appendOnly ? 'yes' : 'no',
-      '--appendfsync', 'always',
-      '--dir', this.dir,
-      '--daemonize', 'no',
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      this.appendOnly ? 'yes' : 'no',
+      '--appendfsync',
+      'always',
+      '--dir',
+      this.dir,
+      '--daemonize',
+      'no',
       // BullMQ needs every key kept: eviction would silently drop jobs.
-      '--maxmemory-policy', 'noeviction',
-      '--loglevel', 'warning',
+      '--maxmemory-policy',
+      'noeviction',
+      '--loglevel',
+      'warning',
     ];
     const proc = new ManagedProcess('redis-server', 'redis-server', args);
     this.proc = proc;
@@ -83,7 +92,9 @@ async function waitForPing(port: number, proc: ManagedProcess, timeoutMs: number
     if (await ping(port)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`redis-server did not answer PING on port ${port} within ${timeoutMs} ms:\n${proc.output()}`);
+  throw new Error(
+    `redis-server did not answer PING on port ${port} within ${timeoutMs} ms:\n${proc.output()}`,
+  );
 }
 
 function ping(port: number): Promise<boolean> {

@@ -20,7 +20,10 @@ describe('local disk storage', () => {
     const store = new LocalDiskStorage(join(dir, 'root'));
     const stored = await store.put('a/b/c.ts', { data: Buffer.from('hello'), contentType: 'video/mp2t' });
     expect(stored).toEqual({ key: 'a/b/c.ts', bytes: 5, md5: '5d41402abc4b2a76b9719d911017c592' });
-    await store.put('a/x.m3u8', { data: Buffer.from('#EXTM3U\n'), contentType: 'application/vnd.apple.mpegurl' });
+    await store.put('a/x.m3u8', {
+      data: Buffer.from('#EXTM3U\n'),
+      contentType: 'application/vnd.apple.mpegurl',
+    });
     expect((await store.list('a/b/')).map((o) => o.key)).toEqual(['a/b/c.ts']);
     expect(await readdir(join(dir, 'root', 'a', 'b'))).toEqual(['c.ts']);
     await store.delete('a/b/c.ts');
@@ -29,13 +32,17 @@ describe('local disk storage', () => {
 
   it('refuses a key that would escape its root', async () => {
     const store = new LocalDiskStorage(join(dir, 'root'));
-    await expect(store.put('../outside', { data: Buffer.from('x'), contentType: 'text/plain' })).rejects.toBeInstanceOf(StorageError);
+    await expect(
+      store.put('../outside', { data: Buffer.from('x'), contentType: 'text/plain' }),
+    ).rejects.toBeInstanceOf(StorageError);
   });
 
   it('fails clearly and without retry when the root is not writable', async () => {
     await writeFile(join(dir, 'file'), 'not a directory');
     const store = new LocalDiskStorage(join(dir, 'file', 'root'));
-    const err = (await store.put('k', { data: Buffer.from('x'), contentType: 'text/plain' }).catch((e: unknown) => e)) as StorageError;
+    const err = (await store
+      .put('k', { data: Buffer.from('x'), contentType: 'text/plain' })
+      .catch((e: unknown) => e)) as StorageError;
     expect(err.code).toBe('STORAGE_WRITE_FAILED');
     expect(err.retryable).toBe(false);
   });
@@ -51,9 +58,18 @@ describe('recording uploader', () => {
     for (const seq of [0, 1, 2]) {
       const file = join(dir, `spool-${seq}.ts`);
       await writeFile(file, Buffer.alloc(100 + seq, seq));
-      uploader.add({ sequence: seq, filePath: file, durationSeconds: 2, bytes: 100 + seq, discontinuity: seq === 2 });
+      uploader.add({
+        sequence: seq,
+        filePath: file,
+        durationSeconds: 2,
+        bytes: 100 + seq,
+        discontinuity: seq === 2,
+      });
     }
-    uploader.on('uploaded', () => void readFile(join(dir, 'store', keys.playlistKey), 'utf8').then((t) => playlists.push(t)));
+    uploader.on(
+      'uploaded',
+      () => void readFile(join(dir, 'store', keys.playlistKey), 'utf8').then((t) => playlists.push(t)),
+    );
     const outcome = await uploader.finish();
     expect(outcome.outcome).toBe('uploaded');
     expect(outcome.segmentsUploaded).toBe(3);
@@ -68,7 +84,9 @@ describe('recording uploader', () => {
   it('keeps the spool file and reports the segment missing when the store keeps failing', async () => {
     await writeFile(join(dir, 'blocker'), 'x');
     const store = new LocalDiskStorage(join(dir, 'blocker', 'store'));
-    const uploader = new RecordingUploader(store, recordingKeys('rec1', 'room'), { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 });
+    const uploader = new RecordingUploader(store, recordingKeys('rec1', 'room'), {
+      retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+    });
     const failures: unknown[] = [];
     uploader.on('uploader_failure', (f) => failures.push(f));
     const file = join(dir, 'spool-0.ts');

@@ -20,7 +20,11 @@ export class LocalDiskStorage implements StorageAdapter {
   private pathOf(key: string): string {
     const path = resolve(this.root, key);
     if (path !== this.root && !path.startsWith(this.root + sep)) {
-      throw new StorageError('STORAGE_WRITE_FAILED', `key ${JSON.stringify(key)} escapes the storage root`, false);
+      throw new StorageError(
+        'STORAGE_WRITE_FAILED',
+        `key ${JSON.stringify(key)} escapes the storage root`,
+        false,
+      );
     }
     return path;
   }
@@ -70,7 +74,9 @@ export class LocalDiskStorage implements StorageAdapter {
       const e = err as NodeJS.ErrnoException;
       // ENOSPC and EIO may pass (space freed, disk remounted); permissions and bad paths will not.
       const retryable = e.code === 'ENOSPC' || e.code === 'EIO' || e.code === 'EMFILE' || e.code === 'EBUSY';
-      throw new StorageError('STORAGE_WRITE_FAILED', `local put ${key}: ${e.message}`, retryable, { cause: err });
+      throw new StorageError('STORAGE_WRITE_FAILED', `local put ${key}: ${e.message}`, retryable, {
+        cause: err,
+      });
     }
   }
 
@@ -79,7 +85,9 @@ export class LocalDiskStorage implements StorageAdapter {
     try {
       const st = await stat(path);
       if (!st.isFile()) return undefined;
-      const md5 = createHash('md5').update(await readFile(path)).digest('hex');
+      const md5 = createHash('md5')
+        .update(await readFile(path))
+        .digest('hex');
       return { key, bytes: st.size, md5 };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

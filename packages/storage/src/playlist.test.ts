@@ -33,9 +33,14 @@ describe('playlist', () => {
     const text = renderPlaylist([seg(3, 2), seg(0, 2), seg(1, 2, true)], { ended: true });
     const lines = text.trim().split('\n');
     expect(lines.slice(5)).toEqual([
-      '#EXTINF:2.000000,', 's_0.ts',
-      '#EXT-X-DISCONTINUITY', '#EXTINF:2.000000,', 's_1.ts',
-      '#EXT-X-DISCONTINUITY', '#EXTINF:2.000000,', 's_3.ts',
+      '#EXTINF:2.000000,',
+      's_0.ts',
+      '#EXT-X-DISCONTINUITY',
+      '#EXTINF:2.000000,',
+      's_1.ts',
+      '#EXT-X-DISCONTINUITY',
+      '#EXTINF:2.000000,',
+      's_3.ts',
       '#EXT-X-ENDLIST',
     ]);
   });

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
 import type { RecordingKeys } from './object-keys.js';
-import { renderPlaylist, type PlaylistEntry } from './playlist.js';
+import { renderPlaylist } from './playlist.js';
 import { backoffDelay, DEFAULT_RETRY, sleep, type RetryPolicy } from './retry.js';
+import { FencedError, MemorySegmentIndex, type SegmentIndex } from './segment-index.js';
 import { StorageError, type StorageAdapter } from './storage-adapter.js';
 
 export interface SpooledSegment {
@@ -31,9 +32,17 @@ export interface UploadOutcome extends UploadProgress {
   error?: { code: string; message: string };
 }
 
+export interface RecordingUploaderOptions {
+  retry?: RetryPolicy;
+  /** Durable index of delivered segments; the playlist is always rendered from it. */
+  index?: SegmentIndex;
+}
+
 export interface UploaderEvents {
   uploaded: [{ sequence: number; key: string; bytes: number; latencyMs: number }];
-  uploader_failure: [{ sequence: number; code: string; message: string; attempt: number; willRetry: boolean }];
+  uploader_failure: [
+    { sequence: number; code: string; message: string; attempt: number; willRetry: boolean },
+  ];
 }
 
 /**
@@ -43,7 +52,8 @@ export interface UploaderEvents {
  * deleted only after its object was verified.
  */
 export class RecordingUploader extends EventEmitter<UploaderEvents> {
-  private readonly listed: PlaylistEntry[] = [];
+  private readonly index: SegmentIndex;
+  private readonly retry: RetryPolicy;
   private readonly missing: number[] = [];
   private chain: Promise<void> = Promise.resolve();
   private progressState = { segmentsTotal: 0, segmentsUploaded: 0, bytesTotal: 0, bytesUploaded: 0 };
@@ -52,9 +62,11 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
   constructor(
     private readonly store: StorageAdapter,
     private readonly keys: RecordingKeys,
-    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+    options: RecordingUploaderOptions = {},
   ) {
     super();
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.index = options.index ?? new MemorySegmentIndex();
   }
 
   add(segment: SpooledSegment): void {
@@ -72,7 +84,7 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
   /** Waits for every added segment, then writes the final playlist (with ENDLIST). */
   async finish(): Promise<UploadOutcome> {
     await this.chain;
-    if (this.listed.length > 0 || this.missing.length === 0) {
+    {
       await this.withRetry(-1, () => this.writePlaylist(true)).catch((err: unknown) => {
         this.lastError = describe(err);
       });
@@ -91,23 +103,39 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
     const started = Date.now();
     const key = this.keys.segmentKey(segment.sequence);
     try {
+      let md5: string | undefined;
       await this.withRetry(segment.sequence, async () => {
         const stored = await this.store.put(key, { filePath: segment.filePath, contentType: 'video/mp2t' });
         if (stored.bytes !== segment.bytes) {
-          throw new StorageError('STORAGE_INTEGRITY', `${key}: stored ${stored.bytes} bytes of ${segment.bytes}`, true);
+          throw new StorageError(
+            'STORAGE_INTEGRITY',
+            `${key}: stored ${stored.bytes} bytes of ${segment.bytes}`,
+            true,
+          );
         }
+        md5 = stored.md5;
       });
-      this.listed.push({
+      // Indexed only once verified: the playlist never lists an object the store does not hold.
+      await this.index.put({
         sequence: segment.sequence,
-        uri: this.keys.segmentName(segment.sequence),
         durationSeconds: segment.durationSeconds,
+        bytes: segment.bytes,
         discontinuity: segment.discontinuity,
+        location: 'primary',
+        key,
+        ...(md5 ? { md5 } : {}),
+        at: Date.now(),
       });
       await this.withRetry(segment.sequence, () => this.writePlaylist(false));
       this.progressState.segmentsUploaded += 1;
       this.progressState.bytesUploaded += segment.bytes;
       await rm(segment.filePath, { force: true });
-      this.emit('uploaded', { sequence: segment.sequence, key, bytes: segment.bytes, latencyMs: Date.now() - started });
+      this.emit('uploaded', {
+        sequence: segment.sequence,
+        key,
+        bytes: segment.bytes,
+        latencyMs: Date.now() - started,
+      });
     } catch (err) {
       this.missing.push(segment.sequence);
       this.lastError = describe(err);
@@ -115,7 +143,16 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
   }
 
   private async writePlaylist(ended: boolean): Promise<void> {
-    const text = renderPlaylist(this.listed, { ended });
+    const delivered = (await this.index.list()).filter((s) => s.location === 'primary');
+    const text = renderPlaylist(
+      delivered.map((s) => ({
+        sequence: s.sequence,
+        uri: this.keys.segmentName(s.sequence),
+        durationSeconds: s.durationSeconds,
+        discontinuity: s.discontinuity,
+      })),
+      { ended },
+    );
     await this.store.put(this.keys.playlistKey, {
       data: Buffer.from(text, 'utf8'),
       contentType: 'application/vnd.apple.mpegurl',
@@ -129,7 +166,9 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
         return;
       } catch (err) {
         const { code, message } = describe(err);
-        const retryable = err instanceof StorageError ? err.retryable : true;
+        // A fenced write will never succeed: another worker owns the recording now.
+        const retryable =
+          err instanceof FencedError ? false : err instanceof StorageError ? err.retryable : true;
         const willRetry = retryable && attempt < this.retry.attempts;
         this.emit('uploader_failure', { sequence, code, message, attempt, willRetry });
         if (!willRetry) throw err;
@@ -140,6 +179,7 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
 }
 
 function describe(err: unknown): { code: string; message: string } {
-  if (err instanceof StorageError) return { code: err.code, message: err.message };
+  if (err instanceof StorageError || err instanceof FencedError)
+    return { code: err.code, message: err.message };
   return { code: 'STORAGE_WRITE_FAILED', message: err instanceof Error ? err.message : String(err) };
 }

@@ -33,6 +33,14 @@ export const StorageErrorCode = {
   STORAGE_INTEGRITY: 'STORAGE_INTEGRITY',
   STORAGE_PROFILE_UNKNOWN: 'STORAGE_PROFILE_UNKNOWN',
   STORAGE_CONFIG_INVALID: 'STORAGE_CONFIG_INVALID',
+  /** The store rejected the credentials (unknown key, bad signature, access denied): never retried. */
+  STORAGE_AUTH_FAILED: 'STORAGE_AUTH_FAILED',
+  /** The configured bucket does not exist: a configuration mistake, never retried. */
+  STORAGE_BUCKET_NOT_FOUND: 'STORAGE_BUCKET_NOT_FOUND',
+  /** The store asked us to slow down (503 SlowDown, 429, Qiniu 573): retried with backoff. */
+  STORAGE_THROTTLED: 'STORAGE_THROTTLED',
+  /** No answer within the per-attempt timeout: retried. */
+  STORAGE_TIMEOUT: 'STORAGE_TIMEOUT',
 } as const;
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 

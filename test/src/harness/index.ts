@@ -1,2 +1,3 @@
 export * from './media-check.js';
 export * from './worker-process.js';
+export * from './test-redis.js';

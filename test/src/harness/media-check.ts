@@ -18,9 +18,13 @@ export function decodePlaylist(playlist: string): PlaylistCheck {
 
 /** Container duration in seconds as ffprobe reports it. */
 export function probeDuration(path: string): number {
-  const r = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', path], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    'ffprobe',
+    ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', path],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`ffprobe failed on ${path}: ${r.stderr}`);
   return Number(r.stdout.trim());
 }
@@ -36,17 +40,41 @@ export interface SegmentProbe {
 
 /** Probes one segment: decodes it entirely and looks at its first video frame. */
 export function probeSegment(path: string): SegmentProbe {
-  const decode = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', path, '-f', 'null', '-'], { encoding: 'utf8' });
-  const streams = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'csv=p=0', path], {
+  const decode = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', path, '-f', 'null', '-'], {
     encoding: 'utf8',
   });
+  const streams = spawnSync(
+    'ffprobe',
+    ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'csv=p=0', path],
+    {
+      encoding: 'utf8',
+    },
+  );
   const first = spawnSync(
     'ffprobe',
-    ['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+#1', '-show_entries', 'frame=key_frame', '-of', 'csv=p=0', path],
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-read_intervals',
+      '%+#1',
+      '-show_entries',
+      'frame=key_frame',
+      '-of',
+      'csv=p=0',
+      path,
+    ],
     { encoding: 'utf8' },
   );
-  const kinds = streams.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
-  const firstLine = first.stdout.split('\n').map((s) => s.trim()).find(Boolean);
+  const kinds = streams.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const firstLine = first.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .find(Boolean);
   return {
     decodes: decode.status === 0 && decode.stderr.trim() === '' && streams.status === 0,
     errors: `${decode.stderr}${streams.stderr}`.trim(),

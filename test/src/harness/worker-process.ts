@@ -14,7 +14,9 @@ export interface WorkerProcessOptions {
 }
 
 /** Starts `recfleet-worker` as a real process with a config file, and waits until it takes jobs. */
-export async function startWorkerProcess(options: WorkerProcessOptions): Promise<ManagedProcess & { spoolDir: string }> {
+export async function startWorkerProcess(
+  options: WorkerProcessOptions,
+): Promise<ManagedProcess & { spoolDir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'recfleet-worker-'));
   const spoolDir = options.spoolDir ?? join(dir, 'spool');
   const configPath = join(dir, 'worker.json');

@@ -1,0 +1,32 @@
+{
+  "targets": [
+    {
+      "target_name": "recfleet_recorder",
+      "sources": [
+        "native/addon.cc",
+        "native/recorder_object.cc",
+        "native/recording_loop.cc",
+        "native/segment_writer.cc",
+        "native/event_json.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags_cc": [
+        "-std=c++17",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-O2",
+        "-fexceptions",
+        "<!@(pkg-config --cflags libavformat libavcodec libavutil)"
+      ],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+      "libraries": ["<!@(pkg-config --libs libavformat libavcodec libavutil)", "-lpthread"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "OTHER_CFLAGS": ["<!@(pkg-config --cflags libavformat libavcodec libavutil)"]
+      }
+    }
+  ]
+}

@@ -1,0 +1,54 @@
+// Module entry: the recorder class and process-wide counters.
+#include <napi.h>
+
+extern "C" {
+#include <libavformat/avformat.h>
+#include <libavutil/log.h>
+}
+
+#include "counters.h"
+#include "recorder_object.h"
+
+namespace recfleet {
+
+std::atomic<int64_t> Counters::active_recorders{0};
+std::atomic<int64_t> Counters::threads{0};
+std::atomic<int64_t> Counters::bytes_written{0};
+std::atomic<int64_t> Counters::packets_written{0};
+std::atomic<int64_t> Counters::packets_dropped{0};
+
+namespace {
+Napi::Value GetCounters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("activeRecorders", Napi::Number::New(env, static_cast<double>(Counters::active_recorders.load())));
+  o.Set("threads", Napi::Number::New(env, static_cast<double>(Counters::threads.load())));
+  o.Set("bytesWritten", Napi::Number::New(env, static_cast<double>(Counters::bytes_written.load())));
+  o.Set("packetsWritten", Napi::Number::New(env, static_cast<double>(Counters::packets_written.load())));
+  o.Set("packetsDropped", Napi::Number::New(env, static_cast<double>(Counters::packets_dropped.load())));
+  return o;
+}
+
+Napi::Value Versions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("libavformat", Napi::String::New(env, AV_STRINGIFY(LIBAVFORMAT_VERSION)));
+  o.Set("libavformatRuntime", Napi::Number::New(env, avformat_version()));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // FFmpeg's own logging would write to the worker's stderr from every recording thread; the engine
+  // reports what matters as events instead.
+  av_log_set_level(AV_LOG_QUIET);
+  avformat_network_init();
+  exports.Set("NativeRecorder", RecorderObject::Define(env));
+  exports.Set("counters", Napi::Function::New(env, GetCounters));
+  exports.Set("versions", Napi::Function::New(env, Versions));
+  return exports;
+}
+}  // namespace
+
+NODE_API_MODULE(recfleet_recorder, Init)
+
+}  // namespace recfleet

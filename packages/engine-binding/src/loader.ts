@@ -1,0 +1,67 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RecorderError } from './errors.js';
+
+export interface NativeCounters {
+  activeRecorders: number;
+  threads: number;
+  bytesWritten: number;
+  packetsWritten: number;
+  packetsDropped: number;
+}
+
+export interface NativeRecorderInstance {
+  start(options: object): void;
+  stop(): void;
+  cancel(): void;
+  join(): void;
+}
+
+export interface NativeAddon {
+  NativeRecorder: new (onEvent: (json: string) => void) => NativeRecorderInstance;
+  counters(): NativeCounters;
+  versions(): { libavformat: string; libavformatRuntime: number };
+}
+
+let addon: NativeAddon | undefined;
+
+/**
+ * Loads the compiled recorder. On failure, one error lists every place tried, what each said, and the
+ * likely fixes, instead of a bare "cannot find module".
+ */
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const candidates = [
+    process.env.RECFLEET_RECORDER_ADDON,
+    join(pkgDir, 'build', 'Release', 'recfleet_recorder.node'),
+    join(pkgDir, 'build', 'Debug', 'recfleet_recorder.node'),
+  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
+  const require = createRequire(import.meta.url);
+  const failures: string[] = [];
+  for (const path of candidates) {
+    if (!existsSync(path)) {
+      failures.push(`${path}: not built`);
+      continue;
+    }
+    try {
+      addon = require(path) as NativeAddon;
+      return addon;
+    } catch (err) {
+      failures.push(`${path}: ${(err as Error).message}`);
+    }
+  }
+  throw new RecorderError(
+    'NATIVE_LOAD_FAILED',
+    [
+      'Could not load the native recorder (recfleet_recorder.node).',
+      ...failures.map((f) => `  - ${f}`),
+      'Possible fixes:',
+      '  - build it: `npm run build:native` (or `./run setup` at the repository root)',
+      '  - install the FFmpeg runtime and dev packages: apt-get install libavformat-dev libavcodec-dev libavutil-dev pkg-config g++',
+      '  - a "libav…so" error means the FFmpeg libraries it was built against are missing or changed: rebuild it',
+    ].join('\n'),
+  );
+}

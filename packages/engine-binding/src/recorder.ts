@@ -1,0 +1,255 @@
+import { EventEmitter } from 'node:events';
+import { EngineErrorCode, RecorderError, RecorderFailureCode } from './errors.js';
+import { loadAddon, type NativeCounters, type NativeRecorderInstance } from './loader.js';
+import { resolveStartOptions, type RecorderStartOptions } from './options.js';
+
+export interface StreamInfo {
+  index: number;
+  kind: 'video' | 'audio';
+  codec: string;
+  width?: number;
+  height?: number;
+  frameRate?: number;
+  sampleRate?: number;
+  channels?: number;
+}
+
+/** The source was opened (again, after it was lost, when `rejoin` is true). */
+export interface JoinedEvent {
+  type: 'joined';
+  recordingId: string;
+  sourceUrl: string;
+  /** True when the source came back after it had been lost. */
+  rejoin: boolean;
+  /** Epoch milliseconds. */
+  at: number;
+}
+/** The streams were selected and the muxer is ready; emitted once per recording. */
+export interface StartedEvent {
+  type: 'started';
+  recordingId: string;
+  streams: StreamInfo[];
+  /** Epoch milliseconds. */
+  at: number;
+}
+/** A finished segment: fsync'd and renamed to its final name, so it can be uploaded as it is. */
+export interface SegmentEvent {
+  type: 'segment';
+  recordingId: string;
+  sequence: number;
+  path: string;
+  durationSeconds: number;
+  bytes: number;
+  /** Presentation time of its first packet on the recording's timeline (starts at 1 s). */
+  startPtsSeconds: number;
+  startsWithKeyframe: boolean;
+  /** Set on the first segment after a rejoin or a codec change (and on the first with `discontinuity`). */
+  discontinuity: boolean;
+}
+/** Trouble the recorder works around (reconnecting, skipping corrupt packets); the recording goes on. */
+export interface RecorderFailureEvent {
+  type: 'recorder_failure';
+  recordingId: string;
+  code: RecorderFailureCode;
+  message: string;
+  counts: { reconnects: number; corruptPackets: number; droppedPackets: number };
+}
+export type StopReason = 'requested' | 'idle_timeout' | 'source_ended' | 'max_duration' | 'cancelled';
+/** The recording ended normally; every finished segment has been emitted before this. */
+export interface StoppedEvent {
+  type: 'stopped';
+  recordingId: string;
+  reason: StopReason;
+  segments: number;
+  durationSeconds: number;
+}
+/** The recording ended on an error; finished segments are kept, the partial one is removed. */
+export interface FatalErrorEvent {
+  type: 'fatal_error';
+  recordingId: string;
+  code: EngineErrorCode;
+  message: string;
+}
+export type FinalEvent = StoppedEvent | FatalErrorEvent;
+
+/** Events in the order a recording produces them; exactly one `stopped` or `fatal_error` ends it. */
+export interface RecorderEvents {
+  joined: [JoinedEvent];
+  started: [StartedEvent];
+  segment: [SegmentEvent];
+  recorder_failure: [RecorderFailureEvent];
+  stopped: [StoppedEvent];
+  fatal_error: [FatalErrorEvent];
+}
+
+export type RecorderState = 'idle' | 'running' | 'stopping' | 'ended' | 'released';
+
+/**
+ * One recorder instance (the reference SDK's "recording instance"): start, stop, release(cancel).
+ * Media I/O runs on a native thread; events arrive here, in order, on the JS thread.
+ */
+export class Recorder extends EventEmitter<RecorderEvents> {
+  private native: NativeRecorderInstance | undefined;
+  private id = '';
+  private sourceUrl = '';
+  private currentState: RecorderState = 'idle';
+  private releasing: Promise<void> | undefined;
+  private finalEvent: FinalEvent | undefined;
+  private resolveDone!: (e: FinalEvent) => void;
+  /** Resolves with the final event (`stopped` or `fatal_error`). */
+  readonly done: Promise<FinalEvent>;
+
+  constructor() {
+    super();
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  get recordingId(): string {
+    return this.id;
+  }
+
+  get state(): RecorderState {
+    return this.currentState;
+  }
+
+  /** Validates the options (RecorderError INVALID_OPTION naming the option) and starts recording. */
+  start(options: RecorderStartOptions): void {
+    if (this.releasing) throw new RecorderError('RELEASED', 'this recorder was released');
+    if (this.currentState !== 'idle') {
+      throw new RecorderError('ALREADY_STARTED', `recorder ${this.id} was already started`);
+    }
+    const resolved = resolveStartOptions(options);
+    const addon = loadAddon();
+    this.id = resolved.recordingId;
+    this.sourceUrl = resolved.sourceUrl;
+    this.native = new addon.NativeRecorder((json) => this.onNativeEvent(json));
+    this.native.start(resolved);
+    this.currentState = 'running';
+  }
+
+  /** Closes the current segment cleanly; resolves once the last `segment` and the final event are out. */
+  stop(): Promise<FinalEvent> {
+    if (this.releasing) return Promise.reject(new RecorderError('RELEASED', 'this recorder was released'));
+    if (this.currentState === 'idle') {
+      return Promise.reject(new RecorderError('NOT_STARTED', 'this recorder was not started'));
+    }
+    if (this.currentState === 'running') {
+      this.currentState = 'stopping';
+      this.native?.stop();
+    }
+    return this.done;
+  }
+
+  /**
+   * Frees every native resource. `cancel: true` abandons the current segment without finalizing it;
+   * otherwise the recording is stopped cleanly first. Safe to call twice; any other call afterwards
+   * fails with RecorderError RELEASED.
+   */
+  release(options: { cancel?: boolean } = {}): Promise<void> {
+    if (this.releasing) {
+      // A cancel asked for while an earlier release is still finalizing still abandons the segment.
+      if (options.cancel && this.currentState === 'stopping') this.native?.cancel();
+      return this.releasing;
+    }
+    this.releasing = this.releaseNow(options.cancel === true);
+    return this.releasing;
+  }
+
+  private async releaseNow(cancel: boolean): Promise<void> {
+    if (this.currentState === 'running' || this.currentState === 'stopping') {
+      if (cancel) this.native?.cancel();
+      else this.native?.stop();
+      this.currentState = 'stopping';
+      await this.done;
+    }
+    this.native?.join();
+    this.native = undefined;
+    this.currentState = 'released';
+  }
+
+  private onNativeEvent(json: string): void {
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(json) as Record<string, unknown>;
+    } catch {
+      raw = { type: 'fatal_error', code: 'INTERNAL', message: `unreadable event from the native recorder` };
+    }
+    const recordingId = this.id;
+    try {
+      switch (raw.type) {
+        case 'joined':
+          this.emit('joined', {
+            type: 'joined',
+            recordingId,
+            sourceUrl: this.sourceUrl,
+            rejoin: raw.rejoin === true,
+            at: Date.now(),
+          });
+          break;
+        case 'started': {
+          const streams = (raw.streams as (StreamInfo & { type?: string })[]).map(
+            ({ type: _type, ...s }) => s,
+          );
+          this.emit('started', { type: 'started', recordingId, streams, at: Date.now() });
+          break;
+        }
+        case 'segment':
+          this.emit('segment', { ...(raw as unknown as SegmentEvent), recordingId });
+          break;
+        case 'recorder_failure':
+          this.emit('recorder_failure', {
+            type: 'recorder_failure',
+            recordingId,
+            code: knownCode(RecorderFailureCode, raw.code, 'SOURCE_LOST'),
+            message: String(raw.message),
+            counts: {
+              reconnects: Number(raw.reconnects),
+              corruptPackets: Number(raw.corruptPackets),
+              droppedPackets: Number(raw.droppedPackets),
+            },
+          });
+          break;
+        case 'stopped':
+        case 'fatal_error': {
+          const final: FinalEvent =
+            raw.type === 'stopped'
+              ? { ...(raw as unknown as StoppedEvent), recordingId }
+              : {
+                  type: 'fatal_error',
+                  recordingId,
+                  code: knownCode(EngineErrorCode, raw.code, 'INTERNAL'),
+                  message: String(raw.message),
+                };
+          this.finalEvent = final;
+          if (this.currentState !== 'released') this.currentState = 'ended';
+          // The native thread posts its final event last: joining it now does not block.
+          this.native?.join();
+          if (final.type === 'stopped') this.emit('stopped', final);
+          else this.emit('fatal_error', final);
+          this.resolveDone(final);
+          break;
+        }
+      }
+    } catch (err) {
+      // A throwing listener must not unwind into native code; surface it as Node would.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  /** The final event, once the recording has ended. */
+  get result(): FinalEvent | undefined {
+    return this.finalEvent;
+  }
+}
+
+/** Process-wide engine counters (active recorders, threads, bytes and packets), for admission and metrics. */
+export function counters(): NativeCounters {
+  return loadAddon().counters();
+}
+
+/** Native codes are checked against the published list: callers switch on them exhaustively. */
+function knownCode<T extends string>(codes: Readonly<Record<string, T>>, value: unknown, fallback: T): T {
+  return typeof value === 'string' && Object.values(codes).includes(value as T) ? (value as T) : fallback;
+}

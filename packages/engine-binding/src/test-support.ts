@@ -1,0 +1,159 @@
+// Shared by this package's tests (excluded from the build): real FFmpeg processes, real sockets.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Recorder, type FinalEvent, type RecorderFailureEvent, type SegmentEvent } from './recorder.js';
+import type { RecorderStartOptions } from './options.js';
+
+export async function tempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), `recfleet-${prefix}-`));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** A free UDP port on loopback (SRT runs over UDP). */
+export function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => {
+      const { port } = socket.address();
+      socket.close(() => resolve(port));
+    });
+  });
+}
+
+export function run(cmd: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const TEST_SOURCE = [
+  '-f',
+  'lavfi',
+  '-i',
+  'testsrc2=size=320x240:rate=25',
+  '-f',
+  'lavfi',
+  '-i',
+  'sine',
+  '-c:v',
+  'libx264',
+  '-preset',
+  'ultrafast',
+  '-g',
+  '25',
+  '-c:a',
+  'aac',
+];
+
+/** 6 s of H.264 (a keyframe every second) + AAC in MPEG-TS. */
+export function makeTestFile(path: string, seconds = 6, extra: string[] = []): void {
+  const r = run('ffmpeg', [
+    '-v',
+    'error',
+    '-y',
+    ...TEST_SOURCE,
+    ...extra,
+    '-t',
+    String(seconds),
+    '-f',
+    'mpegts',
+    path,
+  ]);
+  if (r.status !== 0) throw new Error(`ffmpeg could not make ${path}: ${r.stderr}`);
+}
+
+export function makeFile(args: string[]): void {
+  const r = run('ffmpeg', ['-v', 'error', '-y', ...args]);
+  if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr}`);
+}
+
+/** A live SRT publisher in listener mode, paced in real time (`-re`), as a channel's encoder would be. */
+export function startSrtPublisher(port: number, size = '320x240'): ChildProcess {
+  const source = TEST_SOURCE.map((a) => (a.startsWith('testsrc2=') ? `testsrc2=size=${size}:rate=25` : a));
+  const args = ['-v', 'error', '-re', ...source, '-f', 'mpegts', `srt://127.0.0.1:${port}?mode=listener`];
+  const child = spawn('ffmpeg', args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr?.resume();
+  return child;
+}
+
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Everything a recording emitted, collected as it happens. */
+export interface RecordingLog {
+  recorder: Recorder;
+  segments: SegmentEvent[];
+  failures: RecorderFailureEvent[];
+  order: string[];
+  final: Promise<FinalEvent>;
+}
+
+export function record(options: RecorderStartOptions): RecordingLog {
+  const recorder = new Recorder();
+  const segments: SegmentEvent[] = [];
+  const failures: RecorderFailureEvent[] = [];
+  const order: string[] = [];
+  for (const name of [
+    'joined',
+    'started',
+    'segment',
+    'recorder_failure',
+    'stopped',
+    'fatal_error',
+  ] as const) {
+    recorder.on(name, () => order.push(name));
+  }
+  recorder.on('segment', (e) => segments.push(e));
+  recorder.on('recorder_failure', (e) => failures.push(e));
+  recorder.start(options);
+  return { recorder, segments, failures, order, final: recorder.done };
+}
+
+/** 1 when the first video frame of the file is a keyframe. */
+export function firstVideoFrameIsKey(path: string): boolean {
+  const r = run('ffprobe', [
+    '-v',
+    'error',
+    '-select_streams',
+    'v',
+    '-show_frames',
+    '-read_intervals',
+    '%+#1',
+    '-show_entries',
+    'frame=key_frame',
+    '-of',
+    'csv=p=0',
+    path,
+  ]);
+  return r.status === 0 && r.stdout.trim().split('\n')[0] === '1';
+}
+
+/** ffprobe's complaints about a file (empty when it is clean). */
+export function probeErrors(path: string): string {
+  const r = run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', path]);
+  return r.status === 0 ? r.stderr.trim() : `exit ${r.status}: ${r.stderr.trim()}`;
+}
+
+/** Decodes the whole playlist; returns what ffmpeg printed at error level (should be nothing). */
+export function decodeErrors(playlist: string): string {
+  const r = run('ffmpeg', ['-v', 'error', '-i', playlist, '-f', 'null', '-']);
+  return r.status === 0 ? r.stderr.trim() : `exit ${r.status}: ${r.stderr.trim()}`;
+}
+
+export function probeDuration(path: string): number {
+  const r = run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', path]);
+  return Number(r.stdout.trim());
+}

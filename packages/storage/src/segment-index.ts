@@ -1,0 +1,47 @@
+/** Where a delivered segment lives. */
+export type SegmentLocation = 'primary' | 'backup';
+
+/** One delivered segment as the durable index knows it. */
+export interface IndexedSegment {
+  sequence: number;
+  durationSeconds: number;
+  bytes: number;
+  discontinuity: boolean;
+  location: SegmentLocation;
+  /** Object key in the store named by `location`. */
+  key: string;
+  md5?: string;
+  at: number;
+}
+
+/**
+ * The durable list of a recording's delivered segments, from which its playlist is (re)built. Backed by
+ * Redis in the fleet so that a recording resumed on another host continues the same playlist; writes
+ * may be fenced (a stale owner's write is refused, see FencedError).
+ */
+export interface SegmentIndex {
+  put(segment: IndexedSegment): Promise<void>;
+  list(): Promise<IndexedSegment[]>;
+}
+
+/** A write refused because another worker now owns the recording (its epoch is newer). */
+export class FencedError extends Error {
+  readonly code = 'FENCED' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'FencedError';
+  }
+}
+
+/** An in-process index, for a single-process use of the uploader (and its tests). */
+export class MemorySegmentIndex implements SegmentIndex {
+  private readonly segments = new Map<number, IndexedSegment>();
+
+  async put(segment: IndexedSegment): Promise<void> {
+    this.segments.set(segment.sequence, segment);
+  }
+
+  async list(): Promise<IndexedSegment[]> {
+    return [...this.segments.values()].sort((a, b) => a.sequence - b.sequence);
+  }
+}

@@ -1,0 +1,65 @@
+import { spawnSync } from 'node:child_process';
+import { RedisServer } from '@recfleet/embedded';
+
+/** The Redis a test suite talks to: started fresh per suite, stopped by it. */
+export interface TestRedis {
+  url: string;
+  /** Stop and start again on the same address with the same data (AOF when `appendOnly`). */
+  restart(downMs?: number): Promise<void>;
+  /** End it at once, as a crash would. */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function dockerEngineReachable(): boolean {
+  const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], {
+    encoding: 'utf8',
+    timeout: 5000,
+  });
+  return r.status === 0 && r.stdout.trim() !== '';
+}
+
+/**
+ * A private Redis per suite. Through testcontainers when a Docker engine answers (and
+ * RECFLEET_TEST_REDIS is not `system`), otherwise — and on machines without Docker, such as CI here —
+ * from the system `redis-server` binary on a free port. Both run with `noeviction` (BullMQ needs every key).
+ */
+export async function startTestRedis(options: { appendOnly?: boolean } = {}): Promise<TestRedis> {
+  const mode = process.env.RECFLEET_TEST_REDIS ?? 'auto';
+  if (mode === 'container' || (mode === 'auto' && dockerEngineReachable())) {
+    return startRedisContainer(options.appendOnly ?? false);
+  }
+  return RedisServer.start(options);
+}
+
+async function startRedisContainer(appendOnly: boolean): Promise<TestRedis> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const container = await new GenericContainer('redis:7-alpine')
+    .withCommand([
+      'redis-server',
+      '--maxmemory-policy',
+      'noeviction',
+      '--appendonly',
+      appendOnly ? 'yes' : 'no',
+      '--save',
+      '',
+    ])
+    .withExposedPorts(6379)
+    .withWaitStrategy(Wait.forLogMessage('Ready to accept connections'))
+    .start();
+  const url = `redis://${container.getHost()}:${container.getMappedPort(6379)}`;
+  return {
+    url,
+    async restart(downMs = 0) {
+      await container.exec(['redis-cli', 'shutdown']).catch(() => undefined);
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      await container.restart();
+    },
+    async kill() {
+      await container.exec(['sh', '-c', 'kill -9 1']).catch(() => undefined);
+    },
+    async stop() {
+      await container.stop();
+    },
+  };
+}
