@@ -104,7 +104,9 @@ describe('walking skeleton: live RTMP channel → worker → local storage', () 
 
     const status = await client.get(recordingId);
     expect(status.state).toBe('uploaded');
-    expect(status.jobState).toBe('completed');
+    await expect
+      .poll(async () => (await client.get(recordingId)).jobState, { timeout: 10_000 })
+      .toBe('completed');
     const result = status.result as RecordingResult;
     expect(result.playlistKey).toBe(`e2e/run-1/${recordingId}_skeleton~20room~20~231.m3u8`);
     expect(result.playlistLocation).toBe(join(storageRoot, result.playlistKey));

@@ -130,7 +130,11 @@ export class RecordingClient {
       fields,
       progress: job?.progress,
     };
-    if (job?.returnvalue) status.result = job.returnvalue as RecordingResult;
+    if (fields.result) status.result = JSON.parse(fields.result) as RecordingResult;
+    else if (job?.returnvalue) status.result = job.returnvalue as RecordingResult;
+    if (fields.errorCode && jobState !== 'failed') {
+      status.error = { code: fields.errorCode, message: fields.errorMessage ?? '' };
+    }
     if (jobState === 'failed') status.error = parseFailure(job?.failedReason);
     return status;
   }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_KEY_PREFIX, encodeChannelAsStreamName, RECORDINGS_QUEUE } from '@recfleet/contract';
-import { StorageProfilesSchema } from '@recfleet/storage';
+import { openStorage, StorageProfilesSchema } from '@recfleet/storage';
 import { z } from 'zod';
 
 /** The one worker config, validated at start-up; every refusal names the key. */
@@ -26,6 +26,27 @@ export const WorkerConfigSchema = z
     storageProfiles: StorageProfilesSchema.default({
       local: { type: 'local', root: '/var/lib/recfleet/recordings' },
     }),
+    /** Uploads in flight on this host, across all its recordings. */
+    uploadConcurrency: z.number().int().min(1).max(1024).default(16),
+    /** Limit of one upload attempt; a slower one is abandoned and retried. */
+    uploadAttemptTimeoutSeconds: z.number().min(1).max(3600).default(60),
+    /**
+     * Where segments go when the primary store keeps failing: another profile (a second bucket, or a
+     * `local` profile on durable, shared disk). Without it a segment the primary refuses stays in the
+     * spool and the recording fails.
+     */
+    backup: z
+      .object({
+        profile: z.string().min(1),
+        /** Give up on the primary for a segment after this many attempts… */
+        afterAttempts: z.number().int().min(1).max(100).default(3),
+        /** …or this many seconds after the segment closed. */
+        afterSeconds: z.number().min(1).max(3600).default(20),
+      })
+      .strict()
+      .optional(),
+    /** How often the backup drain (a BullMQ job scheduler; any worker runs it) looks for work. */
+    drainIntervalSeconds: z.number().min(1).max(3600).default(15),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();
@@ -55,11 +76,32 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RECFLEET_MAX_RECORDINGS) raw.maxRecordings = Number(env.RECFLEET_MAX_RECORDINGS);
   if (env.RECFLEET_LOG_LEVEL) raw.logLevel = env.RECFLEET_LOG_LEVEL;
   const parsed = WorkerConfigSchema.safeParse(raw);
+  const where = file ? ` (${file})` : '';
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`invalid worker config${file ? ` (${file})` : ''}:\n${lines.join('\n')}`);
+    throw new ConfigError(`invalid worker config${where}:\n${lines.join('\n')}`);
   }
-  return parsed.data;
+  const config = parsed.data;
+  // Every profile must open now (secrets resolved, backup able to serve reads), not at the first job.
+  const problems: string[] = [];
+  for (const name of Object.keys(config.storageProfiles)) {
+    try {
+      openStorage(config.storageProfiles, name, env);
+    } catch (err) {
+      problems.push(`  storageProfiles.${name}: ${(err as Error).message}`);
+    }
+  }
+  if (config.backup) {
+    if (!config.storageProfiles[config.backup.profile]) {
+      problems.push(`  backup.profile: "${config.backup.profile}" is not one of storageProfiles`);
+    } else if (config.storageProfiles[config.backup.profile]?.type === 'qiniu') {
+      problems.push(
+        '  backup.profile: a qiniu profile cannot serve as a backup (objects are read back by the drain)',
+      );
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid worker config${where}:\n${problems.join('\n')}`);
+  return config;
 }
 
 /** Expands the channel URL template; every part is encoded so a channel cannot alter the URL. */

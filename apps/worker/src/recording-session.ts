@@ -7,7 +7,13 @@ import {
   type SegmentEvent,
   type StoppedEvent,
 } from '@recfleet/engine-binding';
-import { RecordingUploader, recordingKeys, type StorageAdapter } from '@recfleet/storage';
+import {
+  RecordingUploader,
+  recordingKeys,
+  type BackupPolicy,
+  type StorageAdapter,
+  type UploadSlots,
+} from '@recfleet/storage';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
@@ -22,6 +28,12 @@ export interface RecordingSessionOptions {
   store: StorageAdapter;
   record: RecordingRecord;
   redis: Redis;
+  /** Where segments go when the primary keeps failing, and the profile's name (for the drain). */
+  backup?: { policy: BackupPolicy; profile: string };
+  uploadSlots: UploadSlots;
+  uploadAttemptTimeoutMs: number;
+  /** Set of recordings with segments waiting in a backup store (drained by BackupDrainWorker). */
+  backedUpSetKey: string;
   spoolDir: string;
   progressIntervalMs: number;
   /** How often the durable stop/cancel request is checked; bounds the stop latency. */
@@ -68,8 +80,21 @@ export class RecordingSession {
       this.bytes += s.bytes;
     }
     this.segments = earlier.length;
-    this.uploader = new RecordingUploader(this.o.store, this.keys, { index });
-    await this.o.record.setState('joining', { jobId: String(this.o.job.id), epoch });
+    this.uploader = new RecordingUploader(this.o.store, this.keys, {
+      index,
+      slots: this.o.uploadSlots,
+      attemptTimeoutMs: this.o.uploadAttemptTimeoutMs,
+      ...(this.o.backup ? { backup: this.o.backup.policy } : {}),
+    });
+    // What the backup drain needs to finish this recording's delivery from any host.
+    await this.o.record.setState('joining', {
+      jobId: String(this.o.job.id),
+      epoch,
+      channel: spec.channel,
+      storageProfile: spec.storage.profile,
+      storagePrefix: spec.storage.prefix ?? '',
+      backupProfile: this.o.backup?.profile ?? '',
+    });
 
     const ended = new Promise<StoppedEvent | FatalErrorEvent>((resolve) => {
       this.recorder.once('stopped', resolve);
@@ -109,25 +134,25 @@ export class RecordingSession {
     const outcome = await this.uploader.finish();
     await this.recorder.release().catch(() => undefined);
     await this.reportChain;
-    if (outcome.outcome === 'uploaded') await rm(outputDir, { recursive: true, force: true });
+    if (outcome.outcome !== 'failed') await rm(outputDir, { recursive: true, force: true });
 
     if (last.type === 'fatal_error') {
-      await this.report('fatal_error', { code: last.code, message: last.message });
       await this.o.record.setState('failed', { errorCode: last.code, errorMessage: last.message });
+      await this.report('fatal_error', { code: last.code, message: last.message });
       throw new RecordingFailedError(last.code as RecordingFailedError['code'], last.message);
     }
-    if (outcome.outcome !== 'uploaded') {
+    if (outcome.outcome === 'failed') {
       const code = (outcome.error?.code ?? 'STORAGE_WRITE_FAILED') as RecordingFailedError['code'];
       const message = `segments not delivered: ${outcome.missing.join(', ')}${outcome.error ? ` (${outcome.error.message})` : ''}`;
-      await this.report('fatal_error', { code, message });
       await this.o.record.setState('failed', { errorCode: code, errorMessage: message });
+      await this.report('fatal_error', { code, message });
       throw new RecordingFailedError(code, message);
     }
 
     const result: RecordingResult = {
       recordingId: spec.recordingId,
       channel: spec.channel,
-      outcome: 'uploaded',
+      outcome: outcome.outcome,
       stopReason: (cancelled ? 'cancelled' : last.reason) as StopReason,
       storageProfile: spec.storage.profile,
       playlistKey: this.keys.playlistKey,
@@ -136,13 +161,29 @@ export class RecordingSession {
       durationSeconds: round3(this.recordedSeconds),
       bytes: this.bytes,
     };
-    await this.report('uploaded', { ...result });
-    await this.o.record.setState('uploaded', {
+    const summary = {
       playlistKey: result.playlistKey,
       playlistLocation: result.playlistLocation,
       segments: result.segments,
       durationSeconds: result.durationSeconds,
-    });
+      ended: 1,
+      // The job's return value lands only after this function returns; the record has it first.
+      result: JSON.stringify(result),
+    };
+    if (outcome.outcome === 'backed_up') {
+      // Registered before the state changes, so the drain cannot miss a recording it must finish.
+      await this.o.redis.sadd(this.o.backedUpSetKey, spec.recordingId);
+      // State first, then the event: whoever reacts to the event reads the final state.
+      await this.o.record.setState('backed_up', { ...summary, backedUp: outcome.backedUp.join(',') });
+      await this.report('backed_up', {
+        ...result,
+        backedUp: outcome.backedUp,
+        playlistWritten: outcome.playlistWritten,
+      });
+    } else {
+      await this.o.record.setState('uploaded', summary);
+      await this.report('uploaded', { ...result });
+    }
     await this.o.job.updateProgress(this.progressSnapshot());
     return result;
   }
@@ -187,6 +228,7 @@ export class RecordingSession {
     );
     this.uploader.on('uploaded', (e) => void this.report('uploaded_segment', e));
     this.uploader.on('uploader_failure', (e) => void this.report('uploader_failure', e));
+    this.uploader.on('backed_up', (e) => void this.report('backed_up_segment', e));
   }
 
   private progressSnapshot(): Record<string, number> {

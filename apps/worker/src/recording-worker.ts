@@ -6,7 +6,8 @@ import {
   RECORD_JOB_NAME,
   type RecordingResult,
 } from '@recfleet/contract';
-import { openStorage, StorageError } from '@recfleet/storage';
+import { backedUpSetKey } from '@recfleet/contract';
+import { StorageError, UploadSlots, type BackupPolicy } from '@recfleet/storage';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -14,6 +15,8 @@ import { channelSourceUrl, type WorkerConfig } from './config.js';
 import { asRecordingFailure, RecordingFailedError } from './recording-failure.js';
 import { RecordingRecord } from './recording-record.js';
 import { RecordingSession } from './recording-session.js';
+import { BackupDrainWorker } from './backup-drain-worker.js';
+import { StorageRegistry } from './storage-registry.js';
 
 /**
  * The BullMQ worker of one host: takes recording jobs from the queue and runs each as a RecordingSession.
@@ -24,12 +27,18 @@ export class RecordingWorker {
   private readonly redis: Redis;
   private closing: Promise<void> | undefined;
   private readonly sessions = new Set<RecordingSession>();
+  private readonly storage: StorageRegistry;
+  private readonly uploadSlots: UploadSlots;
+  private readonly drain: BackupDrainWorker;
 
   constructor(
     private readonly config: WorkerConfig,
     private readonly log: Logger,
   ) {
     this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    this.storage = new StorageRegistry(config.storageProfiles);
+    this.uploadSlots = new UploadSlots(config.uploadConcurrency);
+    this.drain = new BackupDrainWorker(config, this.storage, log);
     this.worker = new Worker(config.queueName, (job) => this.process(job), {
       // Workers must keep retrying Redis forever: a recording outlives short Redis outages.
       connection: new Redis(config.redisUrl, { maxRetriesPerRequest: null }),
@@ -41,8 +50,22 @@ export class RecordingWorker {
     this.worker.on('error', (err) => this.log.error({ err }, 'worker error'));
   }
 
-  waitUntilReady(): Promise<unknown> {
-    return this.worker.waitUntilReady();
+  async waitUntilReady(): Promise<void> {
+    await this.worker.waitUntilReady();
+    await this.drain.start();
+  }
+
+  private backupFor(): { policy: BackupPolicy; profile: string } | undefined {
+    const b = this.config.backup;
+    if (!b) return undefined;
+    return {
+      profile: b.profile,
+      policy: {
+        store: this.storage.get(b.profile),
+        afterAttempts: b.afterAttempts,
+        afterSeconds: b.afterSeconds,
+      },
+    };
   }
 
   private async process(job: Job): Promise<RecordingResult> {
@@ -65,7 +88,7 @@ export class RecordingWorker {
     try {
       let store;
       try {
-        store = openStorage(this.config.storageProfiles, spec.storage.profile);
+        store = this.storage.get(spec.storage.profile);
       } catch (err) {
         if (err instanceof StorageError)
           throw new RecordingFailedError(RecfleetErrorCode.STORAGE_PROFILE_UNKNOWN, err.message);
@@ -79,6 +102,10 @@ export class RecordingWorker {
         store,
         record,
         redis: this.redis,
+        uploadSlots: this.uploadSlots,
+        uploadAttemptTimeoutMs: this.config.uploadAttemptTimeoutSeconds * 1000,
+        backedUpSetKey: backedUpSetKey(this.config.keyPrefix),
+        ...(this.backupFor() ? { backup: this.backupFor() } : {}),
         spoolDir: this.config.spoolDir,
         progressIntervalMs: this.config.progressIntervalSeconds * 1000,
         controlPollMs: 250,
@@ -112,6 +139,7 @@ export class RecordingWorker {
       const steps = [
         () => Promise.all([...this.sessions].map((s) => s.stop())),
         () => workerClosed,
+        () => this.drain.close(),
         () => this.redis.quit(),
       ];
       for (const step of steps) {

@@ -29,6 +29,7 @@ export type RecordingEventType =
   | 'progress'
   | 'segment'
   | 'uploaded_segment'
+  | 'backed_up_segment'
   | 'recorder_failure'
   | 'uploader_failure'
   | 'stopped'
@@ -36,7 +37,16 @@ export type RecordingEventType =
   | 'backed_up'
   | 'fatal_error';
 
+/**
+ * Events after which a recording's worker is done with it. A `backed_up` recording can still become
+ * `uploaded` later, when the backup drain has delivered it (followers that want that keep reading).
+ */
 export const TERMINAL_EVENTS: readonly RecordingEventType[] = ['uploaded', 'backed_up', 'fatal_error'];
+
+/** Set of recordings with segments waiting in a backup store. */
+export function backedUpSetKey(keyPrefix: string): string {
+  return `${keyPrefix}:backed-up`;
+}
 
 export interface RecordingEvent {
   /** Stream entry id; unique and ordered, usable to de-duplicate. */

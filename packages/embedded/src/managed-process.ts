@@ -16,7 +16,9 @@ export class ManagedProcess {
     args: string[],
     options: SpawnOptions = {},
   ) {
-    this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    // Own process group: a Ctrl-C in the terminal reaches only the program that started us, which then
+    // stops its children in order (the recording is finalized before Redis goes away).
+    this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...options });
     const keep = (chunk: Buffer): void => {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (line.trim() === '') continue;

@@ -96,8 +96,10 @@ int RecordingLoop::InterruptCallback(void* opaque) {
 void RecordingLoop::RequestStop() { stop_.store(true); }
 void RecordingLoop::RequestCancel() { cancel_.store(true); }
 
+// Never sleeps past the idle limit: the idle exit should come on time, not one backoff later.
 void RecordingLoop::SleepInterruptible(int ms) {
-  int64_t until = NowMs() + ms;
+  int64_t idle_end = last_media_ms_ + static_cast<int64_t>(o_.max_idle_seconds * 1000);
+  int64_t until = std::min<int64_t>(NowMs() + ms, idle_end);
   while (!Stopping() && NowMs() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
@@ -314,8 +316,21 @@ bool RecordingLoop::WritePacket(AVPacket* pkt, const StreamMap& sm, AVFormatCont
   dts += ts_offset_;
   pts += ts_offset_;
 
-  // Repair as the ffmpeg CLI does: strictly increasing DTS per stream, PTS never before DTS.
+  // A source clock that jumps (a publisher restarted behind a relay that kept our session, an encoder
+  // reset) would otherwise squash everything after it onto last + 1 or leave a long hole: continue the
+  // timeline right after what was written, like the ffmpeg CLI does for discontinuous formats.
   int64_t& last = last_dts_[sm.output_index];
+  constexpr int64_t kBackwardJump = 90000;       // 1 s
+  constexpr int64_t kForwardJump = 10 * 90000;   // 10 s
+  if ((last != AV_NOPTS_VALUE && dts < last - kBackwardJump) || (max_end_ts_ > 0 && dts > max_end_ts_ + kForwardJump)) {
+    int64_t shift = max_end_ts_ + 9000 - dts;
+    ts_offset_ += shift;
+    dts += shift;
+    pts += shift;
+  }
+
+  // Repair as the ffmpeg CLI does: strictly increasing DTS per stream, PTS never before DTS.
+
   if (last != AV_NOPTS_VALUE && dts <= last) dts = last + 1;
   if (pts < dts) pts = dts;
   last = dts;
@@ -384,8 +399,12 @@ RecordingLoop::ReadOutcome RecordingLoop::ReadLoop(AVFormatContext* ic, const st
       // A file that ends (or breaks) is the end of the recording; re-reading it would duplicate media.
       // A live source that ends (EOF; SRT reports a publisher's disconnect as EIO) or goes silent past
       // the read timeout is rejoined until maxIdleSeconds have passed without media.
+      // An http(s) source that announced a duration (HLS VOD, a progressive file) has simply ended
+      // as well; a live one (HLS live, HTTP-FLV) has none.
+      bool finite_http = ret == AVERROR_EOF && ic->duration > 0 &&
+                         (o_.source_url.rfind("http:", 0) == 0 || o_.source_url.rfind("https:", 0) == 0);
       if (Stopping()) outcome = ReadOutcome::kStop;
-      else if (o_.is_file) outcome = ReadOutcome::kSourceEnded;
+      else if (o_.is_file || finite_http) outcome = ReadOutcome::kSourceEnded;
       else if (IdleExpired()) outcome = ReadOutcome::kIdle;
       else outcome = ReadOutcome::kSourceLost;
       if (outcome == ReadOutcome::kSourceLost) {
@@ -425,11 +444,28 @@ RecordingLoop::ReadOutcome RecordingLoop::ReadLoop(AVFormatContext* ic, const st
       waiting_keyframe_ = false;
     }
     if (ExtradataChanged(pkt, *sm)) {
-      // New codec configuration in-band (an RTMP publisher's new sequence header): players need a
-      // discontinuity, and the new configuration must open a segment of its own.
-      if (writer_->segment_open()) force_cut_ = true;
-      next_discontinuity_ = true;
-      Failure("STREAM_CHANGED", "the source's codec configuration changed; continuing in a new segment");
+      // New codec configuration in-band: node-media-server keeps a player's session when the publisher
+      // restarts, possibly at another resolution, and just sends new sequence headers. FFmpeg 5.1's
+      // h264_mp4toannexb ignores new extradata (the new SPS/PPS would never reach the files), so the
+      // muxer and its bitstream filter are rebuilt with the new configuration, in a new segment that
+      // is flagged as a discontinuity.
+      bool output_started = segments_done_ > 0 || writer_->segment_open();
+      if (!RebuildMuxer(ic, map)) {
+        av_packet_unref(pkt);
+        outcome = ReadOutcome::kFatal;
+        break;
+      }
+      if (output_started) {
+        next_discontinuity_ = true;
+        Failure("STREAM_CHANGED", "the source's codec configuration changed; continuing in a new segment");
+      }
+      if (have_video_ && !(sm->is_video && (pkt->flags & AV_PKT_FLAG_KEY))) {
+        waiting_keyframe_ = true;
+        dropped_packets_++;
+        Counters::packets_dropped++;
+        av_packet_unref(pkt);
+        continue;
+      }
     }
     bool ok = WritePacket(pkt, *sm, ic);
     av_packet_unref(pkt);
@@ -474,6 +510,10 @@ void RecordingLoop::RunLoop() {
   for (;;) {
     if (Stopping()) {
       Finish("requested");
+      break;
+    }
+    if (IdleExpired()) {
+      Finish("idle_timeout");
       break;
     }
     std::string failure;
@@ -566,10 +606,50 @@ bool RecordingLoop::ExtradataChanged(const AVPacket* pkt, const StreamMap& sm) {
   if (!data || size == 0) return false;
   std::vector<uint8_t>& current = extradata_[sm.output_index];
   if (current.size() == size && std::memcmp(current.data(), data, size) == 0) return false;
-  bool had = !current.empty();
   current.assign(data, data + size);
-  // The first configuration after the header (an RTMP sequence header repeated) is not a change.
-  return had && segments_done_ + (writer_ && writer_->segment_open() ? 1 : 0) > 0;
+  return true;
+}
+
+// Closes the current segment with the old configuration and starts a muxer with the input's current
+// parameters and the newest extradata of each stream. Timestamps carry on (last_dts_, max_end_ts_).
+bool RecordingLoop::RebuildMuxer(AVFormatContext* ic, const std::vector<StreamMap>& map) {
+  if (writer_->segment_open() && !CutSegment(true)) return false;
+  std::vector<AVCodecParameters*> owned;
+  std::vector<const AVCodecParameters*> params(map.size(), nullptr);
+  bool ok = true;
+  for (const StreamMap& m : map) {
+    AVCodecParameters* par = avcodec_parameters_alloc();
+    if (!par) {
+      ok = false;
+      break;
+    }
+    owned.push_back(par);
+    if (avcodec_parameters_copy(par, ic->streams[m.input_index]->codecpar) < 0) {
+      ok = false;
+      break;
+    }
+    const std::vector<uint8_t>& extradata = extradata_[m.output_index];
+    if (!extradata.empty()) {
+      av_freep(&par->extradata);
+      par->extradata = static_cast<uint8_t*>(av_mallocz(extradata.size() + AV_INPUT_BUFFER_PADDING_SIZE));
+      if (!par->extradata) {
+        par->extradata_size = 0;
+        ok = false;
+        break;
+      }
+      std::memcpy(par->extradata, extradata.data(), extradata.size());
+      par->extradata_size = static_cast<int>(extradata.size());
+    }
+    params[m.output_index] = par;
+  }
+  WriteError err{"OUT_OF_MEMORY", "cannot copy the stream parameters"};
+  if (ok) {
+    writer_ = std::make_unique<SegmentWriter>(o_.output_dir, o_.file_prefix);
+    ok = writer_->Init(params, &err);
+  }
+  for (AVCodecParameters* par : owned) avcodec_parameters_free(&par);
+  if (!ok) Fatal(err.code, err.message);
+  return ok;
 }
 
 }  // namespace recfleet

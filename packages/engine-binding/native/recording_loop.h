@@ -65,6 +65,7 @@ class RecordingLoop {
   ReadOutcome ReadLoop(AVFormatContext* ic, const std::vector<StreamMap>& map);
   bool WritePacket(AVPacket* pkt, const StreamMap& sm, AVFormatContext* ic);
   bool ExtradataChanged(const AVPacket* pkt, const StreamMap& sm);
+  bool RebuildMuxer(AVFormatContext* ic, const std::vector<StreamMap>& map);
   bool CutSegment(bool last);
   void Fatal(const std::string& code, const std::string& message);
   void Failure(const char* code, const std::string& message);

@@ -34,11 +34,18 @@ let addon: NativeAddon | undefined;
 export function loadAddon(): NativeAddon {
   if (addon) return addon;
   const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-  const candidates = [
-    process.env.RECFLEET_RECORDER_ADDON,
-    join(pkgDir, 'build', 'Release', 'recfleet_recorder.node'),
-    join(pkgDir, 'build', 'Debug', 'recfleet_recorder.node'),
-  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
+  addon = loadAddonFrom(
+    [
+      process.env.RECFLEET_RECORDER_ADDON,
+      join(pkgDir, 'build', 'Release', 'recfleet_recorder.node'),
+      join(pkgDir, 'build', 'Debug', 'recfleet_recorder.node'),
+    ].filter((p): p is string => typeof p === 'string' && p.length > 0),
+  );
+  return addon;
+}
+
+/** Tries each candidate in order; the first that loads wins. Exported for tests. */
+export function loadAddonFrom(candidates: readonly string[]): NativeAddon {
   const require = createRequire(import.meta.url);
   const failures: string[] = [];
   for (const path of candidates) {
@@ -47,8 +54,7 @@ export function loadAddon(): NativeAddon {
       continue;
     }
     try {
-      addon = require(path) as NativeAddon;
-      return addon;
+      return require(path) as NativeAddon;
     } catch (err) {
       failures.push(`${path}: ${(err as Error).message}`);
     }
@@ -59,7 +65,8 @@ export function loadAddon(): NativeAddon {
       'Could not load the native recorder (recfleet_recorder.node).',
       ...failures.map((f) => `  - ${f}`),
       'Possible fixes:',
-      '  - build it: `npm run build:native` (or `./run setup` at the repository root)',
+      '  - build it: `npm run build:native` (or `./run setup` at the repository root, which also installs',
+      '    the system packages)',
       '  - install the FFmpeg runtime and dev packages: apt-get install libavformat-dev libavcodec-dev libavutil-dev pkg-config g++',
       '  - a "libav…so" error means the FFmpeg libraries it was built against are missing or changed: rebuild it',
     ].join('\n'),

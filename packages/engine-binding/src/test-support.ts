@@ -135,10 +135,12 @@ export function firstVideoFrameIsKey(path: string): boolean {
     '-show_entries',
     'frame=key_frame',
     '-of',
-    'csv=p=0',
+    'json',
     path,
   ]);
-  return r.status === 0 && r.stdout.trim().split('\n')[0] === '1';
+  if (r.status !== 0) return false;
+  const parsed = JSON.parse(r.stdout) as { frames?: { key_frame?: number }[] };
+  return parsed.frames?.[0]?.key_frame === 1;
 }
 
 /** ffprobe's complaints about a file (empty when it is clean). */

@@ -11,3 +11,5 @@ export * from './body-digest.js';
 export * from './s3-storage.js';
 export * from './oss-storage.js';
 export * from './qiniu-storage.js';
+export * from './upload-slots.js';
+export * from './backup-drain.js';

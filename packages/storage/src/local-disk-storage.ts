@@ -118,6 +118,17 @@ export class LocalDiskStorage implements StorageAdapter {
     return out.sort((a, b) => a.key.localeCompare(b.key));
   }
 
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.pathOf(key));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new StorageError('STORAGE_WRITE_FAILED', `local get ${key}: ${(err as Error).message}`, true, {
+        cause: err,
+      });
+    }
+  }
+
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
   }

@@ -119,6 +119,16 @@ export class OssStorage implements StorageAdapter {
     }
   }
 
+  async get(key: string): Promise<Buffer | undefined> {
+    if (!(await this.statObject(key))) return undefined;
+    try {
+      const out = await this.client.get(key, { timeout: this.timeout } as OSS.GetObjectOptions);
+      return Buffer.isBuffer(out.content) ? out.content : Buffer.from(out.content as string);
+    } catch (err) {
+      throw toOssStorageError(err, `oss get ${key}`);
+    }
+  }
+
   async head(key: string): Promise<StoredObject | undefined> {
     const stored = await this.statObject(key);
     if (!stored) return undefined;

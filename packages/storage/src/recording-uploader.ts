@@ -3,12 +3,13 @@ import { rm } from 'node:fs/promises';
 import type { RecordingKeys } from './object-keys.js';
 import { renderPlaylist } from './playlist.js';
 import { backoffDelay, DEFAULT_RETRY, sleep, type RetryPolicy } from './retry.js';
-import { FencedError, MemorySegmentIndex, type SegmentIndex } from './segment-index.js';
+import { FencedError, MemorySegmentIndex, type IndexedSegment, type SegmentIndex } from './segment-index.js';
 import { StorageError, type StorageAdapter } from './storage-adapter.js';
+import { UploadSlots, withTimeout } from './upload-slots.js';
 
 export interface SpooledSegment {
   sequence: number;
-  /** The finished segment file in the worker's spool; deleted once verified in storage. */
+  /** The finished segment file in the worker's spool; deleted once verified in primary or backup. */
   filePath: string;
   durationSeconds: number;
   bytes: number;
@@ -18,61 +19,102 @@ export interface SpooledSegment {
 export interface UploadProgress {
   segmentsTotal: number;
   segmentsUploaded: number;
+  segmentsBackedUp: number;
   bytesTotal: number;
   bytesUploaded: number;
-  /** 0–100; 100 when nothing is pending (including before the first segment). */
+  /** 0–100 of the bytes in the primary store; 100 when nothing is pending (also before the first segment). */
   percent: number;
 }
 
 export interface UploadOutcome extends UploadProgress {
-  outcome: 'uploaded' | 'failed';
+  /**
+   * `uploaded`: every segment and the final playlist are in the primary store. `backed_up`: some segments
+   * (listed in `backedUp`) are only in the backup store, or the final playlist could not be written yet:
+   * the backup drain completes the delivery later. `failed`: segments are in neither store (`missing`;
+   * their spool files are kept).
+   */
+  outcome: 'uploaded' | 'backed_up' | 'failed';
   playlistKey: string;
-  /** Sequences that are not in storage (their spool files were kept). */
+  playlistWritten: boolean;
+  backedUp: number[];
   missing: number[];
   error?: { code: string; message: string };
+}
+
+/** When the primary counts as failing, and where segments go then. */
+export interface BackupPolicy {
+  store: StorageAdapter;
+  /** Give up on the primary for a segment after this many attempts… */
+  afterAttempts: number;
+  /** …or once this many seconds have passed since the segment closed, whichever comes first. */
+  afterSeconds: number;
 }
 
 export interface RecordingUploaderOptions {
   retry?: RetryPolicy;
   /** Durable index of delivered segments; the playlist is always rendered from it. */
   index?: SegmentIndex;
+  backup?: BackupPolicy;
+  /** Host-wide bound on uploads in flight, shared by every recording's uploader. */
+  slots?: UploadSlots;
+  /** Limit of one put attempt; a slower one counts as failed (STORAGE_TIMEOUT) and is retried. */
+  attemptTimeoutMs?: number;
 }
 
 export interface UploaderEvents {
+  /** A segment is verified in the primary store and listed in its playlist. */
   uploaded: [{ sequence: number; key: string; bytes: number; latencyMs: number }];
+  /** A segment went to the backup store because the primary kept failing. */
+  backed_up: [{ sequence: number; key: string; bytes: number; reason: string }];
   uploader_failure: [
     { sequence: number; code: string; message: string; attempt: number; willRetry: boolean },
   ];
 }
 
+const PLAYLIST_SEQUENCE = -1;
+
 /**
- * Delivers one recording's segments to its store in order, one at a time, and keeps the playlist there
- * current: after every verified segment the EVENT playlist is rewritten, so the recording plays live
- * from storage and the playlist only ever lists objects the store really holds. A spool file is
- * deleted only after its object was verified.
+ * Delivers one recording's segments in order and keeps its playlist current in the primary store:
+ * after every verified segment the EVENT playlist is rewritten, so the recording plays live from
+ * storage, and it only ever lists segments the durable index records as in that store. When the
+ * primary keeps failing a segment goes to the backup store instead (nothing is lost; the drain moves
+ * it later). A spool file is deleted only after its object was verified in primary or backup.
  */
 export class RecordingUploader extends EventEmitter<UploaderEvents> {
   private readonly index: SegmentIndex;
   private readonly retry: RetryPolicy;
+  private readonly slots: UploadSlots;
+  private readonly attemptTimeoutMs: number;
   private readonly missing: number[] = [];
+  private readonly backedUp: number[] = [];
   private chain: Promise<void> = Promise.resolve();
-  private progressState = { segmentsTotal: 0, segmentsUploaded: 0, bytesTotal: 0, bytesUploaded: 0 };
+  private progressState = {
+    segmentsTotal: 0,
+    segmentsUploaded: 0,
+    segmentsBackedUp: 0,
+    bytesTotal: 0,
+    bytesUploaded: 0,
+  };
   private lastError: { code: string; message: string } | undefined;
+  private fenced = false;
 
   constructor(
     private readonly store: StorageAdapter,
     private readonly keys: RecordingKeys,
-    options: RecordingUploaderOptions = {},
+    private readonly options: RecordingUploaderOptions = {},
   ) {
     super();
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.index = options.index ?? new MemorySegmentIndex();
+    this.slots = options.slots ?? new UploadSlots(4);
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? 60_000;
   }
 
   add(segment: SpooledSegment): void {
     this.progressState.segmentsTotal += 1;
     this.progressState.bytesTotal += segment.bytes;
-    this.chain = this.chain.then(() => this.deliver(segment));
+    const closedAt = Date.now();
+    this.chain = this.chain.then(() => this.deliver(segment, closedAt));
   }
 
   progress(): UploadProgress {
@@ -81,31 +123,115 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
     return { ...p, percent };
   }
 
-  /** Waits for every added segment, then writes the final playlist (with ENDLIST). */
+  /** Waits for every added segment, then writes the final playlist (with ENDLIST) to the primary. */
   async finish(): Promise<UploadOutcome> {
     await this.chain;
-    {
-      await this.withRetry(-1, () => this.writePlaylist(true)).catch((err: unknown) => {
+    let playlistWritten = false;
+    if (!this.fenced) {
+      try {
+        await this.withRetry(PLAYLIST_SEQUENCE, this.retry.attempts, () => this.writePlaylist(true));
+        playlistWritten = true;
+      } catch (err) {
         this.lastError = describe(err);
-      });
+      }
     }
-    const failed = this.missing.length > 0 || this.lastError !== undefined;
+    const outcome =
+      this.missing.length > 0 || this.fenced
+        ? 'failed'
+        : this.backedUp.length > 0 || !playlistWritten
+          ? 'backed_up'
+          : 'uploaded';
     return {
       ...this.progress(),
-      outcome: failed ? 'failed' : 'uploaded',
+      outcome,
       playlistKey: this.keys.playlistKey,
+      playlistWritten,
+      backedUp: [...this.backedUp],
       missing: [...this.missing],
       ...(this.lastError ? { error: this.lastError } : {}),
     };
   }
 
-  private async deliver(segment: SpooledSegment): Promise<void> {
-    const started = Date.now();
+  private async deliver(segment: SpooledSegment, closedAt: number): Promise<void> {
+    if (this.fenced) {
+      this.missing.push(segment.sequence);
+      return;
+    }
     const key = this.keys.segmentKey(segment.sequence);
+    const backup = this.options.backup;
     try {
-      let md5: string | undefined;
-      await this.withRetry(segment.sequence, async () => {
-        const stored = await this.store.put(key, { filePath: segment.filePath, contentType: 'video/mp2t' });
+      const primary = await this.putVerified(this.store, key, segment, closedAt, backup);
+      if (primary) {
+        await this.record(segment, 'primary', key, primary.md5);
+        try {
+          await this.withRetry(segment.sequence, this.retry.attempts, () => this.writePlaylist(false));
+        } catch (err) {
+          // The segment is safe in the primary; the playlist catches up with the next one or at finish.
+          this.lastError = describe(err);
+        }
+        this.progressState.segmentsUploaded += 1;
+        this.progressState.bytesUploaded += segment.bytes;
+        await rm(segment.filePath, { force: true });
+        this.emit('uploaded', {
+          sequence: segment.sequence,
+          key,
+          bytes: segment.bytes,
+          latencyMs: Date.now() - closedAt,
+        });
+        return;
+      }
+      if (!backup)
+        throw new StorageError('STORAGE_WRITE_FAILED', `${key}: the primary store kept failing`, false);
+      const stored = await this.putVerified(backup.store, key, segment, Date.now(), undefined);
+      if (!stored)
+        throw new StorageError(
+          'STORAGE_WRITE_FAILED',
+          `${key}: neither the primary nor the backup store took it`,
+          false,
+        );
+      await this.record(segment, 'backup', key, stored.md5);
+      this.backedUp.push(segment.sequence);
+      this.progressState.segmentsBackedUp += 1;
+      await rm(segment.filePath, { force: true });
+      this.emit('backed_up', {
+        sequence: segment.sequence,
+        key,
+        bytes: segment.bytes,
+        reason: this.lastError?.message ?? 'the primary store kept failing',
+      });
+    } catch (err) {
+      if (err instanceof FencedError) this.fenced = true;
+      this.missing.push(segment.sequence);
+      this.lastError = describe(err);
+    }
+  }
+
+  /**
+   * Puts and verifies one segment, retrying with backoff. With a backup policy, gives up (returns
+   * undefined) after its attempts or seconds so the segment can go to the backup instead.
+   */
+  private async putVerified(
+    store: StorageAdapter,
+    key: string,
+    segment: SpooledSegment,
+    since: number,
+    giveUp: BackupPolicy | undefined,
+  ): Promise<{ md5?: string } | undefined> {
+    const maxAttempts = giveUp ? giveUp.afterAttempts : this.retry.attempts;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stored = await this.slots.run(() =>
+          withTimeout(
+            store.put(key, { filePath: segment.filePath, contentType: 'video/mp2t' }),
+            this.attemptTimeoutMs,
+            () =>
+              new StorageError(
+                'STORAGE_TIMEOUT',
+                `${store.kind} put ${key}: no answer within ${this.attemptTimeoutMs} ms`,
+                true,
+              ),
+          ),
+        );
         if (stored.bytes !== segment.bytes) {
           throw new StorageError(
             'STORAGE_INTEGRITY',
@@ -113,53 +239,51 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
             true,
           );
         }
-        md5 = stored.md5;
-      });
-      // Indexed only once verified: the playlist never lists an object the store does not hold.
-      await this.index.put({
-        sequence: segment.sequence,
-        durationSeconds: segment.durationSeconds,
-        bytes: segment.bytes,
-        discontinuity: segment.discontinuity,
-        location: 'primary',
-        key,
-        ...(md5 ? { md5 } : {}),
-        at: Date.now(),
-      });
-      await this.withRetry(segment.sequence, () => this.writePlaylist(false));
-      this.progressState.segmentsUploaded += 1;
-      this.progressState.bytesUploaded += segment.bytes;
-      await rm(segment.filePath, { force: true });
-      this.emit('uploaded', {
-        sequence: segment.sequence,
-        key,
-        bytes: segment.bytes,
-        latencyMs: Date.now() - started,
-      });
-    } catch (err) {
-      this.missing.push(segment.sequence);
-      this.lastError = describe(err);
+        return stored.md5 ? { md5: stored.md5 } : {};
+      } catch (err) {
+        const { code, message } = describe(err);
+        this.lastError = { code, message };
+        const retryable = err instanceof StorageError ? err.retryable : true;
+        const outOfTime = giveUp !== undefined && Date.now() - since >= giveUp.afterSeconds * 1000;
+        const willRetry = retryable && attempt < maxAttempts && !outOfTime;
+        this.emit('uploader_failure', { sequence: segment.sequence, code, message, attempt, willRetry });
+        if (!willRetry) return undefined;
+        await sleep(backoffDelay(attempt, this.retry));
+      }
     }
   }
 
-  private async writePlaylist(ended: boolean): Promise<void> {
-    const delivered = (await this.index.list()).filter((s) => s.location === 'primary');
-    const text = renderPlaylist(
-      delivered.map((s) => ({
-        sequence: s.sequence,
-        uri: this.keys.segmentName(s.sequence),
-        durationSeconds: s.durationSeconds,
-        discontinuity: s.discontinuity,
-      })),
-      { ended },
-    );
-    await this.store.put(this.keys.playlistKey, {
-      data: Buffer.from(text, 'utf8'),
-      contentType: 'application/vnd.apple.mpegurl',
+  /** Indexed only once verified: the playlist never lists an object the store does not hold. */
+  private async record(
+    segment: SpooledSegment,
+    location: IndexedSegment['location'],
+    key: string,
+    md5?: string,
+  ): Promise<void> {
+    await this.index.put({
+      sequence: segment.sequence,
+      durationSeconds: segment.durationSeconds,
+      bytes: segment.bytes,
+      discontinuity: segment.discontinuity,
+      location,
+      key,
+      ...(md5 ? { md5 } : {}),
+      at: Date.now(),
     });
   }
 
-  private async withRetry(sequence: number, op: () => Promise<void>): Promise<void> {
+  private async writePlaylist(ended: boolean): Promise<void> {
+    await writePlaylist(
+      this.store,
+      this.keys,
+      await this.index.list(),
+      ended,
+      this.slots,
+      this.attemptTimeoutMs,
+    );
+  }
+
+  private async withRetry(sequence: number, attempts: number, op: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await op();
@@ -169,7 +293,7 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
         // A fenced write will never succeed: another worker owns the recording now.
         const retryable =
           err instanceof FencedError ? false : err instanceof StorageError ? err.retryable : true;
-        const willRetry = retryable && attempt < this.retry.attempts;
+        const willRetry = retryable && attempt < attempts;
         this.emit('uploader_failure', { sequence, code, message, attempt, willRetry });
         if (!willRetry) throw err;
         await sleep(backoffDelay(attempt, this.retry));
@@ -178,7 +302,44 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
   }
 }
 
-function describe(err: unknown): { code: string; message: string } {
+/** Renders the playlist of the segments indexed as in the primary store and puts it there. */
+export async function writePlaylist(
+  store: StorageAdapter,
+  keys: RecordingKeys,
+  indexed: readonly IndexedSegment[],
+  ended: boolean,
+  slots?: UploadSlots,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const text = renderPlaylist(
+    indexed
+      .filter((s) => s.location === 'primary')
+      .map((s) => ({
+        sequence: s.sequence,
+        uri: keys.segmentName(s.sequence),
+        durationSeconds: s.durationSeconds,
+        discontinuity: s.discontinuity,
+      })),
+    { ended },
+  );
+  const put = (): Promise<unknown> =>
+    withTimeout(
+      store.put(keys.playlistKey, {
+        data: Buffer.from(text, 'utf8'),
+        contentType: 'application/vnd.apple.mpegurl',
+      }),
+      timeoutMs,
+      () =>
+        new StorageError(
+          'STORAGE_TIMEOUT',
+          `${store.kind} put ${keys.playlistKey}: no answer within ${timeoutMs} ms`,
+          true,
+        ),
+    );
+  await (slots ? slots.run(put) : put());
+}
+
+export function describe(err: unknown): { code: string; message: string } {
   if (err instanceof StorageError || err instanceof FencedError)
     return { code: err.code, message: err.message };
   return { code: 'STORAGE_WRITE_FAILED', message: err instanceof Error ? err.message : String(err) };

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import {
   DeleteObjectCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -143,6 +144,17 @@ export class S3Storage implements StorageAdapter {
       // HEAD answers carry no body, so a missing bucket also looks like a plain 404 here.
       if (statusOf(err) === 404) return undefined;
       throw toStorageError(err, `s3 head ${key}`);
+    }
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      if (!out.Body) return undefined;
+      return Buffer.from(await out.Body.transformToByteArray());
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw toStorageError(err, `s3 get ${key}`);
     }
   }
 

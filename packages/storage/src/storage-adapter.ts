@@ -24,6 +24,11 @@ export interface StorageAdapter {
   head(key: string): Promise<StoredObject | undefined>;
   list(prefix: string): Promise<StoredObject[]>;
   delete(key: string): Promise<void>;
+  /**
+   * Reads an object back (undefined when absent). Needed of a backup store, whose segments the drain
+   * later copies to the primary.
+   */
+  get?(key: string): Promise<Buffer | undefined>;
   /** Where a person or player can read the object (a path for local disk, a URL for clouds). */
   locate(key: string): string;
 }

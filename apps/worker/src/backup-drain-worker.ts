@@ -1,0 +1,113 @@
+import { backedUpSetKey, recordingRedisKeys } from '@recfleet/contract';
+import { drainRecording, recordingKeys } from '@recfleet/storage';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from './config.js';
+import { RecordingRecord } from './recording-record.js';
+import { RedisSegmentIndex } from './redis-segment-index.js';
+import type { StorageRegistry } from './storage-registry.js';
+
+export const MAINTENANCE_QUEUE = 'recfleet-maintenance';
+const DRAIN_SCHEDULER_ID = 'backup-drain';
+const DRAIN_JOB = 'backup-drain';
+
+/**
+ * Finishes the delivery of backed-up recordings: a BullMQ job scheduler fires a drain job every
+ * `drainIntervalSeconds`; whichever worker takes it moves backed-up segments to their primary store,
+ * rewrites the playlist there and marks the recording `uploaded`. Every worker upserts the same
+ * scheduler, so there is one schedule however many hosts run, and it survives any of them.
+ */
+export class BackupDrainWorker {
+  private readonly queue: Queue;
+  private readonly worker: Worker;
+  private readonly redis: Redis;
+
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly storage: StorageRegistry,
+    private readonly log: Logger,
+  ) {
+    this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    this.queue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: config.keyPrefix });
+    this.worker = new Worker(MAINTENANCE_QUEUE, () => this.drainAll(), {
+      connection: new Redis(config.redisUrl, { maxRetriesPerRequest: null }),
+      prefix: config.keyPrefix,
+      concurrency: 1,
+    });
+    this.worker.on('error', (err) => this.log.warn({ err }, 'drain worker error'));
+  }
+
+  async start(): Promise<void> {
+    await this.queue.upsertJobScheduler(
+      DRAIN_SCHEDULER_ID,
+      { every: this.config.drainIntervalSeconds * 1000 },
+      { name: DRAIN_JOB, opts: { removeOnComplete: 10, removeOnFail: 10 } },
+    );
+    await this.worker.waitUntilReady();
+  }
+
+  /** One pass over every backed-up recording; returns how many were completed. */
+  async drainAll(): Promise<number> {
+    const setKey = backedUpSetKey(this.config.keyPrefix);
+    let completed = 0;
+    for (const recordingId of await this.redis.smembers(setKey)) {
+      try {
+        if (await this.drainOne(recordingId)) {
+          await this.redis.srem(setKey, recordingId);
+          completed += 1;
+        }
+      } catch (err) {
+        this.log.warn({ recordingId, err: (err as Error).message }, 'drain failed; retried next pass');
+      }
+    }
+    return completed;
+  }
+
+  private async drainOne(recordingId: string): Promise<boolean> {
+    const keys = recordingRedisKeys(this.config.keyPrefix, recordingId);
+    // Two drain passes (a slow one and the next) must not move the same recording at once.
+    const lock = `${keys.record}:drain-lock`;
+    if ((await this.redis.set(lock, '1', 'PX', 120_000, 'NX')) !== 'OK') return false;
+    try {
+      const f = await this.redis.hgetall(keys.record);
+      if (f.state !== 'backed_up' || !f.storageProfile || !f.backupProfile || f.channel === undefined)
+        return false;
+      const primary = this.storage.get(f.storageProfile);
+      const backup = this.storage.get(f.backupProfile);
+      const objectKeys = recordingKeys(recordingId, f.channel, f.storagePrefix || undefined);
+      const index = new RedisSegmentIndex(this.redis, keys.record, keys.segments, Number(f.epoch));
+      const result = await drainRecording({
+        primary,
+        backup,
+        keys: objectKeys,
+        index,
+        ended: f.ended === '1',
+      });
+      const record = new RecordingRecord(this.redis, this.config.keyPrefix, recordingId);
+      if (result.moved.length > 0) {
+        this.log.info({ recordingId, moved: result.moved.length }, 'drained backed-up segments to primary');
+      }
+      if (result.remaining.length > 0 || !result.playlistWritten) return false;
+      await record.setState('uploaded', { backedUp: '', drainedAt: Date.now() });
+      await record.appendEvent('uploaded', {
+        recordingId,
+        drained: true,
+        moved: result.moved,
+        playlistKey: objectKeys.playlistKey,
+        playlistLocation: primary.locate(objectKeys.playlistKey),
+      });
+
+      return true;
+    } finally {
+      await this.redis.del(lock);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const step of [() => this.worker.close(), () => this.queue.close(), () => this.redis.quit()]) {
+      await step().catch((err: unknown) => this.log.warn({ err }, 'drain close step failed'));
+    }
+  }
+}
