@@ -62,7 +62,8 @@ export async function startCorruptingProxy(target: string): Promise<CorruptingPr
       }
     }
     delete responseHeaders['transfer-encoding'];
-    responseHeaders['content-length'] = String(responseBody.length);
+    // A HEAD answer has no body but keeps the object's Content-Length.
+    if (req.method !== 'HEAD') responseHeaders['content-length'] = String(responseBody.length);
     res.writeHead(answer.status, responseHeaders);
     res.end(req.method === 'HEAD' ? undefined : responseBody);
   };

@@ -1,0 +1,89 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { recordingRedisKeys } from '@recfleet/contract';
+import { RedisServer } from '@recfleet/embedded';
+import { FencedError, LocalDiskStorage, RecordingUploader, recordingKeys } from '@recfleet/storage';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimRecording, RedisSegmentIndex } from './redis-segment-index.js';
+
+let server: RedisServer;
+let redis: Redis;
+let dir: string;
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+  redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  dir = await mkdtemp(join(tmpdir(), 'recfleet-index-'));
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function segment(name: string): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, `content of ${name}`);
+  return path;
+}
+
+describe('durable segment index', () => {
+  it('lets a recording resumed by a new owner continue the same playlist, and fences the old owner', async () => {
+    const keys = recordingRedisKeys('t1', 'rec-resume');
+    const store = new LocalDiskStorage(join(dir, 'store'));
+    const objectKeys = recordingKeys('rec-resume', 'room');
+
+    const epoch1 = await claimRecording(redis, keys.record, 'host-a:1');
+    const first = new RecordingUploader(store, objectKeys, {
+      index: new RedisSegmentIndex(redis, keys.record, keys.segments, epoch1),
+    });
+    for (const seq of [0, 1]) {
+      const path = await segment(`a${seq}.ts`);
+      first.add({ sequence: seq, filePath: path, durationSeconds: 2, bytes: (await readFile(path)).length, discontinuity: false });
+    }
+    await first.finish();
+
+    // Host B takes over: a new epoch; the index tells it where to continue.
+    const epoch2 = await claimRecording(redis, keys.record, 'host-b:1');
+    expect(epoch2).toBe(epoch1 + 1);
+    const resumedIndex = new RedisSegmentIndex(redis, keys.record, keys.segments, epoch2);
+    expect((await resumedIndex.list()).map((s) => s.sequence)).toEqual([0, 1]);
+    const second = new RecordingUploader(store, objectKeys, { index: resumedIndex });
+    const b2 = await segment('b2.ts');
+    second.add({ sequence: 2, filePath: b2, durationSeconds: 2, bytes: (await readFile(b2)).length, discontinuity: true });
+
+    // Host A, partitioned and unaware, still tries to deliver a segment: refused, never listed.
+    const stale = new RedisSegmentIndex(redis, keys.record, keys.segments, epoch1);
+    await expect(
+      stale.put({ sequence: 2, durationSeconds: 2, bytes: 1, discontinuity: false, location: 'primary', key: 'x', at: 0 }),
+    ).rejects.toBeInstanceOf(FencedError);
+
+    const outcome = await second.finish();
+    expect(outcome.outcome).toBe('uploaded');
+    const playlist = await readFile(join(dir, 'store', objectKeys.playlistKey), 'utf8');
+    expect(playlist).toContain(
+      ['rec-resume_room_000001.ts', '#EXT-X-DISCONTINUITY', '#EXTINF:2.000000,', 'rec-resume_room_000002.ts'].join('\n'),
+    );
+    expect(playlist).toContain('rec-resume_room_000000.ts');
+    expect(playlist.trim().endsWith('#EXT-X-ENDLIST')).toBe(true);
+    expect((await resumedIndex.list()).find((s) => s.sequence === 2)?.key).toBe(objectKeys.segmentKey(2));
+  });
+
+  it('reports a fenced uploader as failed instead of writing the playlist', async () => {
+    const keys = recordingRedisKeys('t1', 'rec-fenced');
+    const epoch = await claimRecording(redis, keys.record, 'host-a:1');
+    await claimRecording(redis, keys.record, 'host-b:1');
+    const store = new LocalDiskStorage(join(dir, 'store2'));
+    const uploader = new RecordingUploader(store, recordingKeys('rec-fenced', 'room'), {
+      index: new RedisSegmentIndex(redis, keys.record, keys.segments, epoch),
+    });
+    const path = await segment('f0.ts');
+    uploader.add({ sequence: 0, filePath: path, durationSeconds: 1, bytes: (await readFile(path)).length, discontinuity: false });
+    const outcome = await uploader.finish();
+    expect(outcome.outcome).toBe('failed');
+    expect(outcome.error?.code).toBe('FENCED');
+    expect(await store.head(recordingKeys('rec-fenced', 'room').playlistKey)).toBeUndefined();
+  });
+});
