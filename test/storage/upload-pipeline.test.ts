@@ -45,9 +45,35 @@ beforeAll(async () => {
   await mkdir(src);
   const r = spawnSync(
     'ffmpeg',
-    ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine', '-c:v', 'libx264',
-      '-preset', 'ultrafast', '-g', '25', '-c:a', 'aac', '-t', '4', '-f', 'segment', '-segment_time', '1',
-      '-segment_format', 'mpegts', join(src, 's%03d.ts')],
+    [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=320x240:rate=25',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-g',
+      '25',
+      '-c:a',
+      'aac',
+      '-t',
+      '4',
+      '-f',
+      'segment',
+      '-segment_time',
+      '1',
+      '-segment_format',
+      'mpegts',
+      join(src, 's%03d.ts'),
+    ],
     { encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(r.stderr);
@@ -88,7 +114,13 @@ describe('upload pipeline on S3', () => {
     });
     for (let i = 0; i < sourceSegments.length; i++) {
       const f = await spool(i, 'live');
-      uploader.add({ sequence: i, filePath: f.path, durationSeconds: 1, bytes: f.bytes, discontinuity: false });
+      uploader.add({
+        sequence: i,
+        filePath: f.path,
+        durationSeconds: 1,
+        bytes: f.bytes,
+        discontinuity: false,
+      });
     }
     const outcome = await uploader.finish();
     expect(outcome.outcome, JSON.stringify(outcome.error)).toBe('uploaded');
@@ -115,7 +147,9 @@ describe('upload pipeline on S3', () => {
   ] as const)('detects %s, retries, and stores the exact bytes', async (_label, fault) => {
     const s = store(proxy.url);
     const keys = recordingKeys(`fault-${fault}`, 'room');
-    const uploader = new RecordingUploader(s, keys, { retry: { attempts: 5, baseDelayMs: 10, maxDelayMs: 50 } });
+    const uploader = new RecordingUploader(s, keys, {
+      retry: { attempts: 5, baseDelayMs: 10, maxDelayMs: 50 },
+    });
     const failures: { code: string; willRetry: boolean }[] = [];
     proxy.faults[fault] = true;
     uploader.on('uploader_failure', (f) => {

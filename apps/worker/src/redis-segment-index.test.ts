@@ -41,7 +41,13 @@ describe('durable segment index', () => {
     });
     for (const seq of [0, 1]) {
       const path = await segment(`a${seq}.ts`);
-      first.add({ sequence: seq, filePath: path, durationSeconds: 2, bytes: (await readFile(path)).length, discontinuity: false });
+      first.add({
+        sequence: seq,
+        filePath: path,
+        durationSeconds: 2,
+        bytes: (await readFile(path)).length,
+        discontinuity: false,
+      });
     }
     await first.finish();
 
@@ -52,19 +58,38 @@ describe('durable segment index', () => {
     expect((await resumedIndex.list()).map((s) => s.sequence)).toEqual([0, 1]);
     const second = new RecordingUploader(store, objectKeys, { index: resumedIndex });
     const b2 = await segment('b2.ts');
-    second.add({ sequence: 2, filePath: b2, durationSeconds: 2, bytes: (await readFile(b2)).length, discontinuity: true });
+    second.add({
+      sequence: 2,
+      filePath: b2,
+      durationSeconds: 2,
+      bytes: (await readFile(b2)).length,
+      discontinuity: true,
+    });
 
     // Host A, partitioned and unaware, still tries to deliver a segment: refused, never listed.
     const stale = new RedisSegmentIndex(redis, keys.record, keys.segments, epoch1);
     await expect(
-      stale.put({ sequence: 2, durationSeconds: 2, bytes: 1, discontinuity: false, location: 'primary', key: 'x', at: 0 }),
+      stale.put({
+        sequence: 2,
+        durationSeconds: 2,
+        bytes: 1,
+        discontinuity: false,
+        location: 'primary',
+        key: 'x',
+        at: 0,
+      }),
     ).rejects.toBeInstanceOf(FencedError);
 
     const outcome = await second.finish();
     expect(outcome.outcome).toBe('uploaded');
     const playlist = await readFile(join(dir, 'store', objectKeys.playlistKey), 'utf8');
     expect(playlist).toContain(
-      ['rec-resume_room_000001.ts', '#EXT-X-DISCONTINUITY', '#EXTINF:2.000000,', 'rec-resume_room_000002.ts'].join('\n'),
+      [
+        'rec-resume_room_000001.ts',
+        '#EXT-X-DISCONTINUITY',
+        '#EXTINF:2.000000,',
+        'rec-resume_room_000002.ts',
+      ].join('\n'),
     );
     expect(playlist).toContain('rec-resume_room_000000.ts');
     expect(playlist.trim().endsWith('#EXT-X-ENDLIST')).toBe(true);
@@ -80,7 +105,13 @@ describe('durable segment index', () => {
       index: new RedisSegmentIndex(redis, keys.record, keys.segments, epoch),
     });
     const path = await segment('f0.ts');
-    uploader.add({ sequence: 0, filePath: path, durationSeconds: 1, bytes: (await readFile(path)).length, discontinuity: false });
+    uploader.add({
+      sequence: 0,
+      filePath: path,
+      durationSeconds: 1,
+      bytes: (await readFile(path)).length,
+      discontinuity: false,
+    });
     const outcome = await uploader.finish();
     expect(outcome.outcome).toBe('failed');
     expect(outcome.error?.code).toBe('FENCED');

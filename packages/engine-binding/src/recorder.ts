@@ -122,8 +122,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     const addon = loadAddon();
     this.id = resolved.recordingId;
     this.sourceUrl = resolved.sourceUrl;
-    this.native = new addon.NativeRecorder((json) => this.onNativeEvent(json));
-    this.native.start(resolved);
+    try {
+      const native = new addon.NativeRecorder((json) => this.onNativeEvent(json));
+      native.start(resolved);
+      this.native = native;
+    } catch (err) {
+      // Only resource exhaustion gets here (no thread, no thread-safe function): options were checked.
+      throw new RecorderError('INTERNAL', `could not start the recorder: ${(err as Error).message}`);
+    }
     this.currentState = 'running';
   }
 
@@ -172,8 +178,12 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     try {
       raw = JSON.parse(json) as Record<string, unknown>;
     } catch {
-      raw = { type: 'fatal_error', code: 'INTERNAL', message: `unreadable event from the native recorder` };
+      // Cannot happen with the addon's own encoder; if it did, end the recording rather than guess.
+      this.native?.cancel();
+      raw = { type: 'fatal_error', code: 'INTERNAL', message: 'unreadable event from the native recorder' };
     }
+    // Exactly one final event: nothing is emitted after it, whatever the native side still sends.
+    if (this.finalEvent) return;
     const recordingId = this.id;
     try {
       switch (raw.type) {
