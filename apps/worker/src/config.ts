@@ -45,6 +45,14 @@ export const WorkerConfigSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Job lock of a running recording, renewed every half of it. A crashed worker's recordings resume
+     * elsewhere after at most about `lockSeconds + stalledCheckSeconds`.
+     */
+    lockSeconds: z.number().min(2).max(600).default(6),
+    stalledCheckSeconds: z.number().min(1).max(600).default(2),
+    /** On SIGTERM, how long to wait for another worker to hand recordings to before finalizing them. */
+    shutdownGraceSeconds: z.number().min(0).max(3600).default(30),
     /** How often the backup drain (a BullMQ job scheduler; any worker runs it) looks for work. */
     drainIntervalSeconds: z.number().min(1).max(3600).default(15),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -14,7 +14,7 @@ try {
 const log = createLogger(config.logLevel);
 await mkdir(config.spoolDir, { recursive: true });
 const worker = new RecordingWorker(config, log);
-await worker.waitUntilReady();
+await worker.start();
 log.info({ queue: config.queueName, maxRecordings: config.maxRecordings }, 'worker ready');
 process.stdout.write(''); // keep stdout open for the ready line below even when piped
 if (process.env.RECFLEET_READY_LINE) process.stdout.write('RECFLEET_WORKER_READY\n');

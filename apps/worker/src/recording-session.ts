@@ -8,13 +8,14 @@ import {
   type StoppedEvent,
 } from '@recfleet/engine-binding';
 import {
+  FencedError,
   RecordingUploader,
   recordingKeys,
   type BackupPolicy,
   type StorageAdapter,
   type UploadSlots,
 } from '@recfleet/storage';
-import type { Job } from 'bullmq';
+import { WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import { RecordingFailedError } from './recording-failure.js';
@@ -23,11 +24,15 @@ import { claimRecording, RedisSegmentIndex } from './redis-segment-index.js';
 
 export interface RecordingSessionOptions {
   job: Job;
+  /** The job's lock token (needed to hand the job back to the queue). */
+  token: string | undefined;
   spec: RecordingJob;
   sourceUrl: string;
   store: StorageAdapter;
   record: RecordingRecord;
   redis: Redis;
+  /** This worker's identity (host:pid), recorded as the recording's owner. */
+  owner: string;
   /** Where segments go when the primary keeps failing, and the profile's name (for the drain). */
   backup?: { policy: BackupPolicy; profile: string };
   uploadSlots: UploadSlots;
@@ -55,6 +60,13 @@ export class RecordingSession {
   private bytes = 0;
   /** Events reach Redis in the order they happened, one write at a time. */
   private reportChain: Promise<void> = Promise.resolve();
+  /** Reservations of finished segments, in order (see reserveSegment-2.lua). */
+  private reserveChain: Promise<void> = Promise.resolve();
+  private index!: RedisSegmentIndex;
+  /** Why this session stopped writing although the recording goes on elsewhere, if it did. */
+  private fencedReason: string | undefined;
+  private handingOff = false;
+  readonly startedAt = Date.now();
 
   constructor(private readonly o: RecordingSessionOptions) {
     this.keys = recordingKeys(o.spec.recordingId, o.spec.channel, o.spec.storage.prefix);
@@ -65,15 +77,17 @@ export class RecordingSession {
     const outputDir = join(this.o.spoolDir, spec.recordingId);
     await mkdir(outputDir, { recursive: true });
     // Claiming bumps the epoch: any earlier owner of this recording can no longer add segments.
-    const epoch = await claimRecording(this.o.redis, this.o.record.keys.record, workerIdentity());
+    const epoch = await claimRecording(this.o.redis, this.o.record.keys.record, this.o.owner);
     const index = new RedisSegmentIndex(
       this.o.redis,
       this.o.record.keys.record,
       this.o.record.keys.segments,
       epoch,
     );
+    this.index = index;
     const earlier = await index.list();
-    // A recording resumed here continues after the last delivered segment, in the same playlist.
+    // A recording resumed here continues after every segment an earlier owner delivered or reserved
+    // (reserved ones may still arrive through spool recovery), in the same playlist.
     const startSequence = earlier.length > 0 ? Math.max(...earlier.map((s) => s.sequence)) + 1 : 0;
     for (const s of earlier) {
       this.recordedSeconds += s.durationSeconds;
@@ -128,9 +142,34 @@ export class RecordingSession {
     }
 
     const cancelled = last.type === 'stopped' && last.reason === 'cancelled';
+    if (this.fencedReason !== undefined) {
+      // Another worker owns the recording now: deliver what was reserved, touch nothing else.
+      await this.reserveChain;
+      await this.uploader.finish({ writePlaylist: false });
+      await this.recorder.release().catch(() => undefined);
+      await this.reportChain;
+      throw new SessionFencedError(this.fencedReason);
+    }
+    if (this.handingOff && last.type === 'stopped' && last.reason === 'requested') {
+      // Hand-off: every finished segment delivered, then the job goes back to the queue for another
+      // worker, which resumes the same recording with the next sequence number.
+      await this.reserveChain;
+      const outcome = await this.uploader.finish({ endList: false });
+      await this.recorder.release().catch(() => undefined);
+      if (outcome.outcome !== 'failed') await rm(outputDir, { recursive: true, force: true });
+      await this.o.record.setState('queued', { reason: 'handoff' });
+      await this.report('handoff', {
+        segments: this.segments,
+        durationSeconds: round3(this.recordedSeconds),
+      });
+      await this.reportChain;
+      await this.o.job.moveToWait(this.o.token);
+      throw new WaitingError();
+    }
     if (last.type === 'stopped') {
       await this.o.record.setState('stopping', { reason: last.reason });
     }
+    await this.reserveChain;
     const outcome = await this.uploader.finish();
     await this.recorder.release().catch(() => undefined);
     await this.reportChain;
@@ -196,6 +235,19 @@ export class RecordingSession {
       void this.report('started', { streams: e.streams });
     });
     r.on('segment', (e: SegmentEvent) => {
+      const reservation = {
+        sequence: e.sequence,
+        durationSeconds: e.durationSeconds,
+        bytes: e.bytes,
+        discontinuity: e.discontinuity,
+        at: Date.now(),
+      };
+      this.reserveChain = this.reserveChain.then(() =>
+        this.index.reserve(reservation).catch((err: unknown) => {
+          if (err instanceof FencedError) this.fence(err.message);
+          else this.o.log.warn({ err, sequence: e.sequence }, 'segment not reserved');
+        }),
+      );
       this.segments += 1;
       this.bytes += e.bytes;
       this.recordedSeconds += e.durationSeconds;
@@ -250,9 +302,40 @@ export class RecordingSession {
     void this.report('progress', snapshot);
   }
 
-  /** Finalizes the recording (used when this worker shuts down). */
+  /** Finalizes the recording (a shutdown with no other worker to take it over). */
   async stop(): Promise<void> {
     if (this.recorder.state === 'running') await this.recorder.stop().catch(() => undefined);
+  }
+
+  /**
+   * Ends the recording here at a segment boundary and hands the job back to the queue, so another
+   * worker resumes it (rolling restarts lose no finished segment).
+   */
+  async handOff(): Promise<void> {
+    if (this.recorder.state !== 'running') return;
+    this.handingOff = true;
+    await this.recorder.stop().catch(() => undefined);
+  }
+
+  /**
+   * Stops writing at once because this worker may no longer own the recording (its lock was not
+   * renewed: Redis unreachable or the host partitioned). Whatever it recorded but did not reserve is
+   * abandoned; another worker resumes the recording.
+   */
+  fence(reason: string): void {
+    if (
+      this.fencedReason !== undefined ||
+      this.recorder.state === 'ended' ||
+      this.recorder.state === 'released'
+    )
+      return;
+    this.fencedReason = reason;
+    this.o.log.warn({ reason }, 'fenced: this worker stops writing the recording');
+    void this.recorder.release({ cancel: true }).catch(() => undefined);
+  }
+
+  get jobId(): string | undefined {
+    return this.o.job.id;
   }
 
   private async pollControl(): Promise<void> {
@@ -288,11 +371,16 @@ function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
 
-function workerIdentity(): string {
-  return `${process.env.HOSTNAME ?? 'host'}:${process.pid}`;
-}
-
 /** Source URLs can carry tokens in their query string. */
 function redactUrl(url: string): string {
   return url.replace(/\?.*$/, '?…');
+}
+
+/** The session stopped because another worker owns the recording now; its job must not be touched. */
+export class SessionFencedError extends Error {
+  readonly code = 'FENCED' as const;
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'SessionFencedError';
+  }
 }

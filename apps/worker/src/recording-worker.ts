@@ -1,35 +1,47 @@
 import { hostname } from 'node:os';
 import {
+  backedUpSetKey,
   InvalidRecordingJobError,
   parseRecordingJob,
   RecfleetErrorCode,
   RECORD_JOB_NAME,
   type RecordingResult,
 } from '@recfleet/contract';
-import { backedUpSetKey } from '@recfleet/contract';
 import { StorageError, UploadSlots, type BackupPolicy } from '@recfleet/storage';
-import { Worker, type Job } from 'bullmq';
+import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { BackupDrainWorker } from './backup-drain-worker.js';
 import { channelSourceUrl, type WorkerConfig } from './config.js';
 import { asRecordingFailure, RecordingFailedError } from './recording-failure.js';
 import { RecordingRecord } from './recording-record.js';
-import { RecordingSession } from './recording-session.js';
-import { BackupDrainWorker } from './backup-drain-worker.js';
+import { RecordingSession, SessionFencedError } from './recording-session.js';
+import { recoverSpool } from './spool-recovery.js';
 import { StorageRegistry } from './storage-registry.js';
 
 /**
  * The BullMQ worker of one host: takes recording jobs from the queue and runs each as a RecordingSession.
  * A job it cannot run fails with a stable code; nothing a job contains can crash the process.
+ *
+ * Long jobs and crashes: a recording job holds its lock for hours, renewed every `lockSeconds / 2`.
+ * When a worker dies, its locks expire after `lockSeconds` and the next stalled-job check (every
+ * `stalledCheckSeconds`) puts the job back in the queue, where another worker resumes the recording.
+ * `maxStalledCount` is set high because for a recording a stall means "resume", never "give up".
+ * A worker that cannot renew a lock (Redis unreachable, host partitioned) stops writing that
+ * recording before the lock can expire (fencing), so there is never a second writer.
  */
 export class RecordingWorker {
   private readonly worker: Worker;
+  private readonly queue: Queue;
   private readonly redis: Redis;
   private closing: Promise<void> | undefined;
-  private readonly sessions = new Set<RecordingSession>();
+  private readonly sessions = new Map<string, RecordingSession>();
+  private readonly renewedAt = new Map<string, number>();
   private readonly storage: StorageRegistry;
   private readonly uploadSlots: UploadSlots;
   private readonly drain: BackupDrainWorker;
+  private readonly watchdog: NodeJS.Timeout;
+  readonly identity = `${process.env.HOSTNAME ?? hostname()}:${process.pid}`;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -39,20 +51,65 @@ export class RecordingWorker {
     this.storage = new StorageRegistry(config.storageProfiles);
     this.uploadSlots = new UploadSlots(config.uploadConcurrency);
     this.drain = new BackupDrainWorker(config, this.storage, log);
-    this.worker = new Worker(config.queueName, (job) => this.process(job), {
+    this.queue = new Queue(config.queueName, {
+      connection: new Redis(config.redisUrl, { maxRetriesPerRequest: null }),
+      prefix: config.keyPrefix,
+    });
+    this.worker = new Worker(config.queueName, (job, token) => this.process(job, token), {
       // Workers must keep retrying Redis forever: a recording outlives short Redis outages.
       connection: new Redis(config.redisUrl, { maxRetriesPerRequest: null }),
       prefix: config.keyPrefix,
       concurrency: config.maxRecordings,
-      name: `${hostname()}:${process.pid}`,
+      name: this.identity,
+      lockDuration: config.lockSeconds * 1000,
+      stalledInterval: config.stalledCheckSeconds * 1000,
+      maxStalledCount: 1_000_000,
+      autorun: false,
     });
-    this.worker.on('failed', (job, err) => this.log.warn({ jobId: job?.id, err: err.message }, 'job failed'));
-    this.worker.on('error', (err) => this.log.error({ err }, 'worker error'));
+    this.worker.on('failed', (job, err) => {
+      if (!(err instanceof WaitingError)) this.log.warn({ jobId: job?.id, err: err.message }, 'job failed');
+    });
+    this.worker.on('error', (err) => this.log.warn({ err: err.message }, 'worker error'));
+    this.worker.on('locksRenewed', ({ jobIds }) => {
+      const now = Date.now();
+      for (const id of jobIds) this.renewedAt.set(id, now);
+    });
+    this.worker.on('lockRenewalFailed', (jobIds) => {
+      for (const id of jobIds) this.sessions.get(id)?.fence('the job lock was taken by another worker');
+    });
+    this.watchdog = setInterval(() => this.checkLocks(), 250);
+    this.watchdog.unref();
   }
 
-  async waitUntilReady(): Promise<void> {
+  /** Recovers this host's spool, then starts taking jobs. */
+  async start(): Promise<void> {
     await this.worker.waitUntilReady();
+    await recoverSpool({
+      spoolDir: this.config.spoolDir,
+      keyPrefix: this.config.keyPrefix,
+      redis: this.redis,
+      storage: this.storage,
+      backup: this.backupFor()?.policy,
+      log: this.log,
+    }).catch((err: unknown) =>
+      this.log.error({ err }, 'spool recovery failed; files kept for the next start'),
+    );
     await this.drain.start();
+    void this.worker.run();
+  }
+
+  /**
+   * Fencing: a lock renewed at time t is held by Redis until at most t + lockDuration. Stop writing
+   * once three quarters of that has passed without a renewal, so the old writer has stopped before the
+   * lock can expire and another worker can resume the recording.
+   */
+  private checkLocks(): void {
+    const limit = this.config.lockSeconds * 1000 * 0.75;
+    const now = Date.now();
+    for (const [jobId, session] of this.sessions) {
+      const last = this.renewedAt.get(jobId) ?? session.startedAt;
+      if (now - last > limit) session.fence(`job lock not renewed for ${now - last} ms`);
+    }
   }
 
   private backupFor(): { policy: BackupPolicy; profile: string } | undefined {
@@ -68,7 +125,7 @@ export class RecordingWorker {
     };
   }
 
-  private async process(job: Job): Promise<RecordingResult> {
+  private async process(job: Job, token: string | undefined): Promise<RecordingResult> {
     const log = this.log.child({ jobId: job.id });
     if (job.name !== RECORD_JOB_NAME) {
       throw new RecordingFailedError(
@@ -85,40 +142,48 @@ export class RecordingWorker {
     }
     const record = new RecordingRecord(this.redis, this.config.keyPrefix, spec.recordingId);
     const recLog = log.child({ recordingId: spec.recordingId, channel: spec.channel });
+    const jobId = String(job.id);
     try {
       let store;
       try {
         store = this.storage.get(spec.storage.profile);
       } catch (err) {
-        if (err instanceof StorageError)
+        if (err instanceof StorageError) {
           throw new RecordingFailedError(RecfleetErrorCode.STORAGE_PROFILE_UNKNOWN, err.message);
+        }
         throw err;
       }
+      const backup = this.backupFor();
       const session = new RecordingSession({
         job,
+        token,
         spec,
         sourceUrl:
           spec.sourceUrl ?? channelSourceUrl(this.config.channelUrlTemplate, spec.appId, spec.channel),
         store,
         record,
         redis: this.redis,
+        owner: this.identity,
         uploadSlots: this.uploadSlots,
         uploadAttemptTimeoutMs: this.config.uploadAttemptTimeoutSeconds * 1000,
         backedUpSetKey: backedUpSetKey(this.config.keyPrefix),
-        ...(this.backupFor() ? { backup: this.backupFor() } : {}),
+        ...(backup ? { backup } : {}),
         spoolDir: this.config.spoolDir,
         progressIntervalMs: this.config.progressIntervalSeconds * 1000,
         controlPollMs: 250,
         log: recLog,
       });
-      this.sessions.add(session);
-      const result = await session.run().finally(() => this.sessions.delete(session));
-      recLog.info(
-        { segments: result.segments, durationSeconds: result.durationSeconds },
-        'recording uploaded',
-      );
+      this.sessions.set(jobId, session);
+      this.renewedAt.set(jobId, Date.now());
+      const result = await session.run().finally(() => {
+        this.sessions.delete(jobId);
+        this.renewedAt.delete(jobId);
+      });
+      recLog.info({ segments: result.segments, durationSeconds: result.durationSeconds }, 'recording done');
       return result;
     } catch (err) {
+      // Handed back to the queue, or owned by another worker now: the job and record are not ours.
+      if (err instanceof WaitingError || err instanceof SessionFencedError) throw err;
       const failure = asRecordingFailure(err);
       recLog.warn({ code: failure.code, message: failure.detail }, 'recording failed');
       await record
@@ -128,18 +193,46 @@ export class RecordingWorker {
     }
   }
 
-  /** Stops taking jobs and waits for running ones; safe to call twice, runs every step even if one fails. */
+  /** Whether another worker is connected to the queue to take over recordings. */
+  private async anotherWorkerPresent(): Promise<boolean> {
+    const workers = await this.queue.getWorkers().catch(() => []);
+    return workers.some(
+      (w) =>
+        w.name !== undefined && w.name !== this.identity && !String(w.name).startsWith(`${this.identity}`),
+    );
+  }
+
+  /**
+   * Graceful shutdown: stop taking jobs; hand each running recording to another worker at a segment
+   * boundary; if no other worker appears within `shutdownGraceSeconds`, keep recording until then and
+   * finalize. Safe to call twice; runs every step even when one fails.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      // Stop fetching first (close() resolves once running jobs end), then finalize what runs here so
-      // no job is left active.
+      clearInterval(this.watchdog);
       const workerClosed = this.worker
         .close()
         .catch((err: unknown) => this.log.warn({ err }, 'worker close failed'));
+      const deadline = Date.now() + this.config.shutdownGraceSeconds * 1000;
       const steps = [
-        () => Promise.all([...this.sessions].map((s) => s.stop())),
+        async () => {
+          while (this.sessions.size > 0) {
+            if (await this.anotherWorkerPresent()) {
+              this.log.info({ recordings: this.sessions.size }, 'handing recordings over to other workers');
+              await Promise.all([...this.sessions.values()].map((s) => s.handOff()));
+              return;
+            }
+            if (Date.now() >= deadline) {
+              this.log.info({ recordings: this.sessions.size }, 'no other worker: finalizing recordings');
+              await Promise.all([...this.sessions.values()].map((s) => s.stop()));
+              return;
+            }
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        },
         () => workerClosed,
         () => this.drain.close(),
+        () => this.queue.close(),
         () => this.redis.quit(),
       ];
       for (const step of steps) {

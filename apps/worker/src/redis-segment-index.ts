@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 
 const lua = (name: string): string => readFileSync(new URL(`../lua/${name}`, import.meta.url), 'utf8');
 const ADD_SEGMENT = lua('addSegment-2.lua');
+const RESERVE_SEGMENT = lua('reserveSegment-2.lua');
 const CLAIM_RECORDING = lua('claimRecording-1.lua');
 
 /** Takes ownership of a recording; returns the epoch that fences every later write of this owner. */
@@ -21,8 +22,27 @@ export class RedisSegmentIndex implements SegmentIndex {
     private readonly redis: Redis,
     private readonly recordKey: string,
     private readonly indexKey: string,
-    private readonly epoch: number,
+    readonly epoch: number,
   ) {}
+
+  /** Reserves a finished, not yet delivered segment's sequence (see reserveSegment-2.lua). */
+  async reserve(segment: Omit<IndexedSegment, 'location' | 'key' | 'epoch'>): Promise<void> {
+    const entry: IndexedSegment = { ...segment, location: 'spool', key: '', epoch: this.epoch };
+    const result = await this.redis.eval(
+      RESERVE_SEGMENT,
+      2,
+      this.recordKey,
+      this.indexKey,
+      String(this.epoch),
+      String(segment.sequence),
+      JSON.stringify(entry),
+    );
+    if (Number(result) === -1) {
+      throw new FencedError(
+        `segment ${segment.sequence} not reserved: epoch ${this.epoch} no longer owns the recording`,
+      );
+    }
+  }
 
   async put(segment: IndexedSegment): Promise<void> {
     const written = await this.redis.eval(
@@ -32,13 +52,18 @@ export class RedisSegmentIndex implements SegmentIndex {
       this.indexKey,
       String(this.epoch),
       String(segment.sequence),
-      JSON.stringify(segment),
+      JSON.stringify({ ...segment, epoch: this.epoch }),
     );
     if (Number(written) !== 1) {
       throw new FencedError(
         `segment ${segment.sequence} refused: epoch ${this.epoch} no longer owns the recording`,
       );
     }
+  }
+
+  async get(sequence: number): Promise<IndexedSegment | undefined> {
+    const v = await this.redis.hget(this.indexKey, String(sequence));
+    return v ? (JSON.parse(v) as IndexedSegment) : undefined;
   }
 
   async list(): Promise<IndexedSegment[]> {

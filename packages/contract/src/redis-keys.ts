@@ -33,6 +33,7 @@ export type RecordingEventType =
   | 'recorder_failure'
   | 'uploader_failure'
   | 'stopped'
+  | 'handoff'
   | 'uploaded'
   | 'backed_up'
   | 'fatal_error';

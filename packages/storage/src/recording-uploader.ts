@@ -123,13 +123,19 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
     return { ...p, percent };
   }
 
-  /** Waits for every added segment, then writes the final playlist (with ENDLIST) to the primary. */
-  async finish(): Promise<UploadOutcome> {
+  /**
+   * Waits for every added segment, then writes the playlist to the primary: the final one (with
+   * ENDLIST) by default; without ENDLIST when the recording goes on elsewhere (`endList: false`, a
+   * hand-off); not at all when another worker owns the recording (`writePlaylist: false`).
+   */
+  async finish(options: { endList?: boolean; writePlaylist?: boolean } = {}): Promise<UploadOutcome> {
     await this.chain;
     let playlistWritten = false;
-    if (!this.fenced) {
+    if (!this.fenced && options.writePlaylist !== false) {
       try {
-        await this.withRetry(PLAYLIST_SEQUENCE, this.retry.attempts, () => this.writePlaylist(true));
+        await this.withRetry(PLAYLIST_SEQUENCE, this.retry.attempts, () =>
+          this.writePlaylist(options.endList ?? true),
+        );
         playlistWritten = true;
       } catch (err) {
         this.lastError = describe(err);

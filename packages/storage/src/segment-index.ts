@@ -1,5 +1,8 @@
-/** Where a delivered segment lives. */
-export type SegmentLocation = 'primary' | 'backup';
+/**
+ * Where a segment lives: `spool` (finished on a worker, reserved in the index, not yet delivered),
+ * `primary` or `backup`. Playlists list `primary` segments only.
+ */
+export type SegmentLocation = 'spool' | 'primary' | 'backup';
 
 /** One delivered segment as the durable index knows it. */
 export interface IndexedSegment {
@@ -11,6 +14,8 @@ export interface IndexedSegment {
   /** Object key in the store named by `location`. */
   key: string;
   md5?: string;
+  /** Owner epoch under which the segment was recorded (fleet indexes only). */
+  epoch?: number;
   at: number;
 }
 
