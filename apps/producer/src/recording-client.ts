@@ -60,9 +60,10 @@ export class RecordingClient {
       lazyConnect: false,
     });
     this.queue = new Queue(options.queueName ?? RECORDINGS_QUEUE, {
-      connection: new Redis(options.redisUrl, { maxRetriesPerRequest: 1 }),
+      connection: new Redis(options.redisUrl, { maxRetriesPerRequest: 1 }).on('error', () => undefined),
       prefix: this.keyPrefix,
     });
+    this.queue.on('error', () => undefined);
   }
 
   async start(request: StartRequest): Promise<RecordingHandle> {
@@ -149,6 +150,8 @@ export class RecordingClient {
   ): AsyncGenerator<RecordingEvent> {
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
     const reader = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null });
+    // A follower rides through Redis restarts: the blocked read is sent again after reconnecting.
+    reader.on('error', () => undefined);
     this.followers.add(reader);
     let lastId = options.afterId ?? '0-0';
     try {

@@ -26,6 +26,23 @@ export const WorkerConfigSchema = z
     storageProfiles: StorageProfilesSchema.default({
       local: { type: 'local', root: '/var/lib/recfleet/recordings' },
     }),
+    /**
+     * Admission control: the host takes at most min(maxRecordings, budget / cost) recordings, and none
+     * while its measured use is over budget. Costs default to what the engine benchmark measured for a
+     * 720p30 stream, with head-room.
+     */
+    admission: z
+      .object({
+        cpuBudgetCores: z.number().positive().optional(),
+        memoryBudgetMb: z.number().positive().optional(),
+        cpuCoresPerRecording: z.number().positive().default(0.01),
+        memoryMbPerRecording: z.number().positive().default(8),
+      })
+      .strict()
+      .default({ cpuCoresPerRecording: 0.01, memoryMbPerRecording: 8 }),
+    /** Port of the HTTP endpoint with /metrics, /healthz and /readyz (0: a free port; omit: none). */
+    httpPort: z.number().int().min(0).max(65535).optional(),
+    httpHost: z.string().default('0.0.0.0'),
     /** Uploads in flight on this host, across all its recordings. */
     uploadConcurrency: z.number().int().min(1).max(1024).default(16),
     /** Limit of one upload attempt; a slower one is abandoned and retried. */

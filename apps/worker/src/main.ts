@@ -15,9 +15,14 @@ const log = createLogger(config.logLevel);
 await mkdir(config.spoolDir, { recursive: true });
 const worker = new RecordingWorker(config, log);
 await worker.start();
-log.info({ queue: config.queueName, maxRecordings: config.maxRecordings }, 'worker ready');
+log.info(
+  { queue: config.queueName, capacity: worker.admission.capacity, httpPort: worker.httpPort },
+  'worker ready',
+);
 process.stdout.write(''); // keep stdout open for the ready line below even when piped
-if (process.env.RECFLEET_READY_LINE) process.stdout.write('RECFLEET_WORKER_READY\n');
+if (process.env.RECFLEET_READY_LINE) {
+  process.stdout.write(`RECFLEET_WORKER_READY ${JSON.stringify({ httpPort: worker.httpPort ?? null })}\n`);
+}
 
 let stopping = false;
 const shutdown = (signal: string): void => {

@@ -34,7 +34,12 @@ export class RecordingRecord {
     await this.redis.hset(this.keys.record, { ...fields, updatedAt: Date.now() });
   }
 
-  async appendEvent(type: RecordingEventType, data: Record<string, unknown>): Promise<string> {
+  /** `at` is when the event happened: during a Redis outage events are written later, in order. */
+  async appendEvent(
+    type: RecordingEventType,
+    data: Record<string, unknown>,
+    at = Date.now(),
+  ): Promise<string> {
     const id = await this.redis.xadd(
       this.keys.events,
       'MAXLEN',
@@ -44,7 +49,7 @@ export class RecordingRecord {
       'type',
       type,
       'at',
-      String(Date.now()),
+      String(at),
       'data',
       JSON.stringify(data),
     );

@@ -21,6 +21,7 @@ import type { Redis } from 'ioredis';
 import { RecordingFailedError } from './recording-failure.js';
 import type { RecordingRecord } from './recording-record.js';
 import { claimRecording, RedisSegmentIndex } from './redis-segment-index.js';
+import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface RecordingSessionOptions {
   job: Job;
@@ -33,6 +34,7 @@ export interface RecordingSessionOptions {
   redis: Redis;
   /** This worker's identity (host:pid), recorded as the recording's owner. */
   owner: string;
+  metrics?: WorkerMetrics;
   /** Where segments go when the primary keeps failing, and the profile's name (for the drain). */
   backup?: { policy: BackupPolicy; profile: string };
   uploadSlots: UploadSlots;
@@ -66,6 +68,7 @@ export class RecordingSession {
   /** Why this session stopped writing although the recording goes on elsewhere, if it did. */
   private fencedReason: string | undefined;
   private handingOff = false;
+  private joined = false;
   readonly startedAt = Date.now();
 
   constructor(private readonly o: RecordingSessionOptions) {
@@ -175,6 +178,15 @@ export class RecordingSession {
     await this.reportChain;
     if (outcome.outcome !== 'failed') await rm(outputDir, { recursive: true, force: true });
 
+    if (last.type === 'stopped' && last.reason === 'idle_timeout' && !this.joined && this.segments === 0) {
+      // Never reached the channel at all: the job's own mistake or an outage, not an empty channel.
+      last = {
+        type: 'fatal_error',
+        recordingId: spec.recordingId,
+        code: 'SOURCE_UNREACHABLE',
+        message: `could not reach ${redactUrl(this.o.sourceUrl)} within ${spec.recordingConfig.maxIdleSeconds} s`,
+      };
+    }
     if (last.type === 'fatal_error') {
       await this.o.record.setState('failed', { errorCode: last.code, errorMessage: last.message });
       await this.report('fatal_error', { code: last.code, message: last.message });
@@ -229,7 +241,10 @@ export class RecordingSession {
 
   private wireEvents(): void {
     const r = this.recorder;
-    r.on('joined', () => void this.report('joined', {}));
+    r.on('joined', () => {
+      this.joined = true;
+      void this.report('joined', {});
+    });
     r.on('started', (e) => {
       void this.o.record.setState('recording', { startedAt: e.at });
       void this.report('started', { streams: e.streams });
@@ -242,22 +257,31 @@ export class RecordingSession {
         discontinuity: e.discontinuity,
         at: Date.now(),
       };
-      this.reserveChain = this.reserveChain.then(() =>
-        this.index.reserve(reservation).catch((err: unknown) => {
-          if (err instanceof FencedError) this.fence(err.message);
-          else this.o.log.warn({ err, sequence: e.sequence }, 'segment not reserved');
-        }),
-      );
-      this.segments += 1;
-      this.bytes += e.bytes;
-      this.recordedSeconds += e.durationSeconds;
-      this.uploader.add({
+      const spooled = {
         sequence: e.sequence,
         filePath: e.path,
         durationSeconds: e.durationSeconds,
         bytes: e.bytes,
         discontinuity: e.discontinuity,
-      });
+      };
+      // Nothing is put into storage before it is reserved under this worker's epoch: a worker that
+      // lost the recording cannot overwrite its successor's objects.
+      this.reserveChain = this.reserveChain.then(() =>
+        this.index.reserve(reservation).then(
+          () => this.uploader.add(spooled),
+          (err: unknown) => {
+            if (err instanceof FencedError) this.fence(err.message);
+            else {
+              this.o.log.warn({ err, sequence: e.sequence }, 'segment not reserved; delivering anyway');
+              this.uploader.add(spooled);
+            }
+          },
+        ),
+      );
+      this.o.metrics?.segmentsWritten.inc();
+      this.segments += 1;
+      this.bytes += e.bytes;
+      this.recordedSeconds += e.durationSeconds;
       void this.report('segment', {
         sequence: e.sequence,
         durationSeconds: e.durationSeconds,
@@ -278,9 +302,19 @@ export class RecordingSession {
           durationSeconds: e.durationSeconds,
         }),
     );
-    this.uploader.on('uploaded', (e) => void this.report('uploaded_segment', e));
-    this.uploader.on('uploader_failure', (e) => void this.report('uploader_failure', e));
-    this.uploader.on('backed_up', (e) => void this.report('backed_up_segment', e));
+    this.uploader.on('uploaded', (e) => {
+      this.o.metrics?.segmentsUploaded.inc();
+      this.o.metrics?.uploadLatency.observe(e.latencyMs / 1000);
+      void this.report('uploaded_segment', e);
+    });
+    this.uploader.on('uploader_failure', (e) => {
+      this.o.metrics?.uploadFailures.inc({ code: e.code });
+      void this.report('uploader_failure', e);
+    });
+    this.uploader.on('backed_up', (e) => {
+      this.o.metrics?.segmentsBackedUp.inc();
+      void this.report('backed_up_segment', e);
+    });
   }
 
   private progressSnapshot(): Record<string, number> {
@@ -330,6 +364,7 @@ export class RecordingSession {
     )
       return;
     this.fencedReason = reason;
+    this.o.metrics?.recordingsFenced.inc();
     this.o.log.warn({ reason }, 'fenced: this worker stops writing the recording');
     void this.recorder.release({ cancel: true }).catch(() => undefined);
   }
@@ -355,10 +390,11 @@ export class RecordingSession {
     type: Parameters<RecordingRecord['appendEvent']>[0],
     data: Record<string, unknown>,
   ): Promise<void> {
+    const at = Date.now();
     this.reportChain = this.reportChain.then(async () => {
       try {
-        await this.o.record.appendEvent(type, data);
-        await this.o.job.log(`${new Date().toISOString()} ${type} ${JSON.stringify(data)}`);
+        await this.o.record.appendEvent(type, data, at);
+        await this.o.job.log(`${new Date(at).toISOString()} ${type} ${JSON.stringify(data)}`);
       } catch (err) {
         this.o.log.warn({ err, type }, 'event not recorded');
       }

@@ -11,7 +11,10 @@ import { StorageError, UploadSlots, type BackupPolicy } from '@recfleet/storage'
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { AdmissionControl } from './admission-control.js';
 import { BackupDrainWorker } from './backup-drain-worker.js';
+import { startHealthServer } from './health-server.js';
+import { WorkerMetrics } from './worker-metrics.js';
 import { channelSourceUrl, type WorkerConfig } from './config.js';
 import { asRecordingFailure, RecordingFailedError } from './recording-failure.js';
 import { RecordingRecord } from './recording-record.js';
@@ -41,6 +44,11 @@ export class RecordingWorker {
   private readonly uploadSlots: UploadSlots;
   private readonly drain: BackupDrainWorker;
   private readonly watchdog: NodeJS.Timeout;
+  private readonly admissionTimer: NodeJS.Timeout;
+  readonly admission: AdmissionControl;
+  readonly metrics: WorkerMetrics;
+  private health: { port: number; close(): Promise<void> } | undefined;
+  private running = false;
   readonly identity = `${process.env.HOSTNAME ?? hostname()}:${process.pid}`;
 
   constructor(
@@ -51,6 +59,7 @@ export class RecordingWorker {
     this.storage = new StorageRegistry(config.storageProfiles);
     this.uploadSlots = new UploadSlots(config.uploadConcurrency);
     this.drain = new BackupDrainWorker(config, this.storage, log);
+    this.admission = new AdmissionControl(config.admission, config.maxRecordings);
     this.queue = new Queue(config.queueName, {
       connection: new Redis(config.redisUrl, { maxRetriesPerRequest: null }),
       prefix: config.keyPrefix,
@@ -59,7 +68,7 @@ export class RecordingWorker {
       // Workers must keep retrying Redis forever: a recording outlives short Redis outages.
       connection: new Redis(config.redisUrl, { maxRetriesPerRequest: null }),
       prefix: config.keyPrefix,
-      concurrency: config.maxRecordings,
+      concurrency: this.admission.capacity,
       name: this.identity,
       lockDuration: config.lockSeconds * 1000,
       stalledInterval: config.stalledCheckSeconds * 1000,
@@ -79,6 +88,25 @@ export class RecordingWorker {
     });
     this.watchdog = setInterval(() => this.checkLocks(), 250);
     this.watchdog.unref();
+    this.admissionTimer = setInterval(() => {
+      const { concurrency } = this.admission.evaluate(this.sessions.size);
+      if (this.worker.concurrency !== concurrency) this.worker.concurrency = concurrency;
+    }, 1000);
+    this.admissionTimer.unref();
+    this.metrics = new WorkerMetrics({
+      activeRecordings: () => this.sessions.size,
+      capacity: () => this.admission.capacity,
+      saturated: () => this.admission.snapshot().saturated,
+      queueDepth: async () => {
+        const c = await this.queue.getJobCounts('waiting', 'delayed', 'prioritized');
+        return (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0);
+      },
+    });
+  }
+
+  /** The port of /metrics, /healthz and /readyz, once started (undefined without `httpPort`). */
+  get httpPort(): number | undefined {
+    return this.health?.port;
   }
 
   /** Recovers this host's spool, then starts taking jobs. */
@@ -95,6 +123,18 @@ export class RecordingWorker {
       this.log.error({ err }, 'spool recovery failed; files kept for the next start'),
     );
     await this.drain.start();
+    if (this.config.httpPort !== undefined) {
+      this.health = await startHealthServer({
+        port: this.config.httpPort,
+        host: this.config.httpHost,
+        metrics: this.metrics,
+        ready: () => ({
+          ready: this.running && this.closing === undefined && this.worker.isRunning(),
+          detail: { recordings: this.sessions.size, ...this.admission.snapshot() },
+        }),
+      });
+    }
+    this.running = true;
     void this.worker.run();
   }
 
@@ -164,6 +204,7 @@ export class RecordingWorker {
         record,
         redis: this.redis,
         owner: this.identity,
+        metrics: this.metrics,
         uploadSlots: this.uploadSlots,
         uploadAttemptTimeoutMs: this.config.uploadAttemptTimeoutSeconds * 1000,
         backedUpSetKey: backedUpSetKey(this.config.keyPrefix),
@@ -195,11 +236,9 @@ export class RecordingWorker {
 
   /** Whether another worker is connected to the queue to take over recordings. */
   private async anotherWorkerPresent(): Promise<boolean> {
-    const workers = await this.queue.getWorkers().catch(() => []);
-    return workers.some(
-      (w) =>
-        w.name !== undefined && w.name !== this.identity && !String(w.name).startsWith(`${this.identity}`),
-    );
+    const workers = (await this.queue.getWorkers().catch(() => [])) as { rawname?: string }[];
+    // BullMQ names a worker's connection `<prefix>:<queue>:w:<worker name>`.
+    return workers.some((w) => typeof w.rawname === 'string' && !w.rawname.endsWith(`:w:${this.identity}`));
   }
 
   /**
@@ -210,6 +249,7 @@ export class RecordingWorker {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.watchdog);
+      clearInterval(this.admissionTimer);
       const workerClosed = this.worker
         .close()
         .catch((err: unknown) => this.log.warn({ err }, 'worker close failed'));
@@ -233,6 +273,8 @@ export class RecordingWorker {
         () => workerClosed,
         () => this.drain.close(),
         () => this.queue.close(),
+        () => this.health?.close() ?? Promise.resolve(),
+        async () => this.metrics.close(),
         () => this.redis.quit(),
       ];
       for (const step of steps) {

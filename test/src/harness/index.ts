@@ -1,3 +1,5 @@
 export * from './media-check.js';
 export * from './worker-process.js';
 export * from './test-redis.js';
+export * from './tcp-proxy.js';
+export * from './fleet-fixture.js';

@@ -16,7 +16,7 @@ export interface WorkerProcessOptions {
 /** Starts `recfleet-worker` as a real process with a config file, and waits until it takes jobs. */
 export async function startWorkerProcess(
   options: WorkerProcessOptions,
-): Promise<ManagedProcess & { spoolDir: string }> {
+): Promise<ManagedProcess & { spoolDir: string; httpPort: number | null }> {
   const dir = await mkdtemp(join(tmpdir(), 'recfleet-worker-'));
   const spoolDir = options.spoolDir ?? join(dir, 'spool');
   const configPath = join(dir, 'worker.json');
@@ -36,6 +36,7 @@ export async function startWorkerProcess(
   const proc = new ManagedProcess('worker', process.execPath, [main], {
     env: { ...process.env, RECFLEET_CONFIG: configPath, RECFLEET_READY_LINE: '1' },
   });
-  await proc.waitForLine((l) => l.includes('RECFLEET_WORKER_READY'), 30_000);
-  return Object.assign(proc, { spoolDir });
+  const line = await proc.waitForLine((l) => l.includes('RECFLEET_WORKER_READY'), 30_000);
+  const info = JSON.parse(line.slice(line.indexOf('{')) || '{}') as { httpPort: number | null };
+  return Object.assign(proc, { spoolDir, httpPort: info.httpPort });
 }
