@@ -1,5 +1,18 @@
 import { pino, type Logger } from 'pino';
 
+/** Where secrets can appear in what we log; censored in one place. */
+export const LOG_REDACT_PATHS = [
+  'token',
+  '*.token',
+  'job.data.token',
+  'data.token',
+  '*.secretAccessKey',
+  '*.accessKeySecret',
+  '*.secretKey',
+  '*.sessionToken',
+  '*.stsToken',
+];
+
 /**
  * The process's one logger. Tokens and credentials are redacted here, in one place, whatever child
  * logger or object they reach the log through.
@@ -9,15 +22,7 @@ export function createLogger(level: string): Logger {
     level,
     base: { service: 'recfleet-worker', pid: process.pid },
     redact: {
-      paths: [
-        'token',
-        '*.token',
-        'job.data.token',
-        'data.token',
-        '*.secretAccessKey',
-        '*.accessKeySecret',
-        '*.secretKey',
-      ],
+      paths: LOG_REDACT_PATHS,
       censor: '[redacted]',
     },
   });

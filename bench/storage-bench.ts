@@ -1,0 +1,607 @@
+/**
+ * Storage pipeline benchmark (`npm run bench:storage`).
+ *
+ * N simulated recordings each close one segment every 2 s against a local s3rver (in a child
+ * process). Two kinds of phase run alternately on the same server, schedule, bytes and upload-slot
+ * bound:
+ *   - pipeline: one RecordingUploader per recording; latency = its `uploaded` event's latencyMs
+ *     (from add() to the segment verified in the store and the playlist rewritten);
+ *   - bare:     one PutObject of the same bytes per segment, no verification, no playlist; latency
+ *     from the scheduled close to PutObject resolved.
+ * Phases alternate (pipeline, bare, pipeline, bare, ...) and the reported row is the median of the
+ * repeated phases. The ratios pipeline/bare and PASS/MISS against the targets are printed last.
+ *
+ * Flags: --recordings 100  --seconds 30  --slots 16[,32,64]  --repeats 2  --segment <file.ts>
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { RecordingUploader, S3Storage, UploadSlots, recordingKeys } from '@recfleet/storage';
+
+const SEGMENT_SECONDS = 2;
+const SERVE_FLAG = '--serve-s3rver';
+const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const CLOCK_TICKS_PER_SECOND = 100;
+
+// ---------------------------------------------------------------------------------------------
+// Child mode: run s3rver in its own process so its CPU use does not share the measuring event loop.
+
+async function serveS3rver(directory: string): Promise<void> {
+  // @ts-expect-error s3rver ships no type declarations
+  const { default: S3rver } = await import('s3rver');
+  const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true });
+  const { port } = (await server.run()) as { port: number };
+  process.stdout.write(`${JSON.stringify({ port })}\n`);
+  // The parent holds our stdin open; when it goes away (even killed), so do we.
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('close', () => process.exit(0));
+  process.stdin.resume();
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+interface Options {
+  recordings: number;
+  seconds: number;
+  slots: number[];
+  repeats: number;
+  segment: string | undefined;
+}
+
+function parseOptions(argv: string[]): Options {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
+    const eq = arg.indexOf('=');
+    if (eq > 0) values.set(arg.slice(2, eq), arg.slice(eq + 1));
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new Error(`${arg} needs a value`);
+      values.set(arg.slice(2), next);
+      i++;
+    }
+  }
+  const known = new Set(['recordings', 'seconds', 'slots', 'repeats', 'segment']);
+  for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown flag --${key}`);
+  const positive = (name: string, fallback: number): number => {
+    const raw = values.get(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${raw}`);
+    return n;
+  };
+  const slots = (values.get('slots') ?? '16').split(',').map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--slots takes positive integers, got ${s}`);
+    return n;
+  });
+  const seconds = positive('seconds', 30);
+  if (seconds < SEGMENT_SECONDS) throw new Error(`--seconds must be at least ${SEGMENT_SECONDS}`);
+  return {
+    recordings: positive('recordings', 100),
+    seconds,
+    slots,
+    repeats: positive('repeats', 2),
+    segment: values.get('segment'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
+
+type Kind = 'pipeline' | 'bare';
+
+interface PhaseResult {
+  kind: Kind;
+  slots: number;
+  repeat: number;
+  segments: number;
+  failures: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mbPerSecond: number;
+  /** Mean ms per segment spent in each part of its path (see `Timings`). */
+  parts: { slotWait: number; putSegment: number; head: number; putPlaylist: number; rest: number };
+  timerLagP99: number;
+  loopDelayP99: number;
+  loopDelayMax: number;
+  cpuBench: number;
+  cpuServer: number;
+}
+
+/** Request and queue times collected while a phase runs. */
+class Timings {
+  slotWait: number[] = [];
+  putSegment: number[] = [];
+  putPlaylist: number[] = [];
+  head: number[] = [];
+  other: number[] = [];
+  recording = true;
+
+  request(command: string, key: string, ms: number): void {
+    if (!this.recording) return;
+    if (command === 'PutObjectCommand') (key.endsWith('.m3u8') ? this.putPlaylist : this.putSegment).push(ms);
+    else if (command === 'HeadObjectCommand') this.head.push(ms);
+    else this.other.push(ms);
+  }
+}
+
+/** The worker's slot bound, timing how long each acquisition waited. */
+class TimedSlots extends UploadSlots {
+  constructor(
+    limit: number,
+    private readonly timings: Timings,
+  ) {
+    super(limit);
+  }
+
+  override run<T>(fn: () => Promise<T>): Promise<T> {
+    const asked = performance.now();
+    return super.run(() => {
+      if (this.timings.recording) this.timings.slotWait.push(performance.now() - asked);
+      return fn();
+    });
+  }
+}
+
+/** Times every command the client sends (serialisation, signing and the HTTP exchange). */
+function instrument(client: S3Client, timings: Timings): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const started = performance.now();
+      try {
+        return await next(args);
+      } finally {
+        const key = (args.input as { Key?: unknown }).Key;
+        timings.request(
+          context.commandName ?? 'unknown',
+          typeof key === 'string' ? key : '',
+          performance.now() - started,
+        );
+      }
+    },
+    { step: 'initialize', name: 'benchTiming' },
+  );
+}
+
+function cpuTicksOf(pid: number): number {
+  // /proc/<pid>/stat: the command may contain spaces, so split after its closing parenthesis.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+
+interface Env {
+  root: string;
+  dataDir: string;
+  segmentPath: string;
+  segmentBytes: number;
+  endpoint: string;
+  serverPid: number;
+}
+
+let child: ChildProcess | undefined;
+let root: string | undefined;
+
+function cleanup(): void {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  child = undefined;
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = undefined;
+}
+
+async function startServer(dataDir: string): Promise<{ port: number; pid: number }> {
+  const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), SERVE_FLAG, dataDir], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  child = proc;
+  const lines = createInterface({ input: proc.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`s3rver exited early (code ${code})`)));
+    lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+  });
+  return { port, pid: proc.pid! };
+}
+
+async function makeSegment(dir: string, given: string | undefined): Promise<string> {
+  if (given) return given;
+  const out = join(dir, 'seg.ts');
+  await promisify(execFile)('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=1280x720:rate=30',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-b:v',
+    '3M',
+    '-g',
+    '60',
+    '-c:a',
+    'aac',
+    '-t',
+    String(SEGMENT_SECONDS),
+    '-f',
+    'mpegts',
+    out,
+  ]);
+  return out;
+}
+
+function newStore(env: Env, bucket: string): S3Storage {
+  return new S3Storage({
+    bucket,
+    region: 'us-east-1',
+    endpoint: env.endpoint,
+    forcePathStyle: true,
+    checksumMode: 'WHEN_REQUIRED',
+    credentials: CREDENTIALS,
+    requestTimeoutMs: 30_000,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// One phase
+
+interface Schedule {
+  recordings: number;
+  perRecording: number;
+}
+
+/**
+ * Fires `onClose(recording, sequence)` at each segment's close: recording r's first segment closes
+ * at r/N of the first period, then one every SEGMENT_SECONDS. Resolves once every close has fired,
+ * with the lateness of each timer (ms).
+ */
+function runSchedule(schedule: Schedule, onClose: (recording: number, sequence: number) => void): Promise<number[]> {
+  const periodMs = SEGMENT_SECONDS * 1000;
+  const start = performance.now() + 250;
+  const total = schedule.recordings * schedule.perRecording;
+  const lags: number[] = [];
+  return new Promise((resolve) => {
+    for (let r = 0; r < schedule.recordings; r++) {
+      const offset = (r * periodMs) / schedule.recordings;
+      for (let seq = 0; seq < schedule.perRecording; seq++) {
+        const at = start + offset + seq * periodMs;
+        setTimeout(
+          () => {
+            lags.push(performance.now() - at);
+            onClose(r, seq);
+            if (lags.length === total) resolve(lags);
+          },
+          Math.max(0, at - performance.now()),
+        );
+      }
+    }
+  });
+}
+
+let phaseCounter = 0;
+
+async function runPhase(
+  env: Env,
+  kind: Kind,
+  slotsLimit: number,
+  repeat: number,
+  schedule: Schedule,
+): Promise<PhaseResult> {
+  const bucket = `bench-${++phaseCounter}`;
+  const store = newStore(env, bucket);
+  await store.client.send(new CreateBucketCommand({ Bucket: bucket }));
+  const timings = new Timings();
+  instrument(store.client, timings);
+  const slots = new TimedSlots(slotsLimit, timings);
+  const expected = schedule.recordings * schedule.perRecording;
+  const latencies: number[] = [];
+  let failures = 0;
+  let lastDone = 0;
+  let firstClose = Number.POSITIVE_INFINITY;
+
+  // Spool copies are made before the clock starts (hard links: the uploader deletes its file).
+  const spool = join(env.root, `spool-${phaseCounter}`);
+  mkdirSync(spool);
+  const spoolPath = (r: number, seq: number): string => join(spool, `r${r}-${seq}.ts`);
+  if (kind === 'pipeline')
+    for (let r = 0; r < schedule.recordings; r++)
+      for (let seq = 0; seq < schedule.perRecording; seq++) linkSync(env.segmentPath, spoolPath(r, seq));
+
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  const cpuBefore = process.cpuUsage();
+  const serverBefore = cpuTicksOf(env.serverPid);
+  const wallBefore = performance.now();
+  loop.enable();
+
+  let lags: number[];
+  if (kind === 'pipeline') {
+    const uploaders: RecordingUploader[] = [];
+    let settled = 0;
+    let allSettled: () => void = () => {};
+    const done = new Promise<void>((resolve) => (allSettled = resolve));
+    const settle = (): void => {
+      if (++settled === expected) allSettled();
+    };
+    for (let r = 0; r < schedule.recordings; r++) {
+      const uploader = new RecordingUploader(store, recordingKeys(`rec${r}`, 'bench', 'bench'), {
+        slots,
+        attemptTimeoutMs: 60_000,
+      });
+      uploader.on('uploaded', ({ latencyMs }) => {
+        latencies.push(latencyMs);
+        lastDone = performance.now();
+        settle();
+      });
+      uploader.on('uploader_failure', ({ sequence, willRetry }) => {
+        failures += 1;
+        if (!willRetry && sequence >= 0) settle();
+      });
+      uploaders.push(uploader);
+    }
+    lags = await runSchedule(schedule, (r, seq) => {
+      firstClose = Math.min(firstClose, performance.now());
+      uploaders[r]!.add({
+        sequence: seq,
+        filePath: spoolPath(r, seq),
+        durationSeconds: SEGMENT_SECONDS,
+        bytes: env.segmentBytes,
+        discontinuity: false,
+      });
+    });
+    await done;
+    // The final playlists are not part of any segment's latency.
+    timings.recording = false;
+    const outcomes = await Promise.all(uploaders.map((u) => u.finish()));
+    const bad = outcomes.filter((o) => o.outcome !== 'uploaded').length;
+    if (bad > 0) console.error(`  ${bad} recording(s) did not end 'uploaded'`);
+  } else {
+    const puts: Promise<void>[] = [];
+    lags = await runSchedule(schedule, (r, seq) => {
+      const started = performance.now();
+      firstClose = Math.min(firstClose, started);
+      const key = recordingKeys(`rec${r}`, 'bench', 'bench').segmentKey(seq);
+      puts.push(
+        slots
+          .run(() =>
+            store.client.send(
+              new PutObjectCommand({
+                Bucket: bucket,
+                Key: key,
+                Body: createReadStream(env.segmentPath),
+                ContentLength: env.segmentBytes,
+                ContentType: 'video/mp2t',
+              }),
+            ),
+          )
+          .then(
+            () => {
+              const now = performance.now();
+              latencies.push(now - started);
+              lastDone = now;
+            },
+            () => {
+              failures += 1;
+            },
+          ),
+      );
+    });
+    await Promise.all(puts);
+  }
+
+  loop.disable();
+  const wallMs = performance.now() - wallBefore;
+  const cpu = process.cpuUsage(cpuBefore);
+  const serverTicks = cpuTicksOf(env.serverPid) - serverBefore;
+  store.close();
+  rmSync(spool, { recursive: true, force: true });
+  rmSync(join(env.dataDir, bucket), { recursive: true, force: true });
+
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const n = Math.max(1, latencies.length);
+  const slotWait = sum(timings.slotWait) / n;
+  const putSegment = sum(timings.putSegment) / n;
+  const head = sum(timings.head) / n;
+  const putPlaylist = sum(timings.putPlaylist) / n;
+  const mean = sum(latencies) / n;
+  return {
+    kind,
+    slots: slotsLimit,
+    repeat,
+    segments: latencies.length,
+    failures,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: sorted.at(-1) ?? Number.NaN,
+    mbPerSecond: (latencies.length * env.segmentBytes) / 1e6 / ((lastDone - firstClose) / 1000),
+    parts: { slotWait, putSegment, head, putPlaylist, rest: mean - slotWait - putSegment - head - putPlaylist },
+    timerLagP99: percentile(
+      lags.sort((a, b) => a - b),
+      99,
+    ),
+    loopDelayP99: loop.percentile(99) / 1e6,
+    loopDelayMax: loop.max / 1e6,
+    cpuBench: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
+    cpuServer: ((serverTicks * 1000) / CLOCK_TICKS_PER_SECOND / wallMs) * 100,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(0) : '-');
+const label = (kind: Kind): string => (kind === 'pipeline' ? 'recfleet pipeline' : 'bare PutObject');
+
+function medianOf(results: PhaseResult[]): PhaseResult {
+  const pick = (f: (r: PhaseResult) => number): number => median(results.map(f));
+  const first = results[0]!;
+  return {
+    kind: first.kind,
+    slots: first.slots,
+    repeat: 0,
+    segments: pick((r) => r.segments),
+    failures: pick((r) => r.failures),
+    p50: pick((r) => r.p50),
+    p95: pick((r) => r.p95),
+    p99: pick((r) => r.p99),
+    max: pick((r) => r.max),
+    mbPerSecond: pick((r) => r.mbPerSecond),
+    parts: {
+      slotWait: pick((r) => r.parts.slotWait),
+      putSegment: pick((r) => r.parts.putSegment),
+      head: pick((r) => r.parts.head),
+      putPlaylist: pick((r) => r.parts.putPlaylist),
+      rest: pick((r) => r.parts.rest),
+    },
+    timerLagP99: pick((r) => r.timerLagP99),
+    loopDelayP99: pick((r) => r.loopDelayP99),
+    loopDelayMax: pick((r) => r.loopDelayMax),
+    cpuBench: pick((r) => r.cpuBench),
+    cpuServer: pick((r) => r.cpuServer),
+  };
+}
+
+function row(r: PhaseResult, name: string): string {
+  return `| ${name} | ${r.slots} | ${r.segments} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)} | ${ms(r.max)} | ${r.mbPerSecond.toFixed(1)} |`;
+}
+
+function report(all: PhaseResult[], options: Options): void {
+  console.log('\nLatency per segment, ms (median of the repeated phases; each run listed below it):\n');
+  console.log('| phase | slots | segments | p50 | p95 | p99 | max | MB/s |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const medians = new Map<string, PhaseResult>();
+  for (const slots of options.slots)
+    for (const kind of ['pipeline', 'bare'] as const) {
+      const runs = all.filter((r) => r.slots === slots && r.kind === kind);
+      const m = medianOf(runs);
+      medians.set(`${kind}/${slots}`, m);
+      console.log(row(m, `**${label(kind)}** (median)`));
+      for (const r of runs) console.log(row(r, `&nbsp;&nbsp;run ${r.repeat}`));
+    }
+
+  console.log('\nPipeline / bare (medians) and targets (p99 ≤ 500 ms; overhead = p50 ratio ≤ 1.2×):\n');
+  console.log('| slots | p50 ratio | p95 ratio | p99 ratio | pipeline p99 | p99 target | overhead target |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | --- | --- |');
+  for (const slots of options.slots) {
+    const a = medians.get(`pipeline/${slots}`)!;
+    const b = medians.get(`bare/${slots}`)!;
+    const r50 = a.p50 / b.p50;
+    console.log(
+      `| ${slots} | ${r50.toFixed(2)}× | ${(a.p95 / b.p95).toFixed(2)}× | ${(a.p99 / b.p99).toFixed(2)}× | ${ms(a.p99)} | ${a.p99 <= 500 ? 'PASS' : 'MISS'} | ${r50 <= 1.2 ? 'PASS' : 'MISS'} |`,
+    );
+  }
+
+  console.log('\nWhere the time goes: mean ms per segment (medians), load and failures:\n');
+  console.log(
+    '| phase | slots | slot wait | PUT .ts | HEAD | PUT .m3u8 | rest | timer lag p99 | loop delay p99/max | CPU bench / s3rver | failures |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const slots of options.slots)
+    for (const kind of ['pipeline', 'bare'] as const) {
+      const m = medians.get(`${kind}/${slots}`)!;
+      const p = m.parts;
+      console.log(
+        `| ${label(kind)} | ${slots} | ${p.slotWait.toFixed(1)} | ${p.putSegment.toFixed(1)} | ${p.head.toFixed(1)} | ${p.putPlaylist.toFixed(1)} | ${p.rest.toFixed(1)} | ${m.timerLagP99.toFixed(1)} | ${m.loopDelayP99.toFixed(0)}/${m.loopDelayMax.toFixed(0)} | ${m.cpuBench.toFixed(0)}% / ${m.cpuServer.toFixed(0)}% | ${m.failures} |`,
+      );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  process.on('exit', cleanup);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      console.error(`\n${signal}: stopping`);
+      cleanup();
+      process.exit(130);
+    });
+
+  root = mkdtempSync(join(tmpdir(), 'recfleet-bench-'));
+  const dataDir = join(root, 's3rver');
+  mkdirSync(dataDir);
+  const segmentPath = await makeSegment(root, options.segment);
+  const segmentBytes = statSync(segmentPath).size;
+  const server = await startServer(dataDir);
+  const env: Env = {
+    root,
+    dataDir,
+    segmentPath,
+    segmentBytes,
+    endpoint: `http://127.0.0.1:${server.port}`,
+    serverPid: server.pid,
+  };
+  const schedule: Schedule = {
+    recordings: options.recordings,
+    perRecording: Math.floor(options.seconds / SEGMENT_SECONDS),
+  };
+  const offered = (options.recordings * segmentBytes) / 1e6 / SEGMENT_SECONDS;
+  console.log(
+    `storage bench: ${options.recordings} recordings × ${schedule.perRecording} segments of ${(segmentBytes / 1e6).toFixed(2)} MB ` +
+      `every ${SEGMENT_SECONDS} s (offered ${offered.toFixed(1)} MB/s), slots ${options.slots.join(',')}, ` +
+      `${options.repeats} × (pipeline, bare); node ${process.version}, ${cpus().length} CPUs, ` +
+      `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+  );
+
+  const results: PhaseResult[] = [];
+  for (const slots of options.slots)
+    for (let repeat = 1; repeat <= options.repeats; repeat++)
+      for (const kind of ['pipeline', 'bare'] as const) {
+        const r = await runPhase(env, kind, slots, repeat, schedule);
+        results.push(r);
+        console.log(
+          `  ${label(kind).padEnd(17)} slots=${slots} run ${repeat}: ${r.segments} segments, ` +
+            `p50 ${ms(r.p50)} p95 ${ms(r.p95)} p99 ${ms(r.p99)} max ${ms(r.max)} ms, failures ${r.failures}`,
+        );
+      }
+  report(results, options);
+}
+
+if (process.argv[2] === SERVE_FLAG) {
+  await serveS3rver(process.argv[3]!);
+} else {
+  try {
+    await main();
+  } catch (err) {
+    console.error(err);
+    process.exitCode = 1;
+  } finally {
+    cleanup();
+  }
+}
