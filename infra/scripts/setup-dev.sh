@@ -16,7 +16,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Packages the fleet and its tests use; extra ones can be appended by callers (e.g. the browser tests).
-PACKAGES=(redis-server ffmpeg libavformat-dev libavcodec-dev libavutil-dev pkg-config g++ make python3 ca-certificates ${RECFLEET_EXTRA_PACKAGES:-})
+# The worker's own lists (infra/packages.debian*.txt) plus what the tests use.
+mapfile -t PACKAGES < <(grep -hv '^\s*#' infra/packages.debian.txt infra/packages.debian-build.txt | grep -v '^\s*$')
+PACKAGES+=(redis-server)
+read -ra EXTRA <<< "${RECFLEET_EXTRA_PACKAGES:-}"
+PACKAGES+=("${EXTRA[@]}")
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
