@@ -12,6 +12,8 @@
  * repeated phases. The ratios pipeline/bare and PASS/MISS against the targets are printed last.
  *
  * Flags: --recordings 100  --seconds 30  --slots 16[,32,64]  --repeats 2  --segment <file.ts>
+ *        --data-dir <dir> (where s3rver keeps objects; default: a temp dir)  --verbose (latency per
+ *        5 s window of close time, and the failure messages)
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -28,6 +30,9 @@ const SEGMENT_SECONDS = 2;
 const SERVE_FLAG = '--serve-s3rver';
 const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const CLOCK_TICKS_PER_SECOND = 100;
+
+const say = (line = ''): void => void process.stdout.write(`${line}\n`);
+const warn = (line: string): void => void process.stderr.write(`${line}\n`);
 
 // ---------------------------------------------------------------------------------------------
 // Child mode: run s3rver in its own process so its CPU use does not share the measuring event loop.
@@ -54,13 +59,20 @@ interface Options {
   slots: number[];
   repeats: number;
   segment: string | undefined;
+  dataDir: string | undefined;
+  verbose: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
   const values = new Map<string, string>();
+  let verbose = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
+    if (arg === '--verbose') {
+      verbose = true;
+      continue;
+    }
     const eq = arg.indexOf('=');
     if (eq > 0) values.set(arg.slice(2, eq), arg.slice(eq + 1));
     else {
@@ -70,7 +82,7 @@ function parseOptions(argv: string[]): Options {
       i++;
     }
   }
-  const known = new Set(['recordings', 'seconds', 'slots', 'repeats', 'segment']);
+  const known = new Set(['recordings', 'seconds', 'slots', 'repeats', 'segment', 'data-dir']);
   for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown flag --${key}`);
   const positive = (name: string, fallback: number): number => {
     const raw = values.get(name);
@@ -92,6 +104,8 @@ function parseOptions(argv: string[]): Options {
     slots,
     repeats: positive('repeats', 2),
     segment: values.get('segment'),
+    dataDir: values.get('data-dir'),
+    verbose,
   };
 }
 
@@ -132,6 +146,8 @@ interface PhaseResult {
   loopDelayMax: number;
   cpuBench: number;
   cpuServer: number;
+  /** CPU used meanwhile by every other process on the host (% of one core): noise to watch. */
+  cpuOthers: number;
 }
 
 /** Request and queue times collected while a phase runs. */
@@ -189,6 +205,17 @@ function instrument(client: S3Client, timings: Timings): void {
   );
 }
 
+/** Busy ticks of the whole host (user, nice, system, irq, softirq) from /proc/stat. */
+function hostBusyTicks(): number {
+  const fields = readFileSync('/proc/stat', 'utf8')
+    .split('\n', 1)[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return fields[0]! + fields[1]! + fields[2]! + fields[5]! + fields[6]!;
+}
+
 function cpuTicksOf(pid: number): number {
   // /proc/<pid>/stat: the command may contain spaces, so split after its closing parenthesis.
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -206,16 +233,16 @@ interface Env {
   segmentBytes: number;
   endpoint: string;
   serverPid: number;
+  verbose: boolean;
 }
 
 let child: ChildProcess | undefined;
-let root: string | undefined;
+const tempDirs: string[] = [];
 
 function cleanup(): void {
   if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   child = undefined;
-  if (root) rmSync(root, { recursive: true, force: true });
-  root = undefined;
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 async function startServer(dataDir: string): Promise<{ port: number; pid: number }> {
@@ -290,7 +317,10 @@ interface Schedule {
  * at r/N of the first period, then one every SEGMENT_SECONDS. Resolves once every close has fired,
  * with the lateness of each timer (ms).
  */
-function runSchedule(schedule: Schedule, onClose: (recording: number, sequence: number) => void): Promise<number[]> {
+function runSchedule(
+  schedule: Schedule,
+  onClose: (recording: number, sequence: number) => void,
+): Promise<number[]> {
   const periodMs = SEGMENT_SECONDS * 1000;
   const start = performance.now() + 250;
   const total = schedule.recordings * schedule.perRecording;
@@ -302,7 +332,7 @@ function runSchedule(schedule: Schedule, onClose: (recording: number, sequence: 
         const at = start + offset + seq * periodMs;
         setTimeout(
           () => {
-            lags.push(performance.now() - at);
+            lags.push(Math.max(0, performance.now() - at));
             onClose(r, seq);
             if (lags.length === total) resolve(lags);
           },
@@ -333,6 +363,14 @@ async function runPhase(
   let failures = 0;
   let lastDone = 0;
   let firstClose = Number.POSITIVE_INFINITY;
+  // Close time of each segment (by recording, sequence) and its latency, for the --verbose timeline.
+  const closedAt = new Map<string, number>();
+  const timeline: { closedAt: number; latency: number }[] = [];
+  const failureMessages = new Map<string, number>();
+  const noteFailure = (message: string): void => {
+    const short = message.replace(/rec\d+_bench_\d+\.ts|rec\d+_bench\.m3u8/g, '<key>').slice(0, 160);
+    failureMessages.set(short, (failureMessages.get(short) ?? 0) + 1);
+  };
 
   // Spool copies are made before the clock starts (hard links: the uploader deletes its file).
   const spool = join(env.root, `spool-${phaseCounter}`);
@@ -345,6 +383,7 @@ async function runPhase(
   const loop = monitorEventLoopDelay({ resolution: 10 });
   const cpuBefore = process.cpuUsage();
   const serverBefore = cpuTicksOf(env.serverPid);
+  const hostBefore = hostBusyTicks();
   const wallBefore = performance.now();
   loop.enable();
 
@@ -362,19 +401,23 @@ async function runPhase(
         slots,
         attemptTimeoutMs: 60_000,
       });
-      uploader.on('uploaded', ({ latencyMs }) => {
+      uploader.on('uploaded', ({ sequence, latencyMs }) => {
         latencies.push(latencyMs);
+        timeline.push({ closedAt: closedAt.get(`${r}/${sequence}`) ?? 0, latency: latencyMs });
         lastDone = performance.now();
         settle();
       });
-      uploader.on('uploader_failure', ({ sequence, willRetry }) => {
+      uploader.on('uploader_failure', ({ sequence, willRetry, code, message }) => {
         failures += 1;
+        noteFailure(`${code}${willRetry ? ' (retried)' : ''}: ${message}`);
         if (!willRetry && sequence >= 0) settle();
       });
       uploaders.push(uploader);
     }
     lags = await runSchedule(schedule, (r, seq) => {
-      firstClose = Math.min(firstClose, performance.now());
+      const now = performance.now();
+      firstClose = Math.min(firstClose, now);
+      closedAt.set(`${r}/${seq}`, now);
       uploaders[r]!.add({
         sequence: seq,
         filePath: spoolPath(r, seq),
@@ -388,7 +431,7 @@ async function runPhase(
     timings.recording = false;
     const outcomes = await Promise.all(uploaders.map((u) => u.finish()));
     const bad = outcomes.filter((o) => o.outcome !== 'uploaded').length;
-    if (bad > 0) console.error(`  ${bad} recording(s) did not end 'uploaded'`);
+    if (bad > 0) warn(`  ${bad} recording(s) did not end 'uploaded'`);
   } else {
     const puts: Promise<void>[] = [];
     lags = await runSchedule(schedule, (r, seq) => {
@@ -412,10 +455,12 @@ async function runPhase(
             () => {
               const now = performance.now();
               latencies.push(now - started);
+              timeline.push({ closedAt: started, latency: now - started });
               lastDone = now;
             },
-            () => {
+            (err: unknown) => {
               failures += 1;
+              noteFailure(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
             },
           ),
       );
@@ -427,9 +472,11 @@ async function runPhase(
   const wallMs = performance.now() - wallBefore;
   const cpu = process.cpuUsage(cpuBefore);
   const serverTicks = cpuTicksOf(env.serverPid) - serverBefore;
+  const hostTicks = hostBusyTicks() - hostBefore;
   store.close();
   rmSync(spool, { recursive: true, force: true });
   rmSync(join(env.dataDir, bucket), { recursive: true, force: true });
+  if (env.verbose) printTimeline(kind, slotsLimit, repeat, firstClose, timeline, failureMessages);
 
   const sorted = [...latencies].sort((a, b) => a - b);
   const n = Math.max(1, latencies.length);
@@ -449,7 +496,13 @@ async function runPhase(
     p99: percentile(sorted, 99),
     max: sorted.at(-1) ?? Number.NaN,
     mbPerSecond: (latencies.length * env.segmentBytes) / 1e6 / ((lastDone - firstClose) / 1000),
-    parts: { slotWait, putSegment, head, putPlaylist, rest: mean - slotWait - putSegment - head - putPlaylist },
+    parts: {
+      slotWait,
+      putSegment,
+      head,
+      putPlaylist,
+      rest: mean - slotWait - putSegment - head - putPlaylist,
+    },
     timerLagP99: percentile(
       lags.sort((a, b) => a - b),
       99,
@@ -458,11 +511,45 @@ async function runPhase(
     loopDelayMax: loop.max / 1e6,
     cpuBench: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
     cpuServer: ((serverTicks * 1000) / CLOCK_TICKS_PER_SECOND / wallMs) * 100,
+    cpuOthers: Math.max(
+      0,
+      (((hostTicks - serverTicks) * 1000) / CLOCK_TICKS_PER_SECOND / wallMs) * 100 -
+        ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
+    ),
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
+
+const WINDOW_MS = 5000;
+
+function printTimeline(
+  kind: Kind,
+  slots: number,
+  repeat: number,
+  start: number,
+  timeline: readonly { closedAt: number; latency: number }[],
+  failureMessages: ReadonlyMap<string, number>,
+): void {
+  const windows = new Map<number, number[]>();
+  for (const { closedAt, latency } of timeline) {
+    const w = Math.floor((closedAt - start) / WINDOW_MS);
+    const list = windows.get(w) ?? [];
+    list.push(latency);
+    windows.set(w, list);
+  }
+  say(`    ${label(kind)} slots=${slots} run ${repeat}, by close time:`);
+  for (const w of [...windows.keys()].sort((a, b) => a - b)) {
+    const sorted = windows.get(w)!.sort((a, b) => a - b);
+    say(
+      `      ${String(w * (WINDOW_MS / 1000)).padStart(3)}–${String((w + 1) * (WINDOW_MS / 1000)).padEnd(3)} s: ` +
+        `${String(sorted.length).padStart(4)} segments, p50 ${ms(percentile(sorted, 50)).padStart(5)}, ` +
+        `p99 ${ms(percentile(sorted, 99)).padStart(5)}, max ${ms(sorted.at(-1)!).padStart(5)} ms`,
+    );
+  }
+  for (const [message, count] of failureMessages) say(`      ${count} × ${message}`);
+}
 
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(0) : '-');
 const label = (kind: Kind): string => (kind === 'pipeline' ? 'recfleet pipeline' : 'bare PutObject');
@@ -493,6 +580,7 @@ function medianOf(results: PhaseResult[]): PhaseResult {
     loopDelayMax: pick((r) => r.loopDelayMax),
     cpuBench: pick((r) => r.cpuBench),
     cpuServer: pick((r) => r.cpuServer),
+    cpuOthers: pick((r) => r.cpuOthers),
   };
 }
 
@@ -501,42 +589,42 @@ function row(r: PhaseResult, name: string): string {
 }
 
 function report(all: PhaseResult[], options: Options): void {
-  console.log('\nLatency per segment, ms (median of the repeated phases; each run listed below it):\n');
-  console.log('| phase | slots | segments | p50 | p95 | p99 | max | MB/s |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  say('\nLatency per segment, ms (median of the repeated phases; each run listed below it):\n');
+  say('| phase | slots | segments | p50 | p95 | p99 | max | MB/s |');
+  say('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const medians = new Map<string, PhaseResult>();
   for (const slots of options.slots)
     for (const kind of ['pipeline', 'bare'] as const) {
       const runs = all.filter((r) => r.slots === slots && r.kind === kind);
       const m = medianOf(runs);
       medians.set(`${kind}/${slots}`, m);
-      console.log(row(m, `**${label(kind)}** (median)`));
-      for (const r of runs) console.log(row(r, `&nbsp;&nbsp;run ${r.repeat}`));
+      say(row(m, `**${label(kind)}** (median)`));
+      for (const r of runs) say(row(r, `&nbsp;&nbsp;run ${r.repeat}`));
     }
 
-  console.log('\nPipeline / bare (medians) and targets (p99 ≤ 500 ms; overhead = p50 ratio ≤ 1.2×):\n');
-  console.log('| slots | p50 ratio | p95 ratio | p99 ratio | pipeline p99 | p99 target | overhead target |');
-  console.log('| ---: | ---: | ---: | ---: | ---: | --- | --- |');
+  say('\nPipeline / bare (medians) and targets (p99 ≤ 500 ms; overhead = p50 ratio ≤ 1.2×):\n');
+  say('| slots | p50 ratio | p95 ratio | p99 ratio | pipeline p99 | p99 target | overhead target |');
+  say('| ---: | ---: | ---: | ---: | ---: | --- | --- |');
   for (const slots of options.slots) {
     const a = medians.get(`pipeline/${slots}`)!;
     const b = medians.get(`bare/${slots}`)!;
     const r50 = a.p50 / b.p50;
-    console.log(
+    say(
       `| ${slots} | ${r50.toFixed(2)}× | ${(a.p95 / b.p95).toFixed(2)}× | ${(a.p99 / b.p99).toFixed(2)}× | ${ms(a.p99)} | ${a.p99 <= 500 ? 'PASS' : 'MISS'} | ${r50 <= 1.2 ? 'PASS' : 'MISS'} |`,
     );
   }
 
-  console.log('\nWhere the time goes: mean ms per segment (medians), load and failures:\n');
-  console.log(
-    '| phase | slots | slot wait | PUT .ts | HEAD | PUT .m3u8 | rest | timer lag p99 | loop delay p99/max | CPU bench / s3rver | failures |',
+  say('\nWhere the time goes: mean ms per segment (medians), load and failures:\n');
+  say(
+    '| phase | slots | slot wait | PUT .ts | HEAD | PUT .m3u8 | rest | timer lag p99 | loop delay p99/max | CPU bench / s3rver / others | failures |',
   );
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  say('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const slots of options.slots)
     for (const kind of ['pipeline', 'bare'] as const) {
       const m = medians.get(`${kind}/${slots}`)!;
       const p = m.parts;
-      console.log(
-        `| ${label(kind)} | ${slots} | ${p.slotWait.toFixed(1)} | ${p.putSegment.toFixed(1)} | ${p.head.toFixed(1)} | ${p.putPlaylist.toFixed(1)} | ${p.rest.toFixed(1)} | ${m.timerLagP99.toFixed(1)} | ${m.loopDelayP99.toFixed(0)}/${m.loopDelayMax.toFixed(0)} | ${m.cpuBench.toFixed(0)}% / ${m.cpuServer.toFixed(0)}% | ${m.failures} |`,
+      say(
+        `| ${label(kind)} | ${slots} | ${p.slotWait.toFixed(1)} | ${p.putSegment.toFixed(1)} | ${p.head.toFixed(1)} | ${p.putPlaylist.toFixed(1)} | ${p.rest.toFixed(1)} | ${m.timerLagP99.toFixed(1)} | ${m.loopDelayP99.toFixed(0)}/${m.loopDelayMax.toFixed(0)} | ${m.cpuBench.toFixed(0)}% / ${m.cpuServer.toFixed(0)}% / ${m.cpuOthers.toFixed(0)}% | ${m.failures} |`,
       );
     }
 }
@@ -545,17 +633,23 @@ function report(all: PhaseResult[], options: Options): void {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  // The SDK's notice about future Node versions says nothing about this measurement.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   process.on('exit', cleanup);
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.on(signal, () => {
-      console.error(`\n${signal}: stopping`);
+      warn(`\n${signal}: stopping`);
       cleanup();
-      process.exit(130);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
     });
 
-  root = mkdtempSync(join(tmpdir(), 'recfleet-bench-'));
-  const dataDir = join(root, 's3rver');
-  mkdirSync(dataDir);
+  const root = mkdtempSync(join(tmpdir(), 'recfleet-bench-'));
+  tempDirs.push(root);
+  let dataDir = join(root, 's3rver');
+  if (options.dataDir) {
+    dataDir = mkdtempSync(join(options.dataDir, 'recfleet-bench-s3rver-'));
+    tempDirs.push(dataDir);
+  } else mkdirSync(dataDir);
   const segmentPath = await makeSegment(root, options.segment);
   const segmentBytes = statSync(segmentPath).size;
   const server = await startServer(dataDir);
@@ -566,13 +660,14 @@ async function main(): Promise<void> {
     segmentBytes,
     endpoint: `http://127.0.0.1:${server.port}`,
     serverPid: server.pid,
+    verbose: options.verbose,
   };
   const schedule: Schedule = {
     recordings: options.recordings,
     perRecording: Math.floor(options.seconds / SEGMENT_SECONDS),
   };
   const offered = (options.recordings * segmentBytes) / 1e6 / SEGMENT_SECONDS;
-  console.log(
+  say(
     `storage bench: ${options.recordings} recordings × ${schedule.perRecording} segments of ${(segmentBytes / 1e6).toFixed(2)} MB ` +
       `every ${SEGMENT_SECONDS} s (offered ${offered.toFixed(1)} MB/s), slots ${options.slots.join(',')}, ` +
       `${options.repeats} × (pipeline, bare); node ${process.version}, ${cpus().length} CPUs, ` +
@@ -585,9 +680,10 @@ async function main(): Promise<void> {
       for (const kind of ['pipeline', 'bare'] as const) {
         const r = await runPhase(env, kind, slots, repeat, schedule);
         results.push(r);
-        console.log(
+        say(
           `  ${label(kind).padEnd(17)} slots=${slots} run ${repeat}: ${r.segments} segments, ` +
-            `p50 ${ms(r.p50)} p95 ${ms(r.p95)} p99 ${ms(r.p99)} max ${ms(r.max)} ms, failures ${r.failures}`,
+            `p50 ${ms(r.p50)} p95 ${ms(r.p95)} p99 ${ms(r.p99)} max ${ms(r.max)} ms, failures ${r.failures}, ` +
+            `CPU bench/s3rver/others ${r.cpuBench.toFixed(0)}/${r.cpuServer.toFixed(0)}/${r.cpuOthers.toFixed(0)}%`,
         );
       }
   report(results, options);
@@ -599,7 +695,7 @@ if (process.argv[2] === SERVE_FLAG) {
   try {
     await main();
   } catch (err) {
-    console.error(err);
+    warn(err instanceof Error ? (err.stack ?? err.message) : String(err));
     process.exitCode = 1;
   } finally {
     cleanup();

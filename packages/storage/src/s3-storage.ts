@@ -117,6 +117,10 @@ export class S3Storage implements StorageAdapter {
           true,
         );
       }
+      // A single-part object whose ETag equals the MD5 we computed is exactly our bytes: the server
+      // checked Content-MD5 on the way in and reports the digest of what it stored. Only multipart
+      // objects (whose ETag is a digest of digests) need a HEAD to confirm their size.
+      if (!got?.includes('-')) return { key, bytes: size, md5: md5Hex };
       const stored = await this.head(key);
       if (!stored || stored.bytes !== size) {
         throw new StorageError(
