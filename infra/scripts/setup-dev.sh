@@ -18,7 +18,9 @@ fi
 # Packages the fleet and its tests use; extra ones can be appended by callers (e.g. the browser tests).
 # The worker's own lists (infra/packages.debian*.txt) plus what the tests use.
 mapfile -t PACKAGES < <(grep -hv '^\s*#' infra/packages.debian.txt infra/packages.debian-build.txt | grep -v '^\s*$')
-PACKAGES+=(redis-server)
+# redis-server: every test suite starts a private one; chromium: the dashboard tests (test/browser) drive it
+# headless through playwright-core (Debian's build plays H.264/AAC through MSE).
+PACKAGES+=(redis-server chromium)
 read -ra EXTRA <<< "${RECFLEET_EXTRA_PACKAGES:-}"
 PACKAGES+=("${EXTRA[@]}")
 

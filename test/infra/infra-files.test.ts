@@ -19,34 +19,64 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-function run(cmd: string, args: string[], cwd = root): { status: number | null; stdout: string; stderr: string } {
+function run(
+  cmd: string,
+  args: string[],
+  cwd = root,
+): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
+  return {
+    status: r.status,
+    stdout: r.stdout ?? '',
+    stderr: (r.stderr ?? '') + (r.error ? String(r.error) : ''),
+  };
 }
 
-function yamlDocs(path: string): Record<string, any>[] {
-  const r = run('python3', ['-c', 'import sys, json, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))', path]);
+// Parsed YAML is untyped data; the checks below walk it as such.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Yaml = Record<string, any>;
+
+function yamlDocs(path: string): Yaml[] {
+  const r = run('python3', [
+    '-c',
+    'import sys, json, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))',
+    path,
+  ]);
   expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Record<string, any>[];
+  return JSON.parse(r.stdout) as Yaml[];
 }
 
 const list = async (file: string): Promise<string[]> =>
-  (await readFile(join(infra, file), 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  (await readFile(join(infra, file), 'utf8'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 
 describe('infra files', () => {
   it('shell scripts pass shellcheck', () => {
-    const r = run('shellcheck', ['infra/install/install-worker.sh', 'infra/scripts/setup-dev.sh', 'run', '.ci/run']);
+    const r = run('shellcheck', [
+      'infra/install/install-worker.sh',
+      'infra/scripts/setup-dev.sh',
+      'run',
+      '.ci/run',
+    ]);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
 
   it('systemd units verify without a warning', async () => {
     for (const unit of ['recfleet-worker.service', 'recfleet-api.service']) {
-      const text = (await readFile(join(infra, 'systemd', unit), 'utf8')).replace(/ExecStart=.*/, `ExecStart=${process.execPath} --version`);
+      const text = (await readFile(join(infra, 'systemd', unit), 'utf8')).replace(
+        /ExecStart=.*/,
+        `ExecStart=${process.execPath} --version`,
+      );
       const path = join(tmp, unit);
       await writeFile(path, text);
       const r = run('systemd-analyze', ['verify', path]);
-      expect(r.stderr.replace(/.*(Cannot add dependency job|Failed to open|No such file).*\n?/g, ''), unit).toBe('');
+      expect(
+        r.stderr.replace(/.*(Cannot add dependency job|Failed to open|No such file).*\n?/g, ''),
+        unit,
+      ).toBe('');
       expect(r.status).toBe(0);
       expect(text).toMatch(/^NoNewPrivileges=yes$/m);
       expect(text).toMatch(/^ProtectSystem=strict$/m);
@@ -82,7 +112,9 @@ describe('infra files', () => {
     const query: string = scaled.spec.triggers[0].metadata.query;
     expect(query).toContain('recfleet_queue_depth');
     expect(query).toContain('recfleet_active_recordings');
-    expect(scaled.spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThanOrEqual(300);
+    expect(
+      scaled.spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds,
+    ).toBeGreaterThanOrEqual(300);
     const api = yamlDocs(join(infra, 'k8s', 'producer.yaml'));
     expect(api.map((d) => d.kind).sort()).toEqual(['Deployment', 'PodDisruptionBudget', 'Secret', 'Service']);
   });
@@ -94,7 +126,8 @@ describe('infra files', () => {
       const text = await readFile(join(infra, 'docker', file), 'utf8');
       const stages = text.split(/^FROM /m).slice(1);
       expect(stages.length, `${file} is multi-stage`).toBe(2);
-      const installs = (stage: string) => (/apt-get install -y --no-install-recommends ([^\\\n]+)/.exec(stage)?.[1] ?? '').trim().split(/\s+/);
+      const installs = (stage: string) =>
+        (/apt-get install -y --no-install-recommends ([^\\\n]+)/.exec(stage)?.[1] ?? '').trim().split(/\s+/);
       expect(installs(stages[0]!).sort(), `${file} build stage`).toEqual([...build].sort());
       const final = installs(stages[1]!);
       // The final image carries no compiler and no -dev package.
@@ -119,9 +152,15 @@ describe('infra files', () => {
     };
     await walk(infra);
     const covered = [
-      /^README\.md$/, /^\.yamllint\.yaml$/, /^packages\.(debian|debian-build|rpm)\.txt$/, /^install\/install-worker\.sh$/,
-      /^scripts\/setup-dev\.sh$/, /^systemd\/recfleet-(worker|api)\.service$/, /^k8s\/(worker|producer)\.yaml$/,
-      /^docker\/(Dockerfile\.(worker|producer)|compose\.yaml|worker\.compose\.json)$/, /^config\/(worker\.example\.json|recfleet\.example\.env)$/,
+      /^README\.md$/,
+      /^\.yamllint\.yaml$/,
+      /^packages\.(debian|debian-build|rpm)\.txt$/,
+      /^install\/install-worker\.sh$/,
+      /^scripts\/setup-dev\.sh$/,
+      /^systemd\/recfleet-(worker|api)\.service$/,
+      /^k8s\/(worker|producer)\.yaml$/,
+      /^docker\/(Dockerfile\.(worker|producer)|compose\.yaml|worker\.compose\.json)$/,
+      /^config\/(worker\.example\.json|recfleet\.example\.env)$/,
       /^redis\//,
     ];
     expect(files.filter((f) => !covered.some((re) => re.test(f)))).toEqual([]);

@@ -40,14 +40,17 @@ describe('install-worker.sh', () => {
   it('explains itself', () => {
     const r = install(['--help']);
     expect(r.status).toBe(0);
-    for (const flag of ['--root', '--dry-run', '--os', '--with-api', '--no-packages']) expect(r.out).toContain(flag);
+    for (const flag of ['--root', '--dry-run', '--os', '--with-api', '--no-packages'])
+      expect(r.out).toContain(flag);
     expect(install(['--bogus']).status).toBe(2);
   });
 
   it('plans apt on Debian/Ubuntu and EPEL + RPM Fusion + dnf on RHEL-family hosts', () => {
     const deb = install(['--dry-run', '--os', 'ubuntu', '--no-enable']);
     expect(deb.status, deb.out).toBe(0);
-    expect(deb.out).toMatch(/apt-get install -y -qq --no-install-recommends ffmpeg ca-certificates libavformat-dev/);
+    expect(deb.out).toMatch(
+      /apt-get install -y -qq --no-install-recommends ffmpeg ca-certificates libavformat-dev/,
+    );
     expect(deb.out).toContain('useradd --system');
     const rpm = install(['--dry-run', '--os', 'rocky', '--no-enable']);
     expect(rpm.status, rpm.out).toBe(0);
@@ -61,10 +64,19 @@ describe('install-worker.sh', () => {
     const target = join(tmp, 'root');
     const first = await installAsync(['--root', target, '--no-packages', '--no-enable']);
     expect(first.status, first.out).toBe(0);
-    for (const dir of ['var/lib/recfleet/spool', 'var/lib/recfleet/recordings', 'var/log/recfleet', 'etc/recfleet']) {
+    for (const dir of [
+      'var/lib/recfleet/spool',
+      'var/lib/recfleet/recordings',
+      'var/log/recfleet',
+      'etc/recfleet',
+    ]) {
       expect((await stat(join(target, dir))).isDirectory()).toBe(true);
     }
-    expect((await stat(join(target, 'opt/recfleet/packages/engine-binding/build/Release/recfleet_recorder.node'))).isFile()).toBe(true);
+    expect(
+      (
+        await stat(join(target, 'opt/recfleet/packages/engine-binding/build/Release/recfleet_recorder.node'))
+      ).isFile(),
+    ).toBe(true);
     const unit = await readFile(join(target, 'etc/systemd/system/recfleet-worker.service'), 'utf8');
     expect(unit).toContain('ExecStart=/usr/bin/node /opt/recfleet/apps/worker/dist/main.js');
 
@@ -82,12 +94,19 @@ describe('install-worker.sh', () => {
     try {
       edited.redisUrl = redis.url;
       edited.spoolDir = join(target, 'var/lib/recfleet/spool');
-      edited.storageProfiles = { local: { type: 'local', root: join(target, 'var/lib/recfleet/recordings') } };
+      edited.storageProfiles = {
+        local: { type: 'local', root: join(target, 'var/lib/recfleet/recordings') },
+      };
       edited.httpPort = 0;
       await writeFile(conf, JSON.stringify(edited));
-      const worker = new ManagedProcess('installed worker', process.execPath, [join(target, 'opt/recfleet/apps/worker/dist/main.js')], {
-        env: { ...process.env, RECFLEET_CONFIG: conf, RECFLEET_READY_LINE: '1' },
-      });
+      const worker = new ManagedProcess(
+        'installed worker',
+        process.execPath,
+        [join(target, 'opt/recfleet/apps/worker/dist/main.js')],
+        {
+          env: { ...process.env, RECFLEET_CONFIG: conf, RECFLEET_READY_LINE: '1' },
+        },
+      );
       try {
         await worker.waitForLine((l) => l.includes('RECFLEET_WORKER_READY'), 30_000);
       } finally {

@@ -12,8 +12,17 @@ describe('logger', () => {
         done();
       },
     });
-    const log = pino({ redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } }, sink).child({ recordingId: 'r1' });
-    log.info({ token: 'join-secret', job: { data: { token: 'job-secret' } }, profile: { secretAccessKey: 'aws-secret' } }, 'x');
+    const log = pino({ redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } }, sink).child({
+      recordingId: 'r1',
+    });
+    log.info(
+      {
+        token: 'join-secret',
+        job: { data: { token: 'job-secret' } },
+        profile: { secretAccessKey: 'aws-secret' },
+      },
+      'x',
+    );
     const text = lines.join('');
     expect(text).not.toMatch(/join-secret|job-secret|aws-secret/);
     expect(text).toContain('"recordingId":"r1"');
