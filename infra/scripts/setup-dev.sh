@@ -20,7 +20,8 @@ fi
 mapfile -t PACKAGES < <(grep -hv '^\s*#' infra/packages.debian.txt infra/packages.debian-build.txt | grep -v '^\s*$')
 # redis-server: every test suite starts a private one; chromium: the dashboard tests (test/browser) drive it
 # headless through playwright-core (Debian's build plays H.264/AAC through MSE).
-PACKAGES+=(redis-server chromium)
+# shellcheck, yamllint, systemd (systemd-analyze): the checks of every file in infra/ (test/infra).
+PACKAGES+=(redis-server chromium shellcheck yamllint systemd)
 read -ra EXTRA <<< "${RECFLEET_EXTRA_PACKAGES:-}"
 PACKAGES+=("${EXTRA[@]}")
 
