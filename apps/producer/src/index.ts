@@ -1,1 +1,3 @@
 export * from './recording-client.js';
+export * from './api/index.js';
+export * from './webhooks/index.js';

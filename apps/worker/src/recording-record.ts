@@ -1,5 +1,7 @@
 import {
+  isFinalState,
   recordingRedisKeys,
+  releaseActiveRecording,
   type ControlRequest,
   type RecordingEventType,
   type RecordingRedisKeys,
@@ -20,7 +22,7 @@ export class RecordingRecord {
 
   constructor(
     private readonly redis: Redis,
-    keyPrefix: string,
+    private readonly keyPrefix: string,
     readonly recordingId: string,
   ) {
     this.keys = recordingRedisKeys(keyPrefix, recordingId);
@@ -28,6 +30,9 @@ export class RecordingRecord {
 
   async setState(state: RecordingState, fields: Record<string, string | number> = {}): Promise<void> {
     await this.redis.hset(this.keys.record, { ...fields, state, updatedAt: Date.now() });
+    // A final state frees the recording's app/channel/uid for a new recording (producers start at
+    // most one recording per identity at a time). Done before the final event is reported.
+    if (isFinalState(state)) await releaseActiveRecording(this.redis, this.keyPrefix, this.recordingId);
   }
 
   async update(fields: Record<string, string | number>): Promise<void> {

@@ -5,6 +5,7 @@ import {
   parseRecordingJob,
   RecfleetErrorCode,
   RECORD_JOB_NAME,
+  storageProfilesKey,
   type RecordingResult,
 } from '@recfleet/contract';
 import { StorageError, UploadSlots, type BackupPolicy } from '@recfleet/storage';
@@ -112,6 +113,11 @@ export class RecordingWorker {
   /** Recovers this host's spool, then starts taking jobs. */
   async start(): Promise<void> {
     await this.worker.waitUntilReady();
+    // Producers refuse jobs naming a profile no worker of the fleet knows.
+    await this.redis.sadd(
+      storageProfilesKey(this.config.keyPrefix),
+      ...Object.keys(this.config.storageProfiles),
+    );
     await recoverSpool({
       spoolDir: this.config.spoolDir,
       keyPrefix: this.config.keyPrefix,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { channelNameProblem } from './channel.js';
+import { CHANNEL_ALLOWED_PUNCTUATION, CHANNEL_MAX_BYTES, channelNameProblem } from './channel.js';
 
 /** The BullMQ queue every producer adds to and every worker takes from. */
 export const RECORDINGS_QUEUE = 'recfleet-recordings';
@@ -70,7 +70,26 @@ const sourceUrl = z
       return scheme !== undefined && (SOURCE_SCHEMES as readonly string[]).includes(scheme);
     },
     `must be a URL with one of the schemes ${SOURCE_SCHEMES.join(', ')}`,
-  );
+  )
+  .meta({ pattern: `^(?:${SOURCE_SCHEMES.join('|')}):` });
+
+/** Callback URLs for webhooks: absolute http(s) URLs. */
+export const CALLBACK_URL_MAX_LENGTH = 2048;
+const callbackUrl = z
+  .string()
+  .max(CALLBACK_URL_MAX_LENGTH)
+  .refine((s) => {
+    try {
+      const url = new URL(s);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http:// or https:// URL')
+  .meta({ format: 'uri', pattern: '^https?://' });
+
+/** The channel rule as a JSON Schema pattern (the zod check is `channelNameProblem`). */
+const CHANNEL_JSON_PATTERN = `^[A-Za-z0-9${CHANNEL_ALLOWED_PUNCTUATION.replace(/[\\\][^-]/g, (c) => `\\${c}`)}]{1,${CHANNEL_MAX_BYTES}}$`;
 
 export const RecordingJobSchema = z
   .object({
@@ -78,10 +97,13 @@ export const RecordingJobSchema = z
       .string()
       .regex(RECORDING_ID_PATTERN, 'must be 1–64 of A-Z a-z 0-9 _ -, starting alphanumeric'),
     appId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 of A-Z a-z 0-9 _ -'),
-    channel: z.string().superRefine((value, ctx) => {
-      const problem = channelNameProblem(value);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }),
+    channel: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = channelNameProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .meta({ pattern: CHANNEL_JSON_PATTERN }),
     /** The recorder's own user id in the channel (it joins as a silent client). */
     uid: z
       .number()
@@ -101,10 +123,24 @@ export const RecordingJobSchema = z
       streamTypes: 'both',
     }),
     storage: StorageRefSchema,
+    /**
+     * Optional webhook: every event of the recording is POSTed here as JSON, signed (see the producer's
+     * webhook dispatcher).
+     */
+    callbackUrl: callbackUrl.optional(),
     /** When the job was requested (ms since epoch), for latency accounting. */
     requestedAt: z.number().int().nonnegative().optional(),
   })
   .strict();
+
+/**
+ * A start request as a producer's API receives it: the job contract without `requestedAt` (set by the
+ * producer) and with the recording id optional (generated when absent).
+ */
+export const StartRecordingRequestSchema = RecordingJobSchema.omit({ requestedAt: true }).extend({
+  recordingId: RecordingJobSchema.shape.recordingId.optional(),
+});
+export type StartRecordingRequest = z.input<typeof StartRecordingRequestSchema>;
 
 /** What a producer sends (defaults not yet applied). */
 export type RecordingJobInput = z.input<typeof RecordingJobSchema>;
@@ -131,15 +167,30 @@ export class InvalidRecordingJobError extends Error {
 export function parseRecordingJob(data: unknown): RecordingJob {
   const result = RecordingJobSchema.safeParse(data);
   if (result.success) return result.data;
-  throw new InvalidRecordingJobError(
-    result.error.issues.map((issue) => ({
-      field: issue.path.length > 0 ? issue.path.join('.') : (unknownKeyField(issue) ?? '(job)'),
-      rule: issue.message,
-    })),
-  );
+  throw new InvalidRecordingJobError(fieldProblems(result.error.issues));
 }
 
-function unknownKeyField(issue: z.core.$ZodIssue): string | undefined {
-  if (issue.code === 'unrecognized_keys') return issue.keys.join(',');
-  return undefined;
+/** Validates a start request (see StartRecordingRequestSchema); throws InvalidRecordingJobError. */
+export function parseStartRecordingRequest(data: unknown): z.output<typeof StartRecordingRequestSchema> {
+  const result = StartRecordingRequestSchema.safeParse(data);
+  if (result.success) return result.data;
+  throw new InvalidRecordingJobError(fieldProblems(result.error.issues));
+}
+
+/**
+ * One problem per bad field, named by its dotted path. An unknown key is named itself
+ * (`recordingConfig.segmentSecs`), with the rule "is not a known field".
+ */
+export function fieldProblems(issues: readonly z.core.$ZodIssue[]): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const issue of issues) {
+    const path = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys)
+        problems.push({ field: [...path, key].join('.'), rule: 'is not a known field' });
+    } else {
+      problems.push({ field: path.length > 0 ? path.join('.') : '(job)', rule: issue.message });
+    }
+  }
+  return problems;
 }

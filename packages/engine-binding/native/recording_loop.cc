@@ -430,8 +430,19 @@ RecordingLoop::ReadOutcome RecordingLoop::ReadLoop(AVFormatContext* ic, const st
         last_corrupt_report_ms_ = NowMs();
         Failure("CORRUPT_PACKETS", "corrupt packets skipped");
       }
+      // The frames after a skipped video packet reference it: they would decode to garbage.
+      if (sm->is_video) video_needs_keyframe_ = true;
       av_packet_unref(pkt);
       continue;
+    }
+    if (video_needs_keyframe_ && sm->is_video) {
+      if (!(pkt->flags & AV_PKT_FLAG_KEY)) {
+        dropped_packets_++;
+        Counters::packets_dropped++;
+        av_packet_unref(pkt);
+        continue;
+      }
+      video_needs_keyframe_ = false;
     }
     if (waiting_keyframe_) {
       // Every segment must start with a keyframe: drop everything before the first one.

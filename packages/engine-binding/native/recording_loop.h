@@ -83,6 +83,7 @@ class RecordingLoop {
   bool next_discontinuity_;
   bool force_cut_ = false;
   bool waiting_keyframe_ = true;
+  bool video_needs_keyframe_ = false;  // a video packet was skipped: what follows it cannot be decoded
   bool have_video_ = false;
   bool started_emitted_ = false;
   bool ever_received_ = false;

@@ -66,14 +66,21 @@ export class FleetFixture {
     return w;
   }
 
-  start(recordingId?: string): Promise<{ recordingId: string }> {
+  /** The next recorder uid: each recording of the fixture gets its own (one active per app/channel/uid). */
+  private nextUid = 1;
+
+  start(
+    recordingId?: string,
+    extra: { uid?: number; callbackUrl?: string } = {},
+  ): Promise<{ recordingId: string; created: boolean }> {
     return this.client.start({
       ...(recordingId ? { recordingId } : {}),
       appId: this.app,
       channel: this.channel,
-      uid: 1,
+      uid: extra.uid ?? this.nextUid++,
       recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
       storage: { profile: 'local' },
+      ...(extra.callbackUrl ? { callbackUrl: extra.callbackUrl } : {}),
     });
   }
 

@@ -1,0 +1,442 @@
+import {
+  InvalidRecordingJobError,
+  parseStartRecordingRequest,
+  type FieldProblem,
+  type RecordingState,
+} from '@recfleet/contract';
+import { RecordingNotFoundError, type StartRequest } from '../recording-client.js';
+import type { CliContext } from './context.js';
+import { CliError, ExitCode, usageError } from './errors.js';
+import { formatBytes, formatProgress, formatSeconds, formatTime, listRows, table } from './format.js';
+import { watchRecording } from './watch.js';
+
+export interface FlagSpec {
+  name: string;
+  type: 'string' | 'boolean';
+  short?: string;
+  /** Placeholder shown in help (`<seconds>`). */
+  value?: string;
+  help: string;
+}
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  /** Positional arguments, e.g. `<id>`. */
+  args: string[];
+  flags: FlagSpec[];
+  examples: string[];
+  run(
+    ctx: CliContext,
+    values: Record<string, string | boolean | undefined>,
+    positionals: string[],
+  ): Promise<number>;
+}
+
+export const GLOBAL_FLAGS: FlagSpec[] = [
+  {
+    name: 'redis-url',
+    type: 'string',
+    value: '<url>',
+    help: 'Redis of the fleet (default: $RECFLEET_REDIS_URL or redis://127.0.0.1:6379)',
+  },
+  {
+    name: 'json',
+    type: 'boolean',
+    help: 'machine-readable output: one JSON document (JSON lines for watch)',
+  },
+  { name: 'help', short: 'h', type: 'boolean', help: 'show help' },
+];
+
+const RECORDING_STATES: readonly RecordingState[] = [
+  'queued',
+  'joining',
+  'recording',
+  'stopping',
+  'uploaded',
+  'backed_up',
+  'failed',
+];
+
+/** Start flags and the job-contract field each one sets. */
+const START_FIELDS: { flag: FlagSpec; field: string; kind: 'string' | 'number' }[] = [
+  {
+    flag: { name: 'app-id', type: 'string', value: '<id>', help: 'application id (required)' },
+    field: 'appId',
+    kind: 'string',
+  },
+  {
+    flag: { name: 'channel', type: 'string', value: '<name>', help: 'channel to record (required)' },
+    field: 'channel',
+    kind: 'string',
+  },
+  {
+    flag: {
+      name: 'uid',
+      type: 'string',
+      value: '<n>',
+      help: "the recorder's user id in the channel, 1…4294967295 (required)",
+    },
+    field: 'uid',
+    kind: 'number',
+  },
+  {
+    flag: { name: 'token', type: 'string', value: '<token>', help: 'channel join token (never printed)' },
+    field: 'token',
+    kind: 'string',
+  },
+  {
+    flag: {
+      name: 'profile',
+      type: 'string',
+      value: '<name>',
+      help: 'storage profile configured on the workers (required)',
+    },
+    field: 'storage.profile',
+    kind: 'string',
+  },
+  {
+    flag: { name: 'prefix', type: 'string', value: '<path>', help: 'object key prefix inside the profile' },
+    field: 'storage.prefix',
+    kind: 'string',
+  },
+  {
+    flag: {
+      name: 'segment-seconds',
+      type: 'string',
+      value: '<s>',
+      help: 'segment length, 1–60 (default 10)',
+    },
+    field: 'recordingConfig.segmentSeconds',
+    kind: 'number',
+  },
+  {
+    flag: {
+      name: 'max-idle-seconds',
+      type: 'string',
+      value: '<s>',
+      help: 'stop after the channel is empty this long, 5–3600 (default 30)',
+    },
+    field: 'recordingConfig.maxIdleSeconds',
+    kind: 'number',
+  },
+  {
+    flag: {
+      name: 'stream-types',
+      type: 'string',
+      value: '<t>',
+      help: 'audio | video | both (default both)',
+    },
+    field: 'recordingConfig.streamTypes',
+    kind: 'string',
+  },
+  {
+    flag: {
+      name: 'max-duration-seconds',
+      type: 'string',
+      value: '<s>',
+      help: 'hard limit on the recorded duration',
+    },
+    field: 'recordingConfig.maxDurationSeconds',
+    kind: 'number',
+  },
+  {
+    flag: {
+      name: 'recording-id',
+      type: 'string',
+      value: '<id>',
+      help: 'recording id (default: generated); starting an existing id again is a no-op',
+    },
+    field: 'recordingId',
+    kind: 'string',
+  },
+  {
+    flag: {
+      name: 'source-url',
+      type: 'string',
+      value: '<url>',
+      help: "pull from this URL instead of the workers' channel URL template",
+    },
+    field: 'sourceUrl',
+    kind: 'string',
+  },
+  {
+    flag: {
+      name: 'callback-url',
+      type: 'string',
+      value: '<url>',
+      help: 'webhook URL that receives every event of the recording',
+    },
+    field: 'callbackUrl',
+    kind: 'string',
+  },
+];
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    node[part] ??= {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts.at(-1)!] = value;
+}
+
+/** Builds a start request from flags; numbers that are not numbers are passed on for the schema to refuse. */
+export function startRequestFromFlags(values: Record<string, string | boolean | undefined>): {
+  request: Record<string, unknown>;
+  given: Set<string>;
+} {
+  const request: Record<string, unknown> = { storage: {} };
+  const given = new Set<string>();
+  for (const { flag, field, kind } of START_FIELDS) {
+    const raw = values[flag.name];
+    if (typeof raw !== 'string') continue;
+    given.add(field);
+    const trimmed = raw.trim();
+    const value =
+      kind === 'number' && trimmed !== '' && Number.isFinite(Number(trimmed)) ? Number(trimmed) : raw;
+    setPath(request, field, value);
+  }
+  return { request, given };
+}
+
+function invalidJob(
+  problems: readonly FieldProblem[],
+  given: Set<string>,
+  values: Record<string, string | boolean | undefined>,
+): CliError {
+  const explained = problems.map((p) => {
+    const spec = START_FIELDS.find((f) => f.field === p.field);
+    const flag = spec ? `--${spec.flag.name}` : undefined;
+    const raw = spec ? values[spec.flag.name] : undefined;
+    let rule = p.rule;
+    if (spec && !given.has(p.field)) rule = 'is required';
+    else if (
+      spec?.kind === 'number' &&
+      typeof raw === 'string' &&
+      !Number.isFinite(Number(raw.trim() || 'x'))
+    ) {
+      rule = `must be a number (got ${JSON.stringify(raw)})`;
+    }
+    return { field: p.field, rule, ...(flag ? { flag } : {}) };
+  });
+  return new CliError(
+    ExitCode.USAGE,
+    'INVALID_JOB',
+    `invalid recording request (${problems.length} problem${problems.length === 1 ? '' : 's'})`,
+    explained.map((p) => `invalid ${p.flag ? `${p.flag} (${p.field})` : p.field}: ${p.rule}`),
+    { problems: explained },
+  );
+}
+
+function oneId(positionals: string[], command: string): string {
+  if (positionals.length === 0)
+    throw usageError(`${command} needs a recording id (recfleet ${command} <id>)`);
+  if (positionals.length > 1)
+    throw usageError(`${command} takes one recording id, got ${positionals.length}`);
+  return positionals[0]!;
+}
+
+function notFound(id: string): CliError {
+  return new CliError(ExitCode.NOT_FOUND, 'RECORDING_NOT_FOUND', `no recording with id ${id}`, [], {
+    recordingId: id,
+  });
+}
+
+const start: CommandSpec = {
+  name: 'start',
+  summary: 'start recording a channel; prints the recording id',
+  args: [],
+  flags: START_FIELDS.map((f) => f.flag),
+  examples: [
+    'recfleet start --app-id demo --channel lobby --uid 1001 --profile local --segment-seconds 4',
+    'id=$(recfleet start --app-id demo --channel lobby --uid 1001 --token "$TOKEN" --profile s3 --prefix 2025/06)',
+  ],
+  async run(ctx, values, positionals) {
+    if (positionals.length > 0) throw usageError(`start takes no arguments, got ${positionals.join(' ')}`);
+    const { request, given } = startRequestFromFlags(values);
+    // Validated here first: a bad request is exit code 2 even when Redis is down.
+    try {
+      parseStartRecordingRequest(request);
+    } catch (e) {
+      if (e instanceof InvalidRecordingJobError) throw invalidJob(e.problems, given, values);
+      throw e;
+    }
+    const client = await ctx.client();
+    let handle;
+    try {
+      handle = await client.start(request as StartRequest);
+    } catch (e) {
+      if (e instanceof InvalidRecordingJobError) throw invalidJob(e.problems, given, values);
+      throw e;
+    }
+    if (ctx.json) ctx.outJson(handle);
+    else {
+      ctx.out(handle.recordingId);
+      if (!handle.created)
+        ctx.err(`recording ${handle.recordingId} already existed; nothing new was started`);
+    }
+    return ExitCode.OK;
+  },
+};
+
+function controlCommand(name: 'stop' | 'cancel', summary: string): CommandSpec {
+  return {
+    name,
+    summary,
+    args: ['<id>'],
+    flags: [],
+    examples: [`recfleet ${name} rec-5f0c9a1b2c3d4e5f`],
+    async run(ctx, _values, positionals) {
+      const id = oneId(positionals, name);
+      const client = await ctx.client();
+      try {
+        await (name === 'stop' ? client.stop(id) : client.cancel(id));
+      } catch (e) {
+        if (e instanceof RecordingNotFoundError) throw notFound(id);
+        throw e;
+      }
+      const state = (await ctx.records().then((r) => r.get(id)))?.state ?? 'unknown';
+      if (ctx.json) ctx.outJson({ recordingId: id, requested: name, state });
+      else ctx.out(`${name} requested for ${id} (state: ${state})`);
+      return ExitCode.OK;
+    },
+  };
+}
+
+const status: CommandSpec = {
+  name: 'status',
+  summary: "show a recording's state, progress and result",
+  args: ['<id>'],
+  flags: [],
+  examples: [
+    'recfleet status rec-5f0c9a1b2c3d4e5f',
+    "recfleet status rec-5f0c9a1b2c3d4e5f --json | jq -r '.state'",
+  ],
+  async run(ctx, _values, positionals) {
+    const id = oneId(positionals, 'status');
+    const client = await ctx.client();
+    let s;
+    try {
+      s = await client.get(id);
+    } catch (e) {
+      if (e instanceof RecordingNotFoundError) throw notFound(id);
+      throw e;
+    }
+    const summary = await (await ctx.records()).get(id);
+    const progress = summary?.progress;
+    if (ctx.json) {
+      ctx.outJson({
+        recordingId: s.recordingId,
+        state: s.state,
+        jobState: s.jobState,
+        appId: summary?.appId,
+        channel: summary?.channel,
+        uid: summary?.uid,
+        createdAt: summary?.createdAt,
+        updatedAt: summary?.updatedAt,
+        storageProfile: summary?.storageProfile,
+        reason: summary?.reason,
+        progress: progress ?? null,
+        result: s.result ?? null,
+        error: s.error ?? null,
+      });
+      return ExitCode.OK;
+    }
+    const lines: [string, string][] = [
+      ['state', s.state],
+      ['job', s.jobState],
+      ['channel', `${summary?.channel ?? '?'} (app ${summary?.appId ?? '?'}, uid ${summary?.uid ?? '?'})`],
+      ['created', formatTime(summary?.createdAt)],
+      ['updated', formatTime(summary?.updatedAt)],
+    ];
+    if (summary?.storageProfile) lines.push(['storage', summary.storageProfile]);
+    if (progress) lines.push(['progress', formatProgress(progress)]);
+    if (summary?.reason) lines.push(['reason', summary.reason]);
+    if (s.result) {
+      lines.push([
+        'result',
+        `${s.result.outcome}, ${s.result.segments} segments, ${formatSeconds(s.result.durationSeconds)}, ${formatBytes(s.result.bytes)}`,
+      ]);
+      lines.push(['playlist', s.result.playlistLocation]);
+    }
+    if (s.error) lines.push(['error', `[${s.error.code}] ${s.error.message}`]);
+    ctx.out([s.recordingId, ...lines.map(([k, v]) => `  ${k.padEnd(9)}${v}`)].join('\n'));
+    return ExitCode.OK;
+  },
+};
+
+const list: CommandSpec = {
+  name: 'list',
+  summary: 'list recordings, newest first',
+  args: [],
+  flags: [
+    {
+      name: 'state',
+      type: 'string',
+      value: '<state>',
+      help: `only this state: ${RECORDING_STATES.join(' | ')}`,
+    },
+    { name: 'channel', type: 'string', value: '<name>', help: 'only this channel' },
+    { name: 'limit', type: 'string', value: '<n>', help: 'at most this many (default 50)' },
+  ],
+  examples: [
+    'recfleet list',
+    'recfleet list --state recording --channel lobby',
+    'recfleet list --json --limit 500',
+  ],
+  async run(ctx, values, positionals) {
+    if (positionals.length > 0) throw usageError(`list takes no arguments, got ${positionals.join(' ')}`);
+    const state = values.state as string | undefined;
+    if (state !== undefined && !(RECORDING_STATES as readonly string[]).includes(state)) {
+      throw usageError(`invalid --state: must be one of ${RECORDING_STATES.join(', ')}`);
+    }
+    let limit = 50;
+    if (typeof values.limit === 'string') {
+      limit = Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw usageError('invalid --limit: must be a positive integer');
+    }
+    const recordings = await (
+      await ctx.records()
+    ).list({
+      limit,
+      ...(state !== undefined ? { state } : {}),
+      ...(typeof values.channel === 'string' ? { channel: values.channel } : {}),
+    });
+    if (ctx.json) ctx.outJson(recordings);
+    else if (recordings.length === 0) ctx.out('no recordings');
+    else
+      ctx.out(
+        table(
+          ['RECORDING', 'STATE', 'APP/CHANNEL', 'CREATED', 'RECORDED', 'SEGMENTS', 'UPLOADED'],
+          listRows(recordings),
+        ),
+      );
+    return ExitCode.OK;
+  },
+};
+
+const watch: CommandSpec = {
+  name: 'watch',
+  summary: 'follow a recording live until it ends; the exit code is its outcome',
+  args: ['<id>'],
+  flags: [],
+  examples: [
+    'recfleet watch rec-5f0c9a1b2c3d4e5f',
+    'recfleet watch rec-5f0c9a1b2c3d4e5f --json > events.jsonl; echo "outcome: $?"',
+  ],
+  async run(ctx, _values, positionals) {
+    return watchRecording(ctx, oneId(positionals, 'watch'), notFound);
+  },
+};
+
+export const COMMANDS: readonly CommandSpec[] = [
+  start,
+  controlCommand('stop', 'stop a recording: finalize the current segment and deliver everything'),
+  controlCommand('cancel', 'cancel a recording: abandon the segment being written, keep finished ones'),
+  status,
+  list,
+  watch,
+];
