@@ -46,6 +46,28 @@ function yamlDocs(path: string): Yaml[] {
   return JSON.parse(r.stdout) as Yaml[];
 }
 
+/** Where the schema of each apiVersion lives (kubernetes-models for the core API, KEDA's own models). */
+const schemaModules: Record<string, string> = {
+  v1: 'kubernetes-models/v1',
+  'apps/v1': 'kubernetes-models/apps/v1',
+  'policy/v1': 'kubernetes-models/policy/v1',
+  'keda.sh/v1alpha1': '@kubernetes-models/keda/keda.sh/v1alpha1',
+};
+
+/** Validates one manifest against its OpenAPI schema; the problem as text, or undefined when valid. */
+async function schemaProblem(doc: Yaml): Promise<string | undefined> {
+  const path = schemaModules[doc.apiVersion];
+  const models = path ? ((await import(path)) as Record<string, unknown>) : {};
+  const Model = models[doc.kind] as (new (data: Yaml) => { validate(): void }) | undefined;
+  if (!Model) return `no schema for ${doc.apiVersion} ${doc.kind}`;
+  try {
+    new Model(doc).validate();
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
 const list = async (file: string): Promise<string[]> =>
   (await readFile(join(infra, file), 'utf8'))
     .split('\n')
@@ -117,6 +139,21 @@ describe('infra files', () => {
     ).toBeGreaterThanOrEqual(300);
     const api = yamlDocs(join(infra, 'k8s', 'producer.yaml'));
     expect(api.map((d) => d.kind).sort()).toEqual(['Deployment', 'PodDisruptionBudget', 'Secret', 'Service']);
+  });
+
+  it('Kubernetes manifests validate against the API schemas (Kubernetes and KEDA)', async () => {
+    const docs = ['worker.yaml', 'producer.yaml'].flatMap((f) => yamlDocs(join(infra, 'k8s', f)));
+    expect(docs.length).toBeGreaterThanOrEqual(9);
+    for (const doc of docs) {
+      const problem = await schemaProblem(doc);
+      expect(problem, `${doc.kind} ${doc.metadata?.name}`).toBeUndefined();
+    }
+    // The validator itself must be able to refuse: a probe port of the wrong type is an error.
+    const deploy = docs.find((d) => d.kind === 'Deployment')!;
+    const broken = structuredClone(deploy);
+    broken.spec.template.spec.containers[0].readinessProbe.httpGet.port = { not: 'a port' };
+    expect(await schemaProblem(broken)).toMatch(/port/);
+    expect(await schemaProblem({ ...deploy, kind: 'Deploymint' })).toMatch(/no schema/);
   });
 
   it('Dockerfiles install exactly the packages the install script does', async () => {
