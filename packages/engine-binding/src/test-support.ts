@@ -122,25 +122,31 @@ export function record(options: RecorderStartOptions): RecordingLog {
   return { recorder, segments, failures, order, final: recorder.done };
 }
 
-/** 1 when the first video frame of the file is a keyframe. */
+/**
+ * The first video packet of the file is flagged key and decodes as a keyframe. Both: the decoder skips
+ * frames until a keyframe, so a segment cut mid-GOP still shows a key *frame* first.
+ */
 export function firstVideoFrameIsKey(path: string): boolean {
   const r = run('ffprobe', [
-    '-v',
-    'error',
-    '-select_streams',
-    'v',
-    '-show_frames',
-    '-read_intervals',
-    '%+#1',
-    '-show_entries',
-    'frame=key_frame',
-    '-of',
-    'json',
-    path,
+    ...['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+#1'],
+    ...[
+      '-show_entries',
+      'packet=flags:frame=key_frame',
+      '-show_frames',
+      '-show_packets',
+      '-of',
+      'json',
+      path,
+    ],
   ]);
   if (r.status !== 0) return false;
-  const parsed = JSON.parse(r.stdout) as { frames?: { key_frame?: number }[] };
-  return parsed.frames?.[0]?.key_frame === 1;
+  const parsed = JSON.parse(r.stdout) as {
+    packets_and_frames?: { type: string; flags?: string; key_frame?: number }[];
+  };
+  const items = parsed.packets_and_frames ?? [];
+  const packet = items.find((i) => i.type === 'packet');
+  const frame = items.find((i) => i.type === 'frame');
+  return packet?.flags?.startsWith('K') === true && frame?.key_frame === 1;
 }
 
 /** ffprobe's complaints about a file (empty when it is clean). */

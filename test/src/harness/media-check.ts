@@ -33,7 +33,7 @@ export interface SegmentProbe {
   /** ffprobe exited 0 and printed no error while decoding every frame. */
   decodes: boolean;
   errors: string;
-  /** The first video frame is a keyframe (undefined without video). */
+  /** The first video packet is a keyframe and decodes as one (undefined without video). */
   firstVideoFrameIsKey: boolean | undefined;
   streams: string[];
 }
@@ -67,6 +67,16 @@ export function probeSegment(path: string): SegmentProbe {
     ],
     { encoding: 'utf8' },
   );
+  // The decoder skips frames until a keyframe, so a segment cut mid-GOP still shows a key *frame*
+  // first: the first *packet* must carry the key flag too.
+  const firstPacket = spawnSync(
+    'ffprobe',
+    [
+      ...['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+#1'],
+      ...['-show_entries', 'packet=flags', '-of', 'csv=p=0', path],
+    ],
+    { encoding: 'utf8' },
+  );
   const kinds = streams.stdout
     .split('\n')
     .map((s) => s.trim())
@@ -78,7 +88,9 @@ export function probeSegment(path: string): SegmentProbe {
   return {
     decodes: decode.status === 0 && decode.stderr.trim() === '' && streams.status === 0,
     errors: `${decode.stderr}${streams.stderr}`.trim(),
-    firstVideoFrameIsKey: kinds.includes('video') ? firstLine?.startsWith('1') === true : undefined,
+    firstVideoFrameIsKey: kinds.includes('video')
+      ? firstLine?.startsWith('1') === true && firstPacket.stdout.trim().startsWith('K')
+      : undefined,
     streams: kinds,
   };
 }
