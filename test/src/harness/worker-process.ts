@@ -11,6 +11,8 @@ export interface WorkerProcessOptions {
   spoolDir?: string;
   progressIntervalSeconds?: number;
   extra?: Record<string, unknown>;
+  /** Command the worker runs under, e.g. `['ip', 'netns', 'exec', ns]` to put it on another network host. */
+  launcher?: string[];
 }
 
 /** Starts `recfleet-worker` as a real process with a config file, and waits until it takes jobs. */
@@ -33,7 +35,8 @@ export async function startWorkerProcess(
     }),
   );
   const main = join(dirname(createRequire(import.meta.url).resolve('@recfleet/worker')), 'main.js');
-  const proc = new ManagedProcess('worker', process.execPath, [main], {
+  const argv = [...(options.launcher ?? []), process.execPath, main];
+  const proc = new ManagedProcess('worker', argv[0]!, argv.slice(1), {
     env: { ...process.env, RECFLEET_CONFIG: configPath, RECFLEET_READY_LINE: '1' },
   });
   const line = await proc.waitForLine((l) => l.includes('RECFLEET_WORKER_READY'), 30_000);
