@@ -70,7 +70,7 @@ export async function drainRecording(args: {
   let playlistWritten = false;
   if (!error) {
     try {
-      await writePlaylist(primary, keys, await index.list(), ended);
+      await writePlaylist(primary, keys, index, ended);
       playlistWritten = true;
     } catch (err) {
       error = describe(err);

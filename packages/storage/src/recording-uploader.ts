@@ -279,14 +279,8 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
   }
 
   private async writePlaylist(ended: boolean): Promise<void> {
-    await writePlaylist(
-      this.store,
-      this.keys,
-      await this.index.list(),
-      ended,
-      this.slots,
-      this.attemptTimeoutMs,
-    );
+    if (ended) await this.index.markEnded?.();
+    await writePlaylist(this.store, this.keys, this.index, ended, this.slots, this.attemptTimeoutMs);
   }
 
   private async withRetry(sequence: number, attempts: number, op: () => Promise<void>): Promise<void> {
@@ -308,16 +302,38 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
   }
 }
 
-/** Renders the playlist of the segments indexed as in the primary store and puts it there. */
+/** How many times a playlist writer re-renders when the index moved under its write. */
+const PLAYLIST_SETTLE_ROUNDS = 5;
+
+/**
+ * Renders the playlist of the segments indexed as in the primary store and puts it there, until what
+ * it put matches the index read after the put. Several writers may put one recording's playlist at once
+ * — the owner, a fenced predecessor delivering its reserved segments late, spool recovery, the drain —
+ * and stores have no compare-and-set common to all vendors; a put that landed over a newer one is
+ * caught by the re-read and rewritten, so the last put to land always renders the latest index (and
+ * keeps ENDLIST once the recording has ended, see SegmentIndex.ended).
+ */
 export async function writePlaylist(
   store: StorageAdapter,
   keys: RecordingKeys,
-  indexed: readonly IndexedSegment[],
+  index: SegmentIndex,
   ended: boolean,
   slots?: UploadSlots,
   timeoutMs = 60_000,
 ): Promise<void> {
-  const text = renderPlaylist(
+  const render = async (): Promise<string> =>
+    renderPlaylistText(keys, await index.list(), ended || ((await index.ended?.()) ?? false));
+  let text = await render();
+  for (let round = 1; ; round++) {
+    await putPlaylist(store, keys, text, slots, timeoutMs);
+    const now = await render();
+    if (now === text || round >= PLAYLIST_SETTLE_ROUNDS) return;
+    text = now;
+  }
+}
+
+function renderPlaylistText(keys: RecordingKeys, indexed: readonly IndexedSegment[], ended: boolean): string {
+  return renderPlaylist(
     indexed
       .filter((s) => s.location === 'primary')
       .map((s) => ({
@@ -328,6 +344,15 @@ export async function writePlaylist(
       })),
     { ended },
   );
+}
+
+async function putPlaylist(
+  store: StorageAdapter,
+  keys: RecordingKeys,
+  text: string,
+  slots: UploadSlots | undefined,
+  timeoutMs: number,
+): Promise<void> {
   const put = (): Promise<unknown> =>
     withTimeout(
       store.put(keys.playlistKey, {

@@ -27,6 +27,14 @@ export interface IndexedSegment {
 export interface SegmentIndex {
   put(segment: IndexedSegment): Promise<void>;
   list(): Promise<IndexedSegment[]>;
+  /**
+   * Whether the recording has ended: its final playlist (with ENDLIST) is written or being written.
+   * Every playlist writer reads it, so a late writer (spool recovery, a fenced worker delivering its
+   * reserved segments, the drain) never takes the ENDLIST away.
+   */
+  ended?(): Promise<boolean>;
+  /** Marks the recording ended, before its final playlist is written. */
+  markEnded?(): Promise<void>;
 }
 
 /** A write refused because another worker now owns the recording (its epoch is newer). */
@@ -48,5 +56,15 @@ export class MemorySegmentIndex implements SegmentIndex {
 
   async list(): Promise<IndexedSegment[]> {
     return [...this.segments.values()].sort((a, b) => a.sequence - b.sequence);
+  }
+
+  private hasEnded = false;
+
+  async ended(): Promise<boolean> {
+    return this.hasEnded;
+  }
+
+  async markEnded(): Promise<void> {
+    this.hasEnded = true;
   }
 }
