@@ -18,10 +18,11 @@ fi
 # Packages the fleet and its tests use; extra ones can be appended by callers (e.g. the browser tests).
 # The worker's own lists (infra/packages.debian*.txt) plus what the tests use.
 mapfile -t PACKAGES < <(grep -hv '^\s*#' infra/packages.debian.txt infra/packages.debian-build.txt | grep -v '^\s*$')
-# redis-server: every test suite starts a private one; chromium: the dashboard tests (test/browser) drive it
+# redis-server: every test suite starts a private one; redis-sentinel: the Sentinel failover test
+# (test/fault/redis-sentinel-failover.test.ts); chromium: the dashboard tests (test/browser) drive it
 # headless through playwright-core (Debian's build plays H.264/AAC through MSE).
 # The tools the checks of every file in infra/ use (test/infra): shellcheck, yamllint, systemd-analyze.
-PACKAGES+=(redis-server chromium shellcheck yamllint systemd)
+PACKAGES+=(redis-server redis-sentinel chromium shellcheck yamllint systemd)
 read -ra EXTRA <<< "${RECFLEET_EXTRA_PACKAGES:-}"
 PACKAGES+=("${EXTRA[@]}")
 

@@ -1,15 +1,21 @@
 /**
  * The dashboards in a real browser (headless Debian Chromium through playwright-core) against a fastify
  * instance with the plugin and a real fleet recording a live channel: Bull Board behind a login, job data
- * without the token, and the recordings page playing the live recording with hls.js.
+ * without the token, and the recordings page playing the live recording with hls.js — from local storage,
+ * and from an S3 bucket (s3rver behind a SigV4-presign check) through signed segment URLs.
  */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerDashboards } from '@recfleet/producer/dashboard';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
+// @ts-expect-error s3rver ships no type declarations
+import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startS3PresignProxy, type S3PresignProxy } from '../src/fakes/s3-presign-proxy.js';
 import { FleetFixture } from '../src/harness/fleet-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -26,18 +32,49 @@ let app: FastifyInstance;
 let browser: Browser;
 let base: string;
 let recordingId: string;
+let s3Dir: string;
+let s3: { run(): Promise<{ port: number }>; close(): Promise<void> };
+let s3Proxy: S3PresignProxy;
+let s3RecordingId: string;
+
+// Segments load cross-origin from the bucket: it needs a CORS rule for GET, as a real bucket would.
+const CORS_XML = `<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>
+<MaxAgeSeconds>600</MaxAgeSeconds></CORSRule></CORSConfiguration>`;
 
 describe.skipIf(!hasChromium)(
   `dashboards in Chromium${hasChromium ? '' : ' (skipped: /usr/bin/chromium not found; install the Debian package "chromium", e.g. ./run setup)'}`,
   () => {
     beforeAll(async () => {
+      s3Dir = await mkdtemp(join(tmpdir(), 'recfleet-dash-s3-'));
+      s3 = new S3rver({
+        address: '127.0.0.1',
+        port: 0,
+        directory: s3Dir,
+        silent: true,
+        configureBuckets: [{ name: 'recordings', configs: [CORS_XML] }],
+      });
+      const { port: s3Port } = await s3.run();
+      s3Proxy = await startS3PresignProxy(`http://127.0.0.1:${s3Port}`, {
+        accessKeyId: 'S3RVER',
+        secretAccessKey: 'S3RVER',
+      });
+      const s3Profile = {
+        type: 's3',
+        bucket: 'recordings',
+        region: 'us-east-1',
+        endpoint: s3Proxy.url,
+        forcePathStyle: true,
+        accessKeyId: 'S3RVER',
+        secretAccessKey: 'S3RVER',
+      };
       fleet = await FleetFixture.start({ channel: 'dash' });
-      await fleet.worker('a');
+      const local = { type: 'local', root: fleet.storageRoot };
+      await fleet.worker('a', { storageProfiles: { local, s3: s3Profile } });
       app = Fastify();
       await app.register(registerDashboards, {
         redisUrl: fleet.redis.url,
         apiKeys: [API_KEY],
-        storageProfiles: { local: { type: 'local', root: fleet.storageRoot } },
+        storageProfiles: { local, s3: s3Profile },
       });
       base = await app.listen({ host: '127.0.0.1', port: 0 });
       ({ recordingId } = await fleet.client.start({
@@ -48,6 +85,13 @@ describe.skipIf(!hasChromium)(
         callbackUrl: `http://127.0.0.1:9/hook?sig=${CALLBACK_SECRET}`,
         recordingConfig: { segmentSeconds: 2, maxIdleSeconds: 10 },
         storage: { profile: 'local' },
+      }));
+      ({ recordingId: s3RecordingId } = await fleet.client.start({
+        appId: fleet.app,
+        channel: fleet.channel,
+        uid: 22,
+        recordingConfig: { segmentSeconds: 2, maxIdleSeconds: 10 },
+        storage: { profile: 's3', prefix: 'dash' },
       }));
       browser = await chromium.launch({
         executablePath: CHROMIUM,
@@ -72,9 +116,13 @@ describe.skipIf(!hasChromium)(
 
     afterAll(async () => {
       if (recordingId) await fleet?.client.stop(recordingId).catch(() => undefined);
+      if (s3RecordingId) await fleet?.client.stop(s3RecordingId).catch(() => undefined);
       await browser?.close();
       await app?.close();
       await fleet?.stop();
+      await s3Proxy?.close();
+      await s3?.close();
+      if (s3Dir) await rm(s3Dir, { recursive: true, force: true });
     }, 60_000 * scale);
 
     it('refuses requests without valid credentials with 401 and a Basic challenge', async () => {
@@ -231,6 +279,59 @@ describe.skipIf(!hasChromium)(
           await mkdir(ARTIFACTS, { recursive: true });
           await page.evaluate(`document.querySelectorAll('section').forEach((s) => { s.scrollLeft = 0; })`);
           await page.screenshot({ path: `${ARTIFACTS}recordings-page.png` });
+        } finally {
+          await context.close();
+        }
+      },
+      120_000 * scale,
+    );
+
+    it(
+      'recordings page: plays a live recording from S3, segments straight from the bucket through signed URLs',
+      async () => {
+        const context = await browser.newContext({
+          httpCredentials: { username: 'admin', password: API_KEY },
+          viewport: { width: 1280, height: 720 },
+        });
+        try {
+          const page: Page = await context.newPage();
+          const fromBucket: string[] = [];
+          const playlists: string[] = [];
+          page.on('request', (req) => {
+            const url = req.url();
+            if (url.startsWith(s3Proxy.url)) fromBucket.push(url);
+            else if (url.includes('.m3u8')) playlists.push(url);
+          });
+          // `?play=` asks the page to play as soon as the recording has media (it retries until then).
+          await page.goto(`${base}/recordings?play=${s3RecordingId}`);
+          const first = await page.waitForFunction(
+            `(() => { const v = document.querySelector('video'); return v.currentTime > 0 && !v.paused ? v.currentTime : null; })()`,
+            undefined,
+            { timeout: 45_000 * scale, polling: 200 },
+          );
+          const startedAt = (await first.jsonValue()) as number;
+          await page.waitForFunction(
+            `(() => { const v = document.querySelector('video'); return v.currentTime - ${startedAt} >= 4; })()`,
+            undefined,
+            { timeout: 45_000 * scale, polling: 250 },
+          );
+          const player = await page.evaluate<{ recordingId: string; url: string; errors: unknown[] }>(
+            `({ recordingId: window.recfleetPlayer.recordingId, url: window.recfleetPlayer.url, errors: window.recfleetPlayer.errors })`,
+          );
+          expect(player.recordingId).toBe(s3RecordingId);
+          expect(player.errors).toEqual([]);
+          // The playlist comes from the dashboards (behind the key); every segment from the bucket, signed.
+          expect(player.url).toMatch(new RegExp(`^/recordings/media/${s3RecordingId}/`));
+          expect(playlists.length).toBeGreaterThan(0);
+          expect(playlists.every((u) => u.startsWith(`${base}/recordings/media/`))).toBe(true);
+          expect(fromBucket.length).toBeGreaterThan(0);
+          for (const url of fromBucket) {
+            expect(url).toMatch(/\/recordings\/dash\/[^/?]+_\d{6,}\.ts\?/);
+            expect(new URL(url).searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+          }
+          const judged = s3Proxy.presigned.filter((r) => fromBucket.some((u) => u.endsWith(r.path)));
+          expect(judged.length).toBeGreaterThan(0);
+          expect(judged.every((r) => r.status === 200)).toBe(true);
         } finally {
           await context.close();
         }

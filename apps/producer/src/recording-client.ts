@@ -24,7 +24,8 @@ import {
   type RecordingResult,
 } from '@recfleet/contract';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { openRedis } from './redis-connection.js';
 
 export interface RecordingClientOptions {
   redisUrl: string;
@@ -143,13 +144,13 @@ export class RecordingClient {
   constructor(private readonly options: RecordingClientOptions) {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     // Producers fail fast when Redis is down instead of queueing commands in memory.
-    this.redis = new Redis(options.redisUrl, {
+    this.redis = openRedis(options.redisUrl, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       lazyConnect: false,
     });
     this.queue = new Queue(options.queueName ?? RECORDINGS_QUEUE, {
-      connection: new Redis(options.redisUrl, { maxRetriesPerRequest: 1 }).on('error', () => undefined),
+      connection: openRedis(options.redisUrl, { maxRetriesPerRequest: 1 }).on('error', () => undefined),
       prefix: this.keyPrefix,
     });
     this.queue.on('error', () => undefined);
@@ -330,7 +331,7 @@ export class RecordingClient {
     options: { afterId?: string; blockMs?: number } = {},
   ): AsyncGenerator<RecordingEvent> {
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
-    const reader = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null });
+    const reader = openRedis(this.options.redisUrl, { maxRetriesPerRequest: null });
     // A follower rides through Redis restarts: the blocked read is sent again after reconnecting.
     reader.on('error', () => undefined);
     this.followers.add(reader);

@@ -1,12 +1,13 @@
 import { backedUpSetKey, recordingRedisKeys } from '@recfleet/contract';
 import { drainRecording, recordingKeys } from '@recfleet/storage';
 import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
 import { RecordingRecord } from './recording-record.js';
 import { RedisSegmentIndex } from './redis-segment-index.js';
 import type { StorageRegistry } from './storage-registry.js';
+import { openRedis } from './redis-connection.js';
 
 export const MAINTENANCE_QUEUE = 'recfleet-maintenance';
 const DRAIN_SCHEDULER_ID = 'backup-drain';
@@ -28,11 +29,11 @@ export class BackupDrainWorker {
     private readonly storage: StorageRegistry,
     private readonly log: Logger,
   ) {
-    this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-    const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
+    const connection = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
     this.queue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: config.keyPrefix });
     this.worker = new Worker(MAINTENANCE_QUEUE, () => this.drainAll(), {
-      connection: new Redis(config.redisUrl, { maxRetriesPerRequest: null }),
+      connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }),
       prefix: config.keyPrefix,
       concurrency: 1,
     });

@@ -10,7 +10,7 @@ import {
 } from '@recfleet/contract';
 import { StorageError, UploadSlots, type BackupPolicy } from '@recfleet/storage';
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AdmissionControl } from './admission-control.js';
 import { BackupDrainWorker } from './backup-drain-worker.js';
@@ -22,6 +22,7 @@ import { RecordingRecord } from './recording-record.js';
 import { RecordingSession, SessionFencedError } from './recording-session.js';
 import { recoverSpool } from './spool-recovery.js';
 import { StorageRegistry } from './storage-registry.js';
+import { openRedis } from './redis-connection.js';
 
 /**
  * The BullMQ worker of one host: takes recording jobs from the queue and runs each as a RecordingSession.
@@ -56,18 +57,18 @@ export class RecordingWorker {
     private readonly config: WorkerConfig,
     private readonly log: Logger,
   ) {
-    this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
     this.storage = new StorageRegistry(config.storageProfiles);
     this.uploadSlots = new UploadSlots(config.uploadConcurrency);
     this.drain = new BackupDrainWorker(config, this.storage, log);
     this.admission = new AdmissionControl(config.admission, config.maxRecordings);
     this.queue = new Queue(config.queueName, {
-      connection: new Redis(config.redisUrl, { maxRetriesPerRequest: null }),
+      connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }),
       prefix: config.keyPrefix,
     });
     this.worker = new Worker(config.queueName, (job, token) => this.process(job, token), {
       // Workers must keep retrying Redis forever: a recording outlives short Redis outages.
-      connection: new Redis(config.redisUrl, { maxRetriesPerRequest: null }),
+      connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }),
       prefix: config.keyPrefix,
       concurrency: this.admission.capacity,
       name: this.identity,

@@ -7,6 +7,13 @@ const ADD_SEGMENT = lua('addSegment-2.lua');
 const RESERVE_SEGMENT = lua('reserveSegment-2.lua');
 const CLAIM_RECORDING = lua('claimRecording-1.lua');
 
+/**
+ * How long this writer remembers an index entry it wrote, to put it back if a failover lost it. Sentinel
+ * does not promote a replica that has been cut off for longer than about ten times its
+ * down-after-milliseconds, so only recent writes can be missing; five minutes is ample and bounds memory.
+ */
+const REAPPLY_WINDOW_MS = 5 * 60_000;
+
 /** Takes ownership of a recording; returns the epoch that fences every later write of this owner. */
 export async function claimRecording(redis: Redis, recordKey: string, owner: string): Promise<number> {
   const epoch = await redis.eval(CLAIM_RECORDING, 1, recordKey, owner, String(Date.now()));
@@ -18,6 +25,9 @@ export async function claimRecording(redis: Redis, recordKey: string, owner: str
  * worker: whoever resumes the recording rebuilds the same playlist from it.
  */
 export class RedisSegmentIndex implements SegmentIndex {
+  /** The entries this instance wrote with `put` in the last REAPPLY_WINDOW_MS, by sequence (see `list`). */
+  private readonly written = new Map<number, { entry: IndexedSegment; at: number }>();
+
   constructor(
     private readonly redis: Redis,
     private readonly recordKey: string,
@@ -45,20 +55,42 @@ export class RedisSegmentIndex implements SegmentIndex {
   }
 
   async put(segment: IndexedSegment): Promise<void> {
+    const entry: IndexedSegment = { ...segment, epoch: this.epoch };
+    if (!(await this.add(entry))) {
+      throw new FencedError(
+        `segment ${segment.sequence} refused: epoch ${this.epoch} no longer owns the recording`,
+      );
+    }
+    const now = Date.now();
+    this.written.delete(entry.sequence);
+    this.written.set(entry.sequence, { entry, at: now });
+    // Oldest first (insertion order): forget what no failover can have lost any more.
+    for (const [sequence, w] of this.written) {
+      if (now - w.at <= REAPPLY_WINDOW_MS) break;
+      this.written.delete(sequence);
+    }
+  }
+
+  private async add(entry: IndexedSegment): Promise<boolean> {
     const written = await this.redis.eval(
       ADD_SEGMENT,
       2,
       this.recordKey,
       this.indexKey,
       String(this.epoch),
-      String(segment.sequence),
-      JSON.stringify({ ...segment, epoch: this.epoch }),
+      String(entry.sequence),
+      JSON.stringify(entry),
     );
-    if (Number(written) !== 1) {
-      throw new FencedError(
-        `segment ${segment.sequence} refused: epoch ${this.epoch} no longer owns the recording`,
-      );
-    }
+    return Number(written) === 1;
+  }
+
+  /** The record's `ended` flag: set before the final playlist is written (see SegmentIndex.ended). */
+  async ended(): Promise<boolean> {
+    return (await this.redis.hget(this.recordKey, 'ended')) === '1';
+  }
+
+  async markEnded(): Promise<void> {
+    await this.redis.hset(this.recordKey, 'ended', '1');
   }
 
   async get(sequence: number): Promise<IndexedSegment | undefined> {
@@ -66,8 +98,26 @@ export class RedisSegmentIndex implements SegmentIndex {
     return v ? (JSON.parse(v) as IndexedSegment) : undefined;
   }
 
+  /**
+   * The index, with this instance's own lost writes put back first. Redis replicates asynchronously:
+   * when a primary dies and Sentinel promotes its replica, the last writes the old primary acknowledged
+   * may be missing on the new one. A delivered segment whose entry vanished (or still reads as only
+   * reserved) would drop out of the playlist although it is in storage, so the writer, which still
+   * knows what it wrote, writes it again under the same fencing. An entry someone else has moved on
+   * since (the backup drain, a later owner) is left as it is.
+   */
   async list(): Promise<IndexedSegment[]> {
-    const all = await this.redis.hvals(this.indexKey);
-    return all.map((v) => JSON.parse(v) as IndexedSegment).sort((a, b) => a.sequence - b.sequence);
+    const stored = new Map(
+      (await this.redis.hvals(this.indexKey)).map((v) => {
+        const s = JSON.parse(v) as IndexedSegment;
+        return [s.sequence, s] as const;
+      }),
+    );
+    for (const [sequence, { entry }] of this.written) {
+      const current = stored.get(sequence);
+      if (current !== undefined && current.location !== 'spool') continue;
+      if (await this.add(entry)) stored.set(sequence, entry);
+    }
+    return [...stored.values()].sort((a, b) => a.sequence - b.sequence);
   }
 }

@@ -1,6 +1,7 @@
 export * from './object-keys.js';
 export * from './playlist.js';
 export * from './storage-adapter.js';
+export * from './signed-url.js';
 export * from './local-disk-storage.js';
 export * from './retry.js';
 export * from './recording-uploader.js';

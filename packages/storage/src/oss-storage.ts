@@ -1,7 +1,15 @@
+import { createHash, createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
 import OSS from 'ali-oss';
 import { bodySize, digestBody, normalizeEtag } from './body-digest.js';
-import { StorageError, type PutBody, type StorageAdapter, type StoredObject } from './storage-adapter.js';
+import { signedUrlWindow } from './signed-url.js';
+import {
+  StorageError,
+  type PutBody,
+  type SignedUrlOptions,
+  type StorageAdapter,
+  type StoredObject,
+} from './storage-adapter.js';
 
 const MIB = 1024 * 1024;
 /** OSS rejects CompleteMultipartUpload when a part other than the last is under 100 KB. */
@@ -65,6 +73,72 @@ export class OssStorage implements StorageAdapter {
     // An IP endpoint cannot carry the bucket as a subdomain; name it in the path instead.
     if (isIP(base.hostname) || base.hostname === 'localhost') return `${root}/${bucket}/${path}`;
     return `${base.protocol}//${bucket}.${base.host}/${path}`;
+  }
+
+  /**
+   * A query-signed GET URL, V1 (`OSSAccessKeyId`/`Expires`/`Signature`) or, with `authorizationV4`, V4
+   * (`x-oss-signature-version=OSS4-HMAC-SHA256`). Signed here rather than by ali-oss: its
+   * `signatureUrl` refuses IP endpoints and builds a different host than `locate` for custom endpoints,
+   * while the URL must name exactly the resource that was signed.
+   */
+  async signedReadUrl(key: string, options: SignedUrlOptions): Promise<string> {
+    const { start, seconds, deadline } = signedUrlWindow(options);
+    const { bucket, credentials } = this.options;
+    const base = this.locate(key);
+    if (!this.options.authorizationV4) {
+      // V1: the signature covers the expiry instant and the resource; an STS token is a sub-resource.
+      const token = credentials.stsToken;
+      const resource = `/${bucket}/${key}${token ? `?security-token=${token}` : ''}`;
+      const stringToSign = `GET\n\n\n${deadline}\n${resource}`;
+      const signature = createHmac('sha1', credentials.accessKeySecret)
+        .update(stringToSign, 'utf8')
+        .digest('base64');
+      const query = new URLSearchParams({
+        OSSAccessKeyId: credentials.accessKeyId,
+        Expires: String(deadline),
+        Signature: signature,
+        ...(token ? { 'security-token': token } : {}),
+      });
+      return `${base}?${query.toString()}`;
+    }
+    const region = this.region.replace(/^oss-/, '');
+    const stamp = start
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '');
+    const day = stamp.slice(0, 8);
+    const params: Record<string, string> = {
+      'x-oss-credential': `${credentials.accessKeyId}/${day}/${region}/oss/aliyun_v4_request`,
+      'x-oss-date': stamp,
+      'x-oss-expires': String(seconds),
+      'x-oss-signature-version': 'OSS4-HMAC-SHA256',
+      ...(credentials.stsToken ? { 'x-oss-security-token': credentials.stsToken } : {}),
+    };
+    const canonicalQuery = Object.keys(params)
+      .sort()
+      .map((k) => `${rfc3986(k)}=${rfc3986(params[k]!)}`)
+      .join('&');
+    // No headers are signed: a browser's GET must match whatever headers it chooses to send.
+    const canonicalRequest = [
+      'GET',
+      rfc3986(`/${bucket}/${key}`).replace(/%2F/g, '/'),
+      canonicalQuery,
+      '',
+      '',
+      'UNSIGNED-PAYLOAD',
+    ].join('\n');
+    const stringToSign = [
+      'OSS4-HMAC-SHA256',
+      stamp,
+      `${day}/${region}/oss/aliyun_v4_request`,
+      createHash('sha256').update(canonicalRequest).digest('hex'),
+    ].join('\n');
+    let signingKey = createHmac('sha256', `aliyun_v4${credentials.accessKeySecret}`).update(day).digest();
+    for (const part of [region, 'oss', 'aliyun_v4_request']) {
+      signingKey = createHmac('sha256', signingKey).update(part).digest();
+    }
+    const signature = createHmac('sha256', signingKey).update(stringToSign).digest('hex');
+    return `${base}?${canonicalQuery}&x-oss-signature=${signature}`;
   }
 
   async put(key: string, body: PutBody): Promise<StoredObject> {
@@ -188,6 +262,11 @@ export class OssStorage implements StorageAdapter {
       throw toOssStorageError(err, `oss delete ${key}`);
     }
   }
+}
+
+/** RFC 3986 percent-encoding, as OSS V4 canonicalizes URIs and query strings. */
+function rfc3986(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function headerOf(res: unknown, name: string): string | undefined {

@@ -8,8 +8,16 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { bodySize, digestBody, multipartEtag, normalizeEtag } from './body-digest.js';
-import { StorageError, type PutBody, type StorageAdapter, type StoredObject } from './storage-adapter.js';
+import { signedUrlWindow } from './signed-url.js';
+import {
+  StorageError,
+  type PutBody,
+  type SignedUrlOptions,
+  type StorageAdapter,
+  type StoredObject,
+} from './storage-adapter.js';
 
 export const MIB = 1024 * 1024;
 /** S3's own lower bound for every part but the last. */
@@ -69,6 +77,19 @@ export class S3Storage implements StorageAdapter {
     const root = base.href.replace(/\/$/, '');
     if (this.options.forcePathStyle) return `${root}/${this.bucket}/${path}`;
     return `${base.protocol}//${this.bucket}.${base.host}${base.pathname.replace(/\/$/, '')}/${path}`;
+  }
+
+  /** A SigV4 query-presigned GetObject URL (`X-Amz-Signature`), signed locally: no request is made. */
+  async signedReadUrl(key: string, options: SignedUrlOptions): Promise<string> {
+    const { start, seconds } = signedUrlWindow(options);
+    try {
+      return await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+        expiresIn: seconds,
+        signingDate: start,
+      });
+    } catch (err) {
+      throw toStorageError(err, `s3 sign ${key}`);
+    }
   }
 
   async put(key: string, body: PutBody): Promise<StoredObject> {

@@ -14,6 +14,13 @@ export interface PutBody {
   contentType: string;
 }
 
+export interface SignedUrlOptions {
+  /** How long the URL stays valid, in whole seconds (1 to 604800: the longest S3 and OSS V4 accept). */
+  expiresSeconds: number;
+  /** When the lifetime starts (default now): lets a host with a known clock offset compensate. */
+  signedAt?: Date;
+}
+
 /**
  * One small interface over every vendor. `put` resolves only once the store holds exactly the bytes
  * given (verified by size and MD5 where the store exposes it); anything else rejects with StorageError.
@@ -31,6 +38,13 @@ export interface StorageAdapter {
   get?(key: string): Promise<Buffer | undefined>;
   /** Where a person or player can read the object (a path for local disk, a URL for clouds). */
   locate(key: string): string;
+  /**
+   * A URL that reads (GET) the object straight from the store with no other credential, valid for
+   * `expiresSeconds`: how a browser plays a private bucket without ever seeing a secret. Absent where a
+   * store has no such URLs (local disk). Rejects with STORAGE_CONFIG_INVALID when the profile lacks what
+   * the URL needs (a download domain) or the lifetime is out of range.
+   */
+  signedReadUrl?(key: string, options: SignedUrlOptions): Promise<string>;
 }
 
 export const StorageErrorCode = {

@@ -78,6 +78,7 @@ export const QiniuProfileSchema = z
     multipartThresholdBytes: positiveInt.optional(),
     tokenTtlSeconds: positiveInt.optional(),
     timeoutMs: positiveInt.optional(),
+    /** A download domain bound to the bucket; needed for signed (private) download URLs. */
     downloadBaseUrl: httpUrl.optional(),
   })
   .strict()

@@ -8,7 +8,9 @@ import { flipByte, noFaults, readBody, type StoreFaults } from './fake-http.js';
 /**
  * An in-memory Aliyun OSS endpoint speaking the subset ali-oss uses for objects and multipart uploads.
  * It authenticates like the service: V1 (`OSS AK:HMAC-SHA1`) and V4 (`OSS4-HMAC-SHA256`) signatures are
- * recomputed from the request as received and compared; errors are the service's XML bodies.
+ * recomputed from the request as received and compared, in the Authorization header or in the query
+ * (signed URLs: `OSSAccessKeyId/Expires/Signature`, `x-oss-signature-version=OSS4-HMAC-SHA256`, refused
+ * once expired); errors are the service's XML bodies.
  */
 export interface OssTestServerOptions {
   accessKeyId: string;
@@ -502,22 +504,27 @@ function verifySignature(
     message: 'The OSS Access Key Id you provided does not exist in our records.',
     extra: { OSSAccessKeyId: ak, EC: '0002-00000902' },
   });
+  // The service's answer to a signed URL used after its expiry.
+  const expired = (expires: string, at: Date): AuthFailure => ({
+    code: 'AccessDenied',
+    message: 'Request has expired.',
+    extra: {
+      Expires: Number.isNaN(at.getTime()) ? expires : at.toISOString(),
+      ServerTime: new Date().toISOString(),
+      EC: '0002-00000069',
+    },
+  });
 
   const v1 = /^OSS ([^:]+):(.+)$/.exec(auth);
   if (v1) {
     if (v1[1] !== options.accessKeyId) return unknownKey(v1[1]!);
-    const subresources = [...query.keys()]
-      .filter((k) => V1_SUBRESOURCES.has(k))
-      .sort()
-      .map((k) => (query.get(k) ? `${k}=${query.get(k)}` : k));
-    const resource = `/${bucket}/${key}${subresources.length ? `?${subresources.join('&')}` : ''}`;
     const stringToSign = [
       method,
       header('content-md5'),
       header('content-type'),
       header('x-oss-date') || header('date'),
       ...ossHeaders.map((k) => `${k}:${header(k).trim()}`),
-      resource,
+      v1Resource(bucket, key, query),
     ].join('\n');
     const expected = createHmac('sha1', options.accessKeySecret)
       .update(stringToSign, 'utf8')
@@ -525,28 +532,24 @@ function verifySignature(
     return safeEqual(expected, v1[2]!) ? undefined : mismatch(stringToSign);
   }
 
-  const v4 = /^OSS4-HMAC-SHA256 (.+)$/.exec(auth);
-  if (v4) {
-    const fields = new Map(
-      v4[1]!.split(',').map((part) => {
-        const eq = part.indexOf('=');
-        return [part.slice(0, eq).trim(), part.slice(eq + 1).trim()] as const;
-      }),
-    );
-    const credential = (fields.get('Credential') ?? '').split('/');
-    const [ak, day, scopeRegion, product, terminator] = credential;
-    if (ak !== options.accessKeyId) return unknownKey(ak ?? '');
-    const date = header('x-oss-date');
+  // V4 in the header or, for signed URLs, in the query (whose own x-oss-signature is left out of the
+  // canonical query, and whose date is x-oss-date there too).
+  const verifyV4 = (
+    sig: { credential: string; date: string; signature: string; additional: string },
+    inQuery: boolean,
+  ): AuthFailure | undefined => {
+    const credential = sig.credential.split('/');
+    const [, day, scopeRegion, product, terminator] = credential;
     if (
       credential.length !== 5 ||
       terminator !== 'aliyun_v4_request' ||
       product !== 'oss' ||
       scopeRegion !== region ||
-      !date.startsWith(day ?? '-')
+      !sig.date.startsWith(day ?? '-')
     ) {
-      return mismatch(`invalid credential scope ${fields.get('Credential') ?? ''}`);
+      return mismatch(`invalid credential scope ${sig.credential}`);
     }
-    const additional = (fields.get('AdditionalHeaders') ?? '')
+    const additional = sig.additional
       .split(';')
       .filter(Boolean)
       .map((h) => h.toLowerCase())
@@ -555,6 +558,7 @@ function verifySignature(
     if (req.headers['content-type'] !== undefined) signed.add('content-type');
     if (req.headers['content-md5'] !== undefined) signed.add('content-md5');
     const canonicalQuery = [...new Set(query.keys())]
+      .filter((k) => !(inQuery && k === 'x-oss-signature'))
       .sort()
       .map((k) => (query.get(k) ? `${rfc3986(k)}=${rfc3986(query.get(k)!)}` : rfc3986(k)))
       .join('&');
@@ -571,7 +575,7 @@ function verifySignature(
     ].join('\n');
     const stringToSign = [
       'OSS4-HMAC-SHA256',
-      date,
+      sig.date,
       `${day}/${region}/oss/aliyun_v4_request`,
       createHash('sha256').update(canonicalRequest).digest('hex'),
     ].join('\n');
@@ -580,7 +584,78 @@ function verifySignature(
     k = createHmac('sha256', k).update('oss').digest();
     k = createHmac('sha256', k).update('aliyun_v4_request').digest();
     const expected = createHmac('sha256', k).update(stringToSign).digest('hex');
-    return safeEqual(expected, fields.get('Signature') ?? '') ? undefined : mismatch(stringToSign);
+    return safeEqual(expected, sig.signature) ? undefined : mismatch(stringToSign);
+  };
+
+  const v4 = /^OSS4-HMAC-SHA256 (.+)$/.exec(auth);
+  if (v4) {
+    const fields = new Map(
+      v4[1]!.split(',').map((part) => {
+        const eq = part.indexOf('=');
+        return [part.slice(0, eq).trim(), part.slice(eq + 1).trim()] as const;
+      }),
+    );
+    const credential = fields.get('Credential') ?? '';
+    const ak = credential.split('/')[0] ?? '';
+    if (ak !== options.accessKeyId) return unknownKey(ak);
+    return verifyV4(
+      {
+        credential,
+        date: header('x-oss-date'),
+        signature: fields.get('Signature') ?? '',
+        additional: fields.get('AdditionalHeaders') ?? '',
+      },
+      false,
+    );
+  }
+
+  if (!auth && query.has('OSSAccessKeyId') && query.has('Signature') && query.has('Expires')) {
+    const ak = query.get('OSSAccessKeyId')!;
+    if (ak !== options.accessKeyId) return unknownKey(ak);
+    const expires = query.get('Expires')!;
+    if (!/^\d+$/.test(expires) || Number(expires) < Date.now() / 1000) {
+      return expired(expires, new Date(Number(expires) * 1000));
+    }
+    const stringToSign = [
+      method,
+      header('content-md5'),
+      header('content-type'),
+      expires,
+      ...ossHeaders.map((k) => `${k}:${header(k).trim()}`),
+      v1Resource(bucket, key, query),
+    ].join('\n');
+    const expected = createHmac('sha1', options.accessKeySecret)
+      .update(stringToSign, 'utf8')
+      .digest('base64');
+    return safeEqual(expected, query.get('Signature')!) ? undefined : mismatch(stringToSign);
+  }
+
+  if (!auth && query.get('x-oss-signature-version') === 'OSS4-HMAC-SHA256') {
+    const credential = query.get('x-oss-credential') ?? '';
+    const date = query.get('x-oss-date') ?? '';
+    const seconds = Number(query.get('x-oss-expires'));
+    const ak = credential.split('/')[0] ?? '';
+    if (ak !== options.accessKeyId) return unknownKey(ak);
+    const at = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(date);
+    if (!at || !Number.isInteger(seconds) || seconds < 1 || seconds > 604_800) {
+      return {
+        code: 'AccessDenied',
+        message: 'Invalid x-oss-date or x-oss-expires.',
+        extra: { EC: '0002-00000071' },
+      };
+    }
+    const signedAt = Date.UTC(+at[1]!, +at[2]! - 1, +at[3]!, +at[4]!, +at[5]!, +at[6]!);
+    if (signedAt + seconds * 1000 < Date.now())
+      return expired(String(seconds), new Date(signedAt + seconds * 1000));
+    return verifyV4(
+      {
+        credential,
+        date,
+        signature: query.get('x-oss-signature') ?? '',
+        additional: query.get('x-oss-additional-headers') ?? '',
+      },
+      true,
+    );
   }
 
   return {
@@ -588,6 +663,14 @@ function verifySignature(
     message: 'AccessDenied: anonymous access is forbidden for this operation.',
     extra: { EC: '0003-00000001' },
   };
+}
+
+function v1Resource(bucket: string, key: string, query: URLSearchParams): string {
+  const subresources = [...query.keys()]
+    .filter((k) => V1_SUBRESOURCES.has(k))
+    .sort()
+    .map((k) => (query.get(k) ? `${k}=${query.get(k)}` : k));
+  return `/${bucket}/${key}${subresources.length ? `?${subresources.join('&')}` : ''}`;
 }
 
 function safeEqual(a: string, b: string): boolean {

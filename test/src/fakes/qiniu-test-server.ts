@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { qiniuEtag } from '@recfleet/storage';
@@ -8,12 +8,17 @@ import { flipByte, noFaults, readBody, type StoreFaults } from './fake-http.js';
 /**
  * An in-memory Qiniu Kodo: up host (form upload, resumable v2) and rs/rsf hosts (stat, delete, list) on
  * one port. Upload tokens and management signatures (`Qiniu` V2 and `QBox`) are recomputed and compared
- * as the service does; answers use Qiniu's status codes and `{"error": ...}` bodies.
+ * as the service does; answers use Qiniu's status codes and `{"error": ...}` bodies. With
+ * `downloadBucket`, a second port plays that private bucket's bound download domain: GET/HEAD
+ * `/<key>?e=<deadline>&token=<AK>:<sign>` is served only when the token signs the URL as requested
+ * (scheme, Host, path and query up to `&token=`) and the deadline has not passed, else 401.
  */
 export interface QiniuTestServerOptions {
   accessKey: string;
   secretKey: string;
   buckets: string[];
+  /** The bucket whose download domain is served on `downloadUrl`. */
+  downloadBucket?: string;
 }
 
 export interface StoredQiniuObject {
@@ -29,6 +34,8 @@ export interface QiniuTestServer {
   faults: StoreFaults;
   objects: Map<string, Map<string, StoredQiniuObject>>;
   requests: { method: string; path: string; auth: string }[];
+  /** `http://127.0.0.1:<port>`: the download domain of `downloadBucket`, when one was asked for. */
+  downloadUrl?: string;
   close(): Promise<void>;
 }
 
@@ -292,18 +299,76 @@ export async function startQiniuTestServer(options: QiniuTestServerOptions): Pro
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
+  const download = options.downloadBucket
+    ? await startDownloadDomain(options, bucketOf(options.downloadBucket), requests)
+    : undefined;
+  const closeServer = (s: Server): Promise<void> =>
+    new Promise<void>((resolve) => {
+      s.closeAllConnections();
+      s.close(() => resolve());
+    });
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     faults,
     objects,
     requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    ...(download ? { downloadUrl: download.url } : {}),
+    close: async () => {
+      await closeServer(server);
+      if (download) await closeServer(download.server);
+    },
   };
+}
+
+/**
+ * A private bucket's download domain. The token is checked as the service documents it: the part of the
+ * URL before `&token=` (including `?e=<deadline>`) is what `AK:urlsafe-b64(HMAC-SHA1(SK, ...))` signs;
+ * anything after the token is ignored; a passed deadline is "token out of date".
+ */
+async function startDownloadDomain(
+  options: QiniuTestServerOptions,
+  objects: Map<string, StoredQiniuObject>,
+  requests: QiniuTestServer['requests'],
+): Promise<{ url: string; server: Server }> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const method = req.method ?? 'GET';
+    const raw = req.url ?? '/';
+    requests.push({ method, path: raw, auth: '' });
+    const fail = (status: number, error: string): void => {
+      res.writeHead(status, {
+        'Content-Type': 'application/json',
+        'X-Reqid': randomBytes(8).toString('hex'),
+      });
+      res.end(method === 'HEAD' ? undefined : JSON.stringify({ error }));
+    };
+    if (method !== 'GET' && method !== 'HEAD') return fail(405, 'method not allowed');
+    const at = raw.indexOf('&token=');
+    if (at < 0) return fail(401, 'download token not specified');
+    const signedPart = raw.slice(0, at);
+    const token = raw.slice(at + '&token='.length).split('&')[0]!;
+    const url = new URL(signedPart, 'http://placeholder');
+    const deadline = url.searchParams.get('e');
+    const [ak, sign, ...rest] = token.split(':');
+    const expected = hmacB64url(options.secretKey, `http://${req.headers.host ?? ''}${signedPart}`);
+    if (ak !== options.accessKey || !sign || rest.length > 0 || !safeEqual(expected, sign)) {
+      return fail(401, 'download token auth failed');
+    }
+    if (!deadline || !/^\d+$/.test(deadline) || Number(deadline) < Date.now() / 1000) {
+      return fail(401, 'token out of date');
+    }
+    const obj = objects.get(decodeURIComponent(url.pathname.slice(1)));
+    if (!obj) return fail(404, 'Document not found');
+    res.writeHead(200, {
+      'Content-Type': obj.mimeType,
+      'Content-Length': String(obj.data.length),
+      ETag: `"${obj.hash}"`,
+      'X-Reqid': randomBytes(8).toString('hex'),
+    });
+    res.end(method === 'HEAD' ? undefined : obj.data);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
 interface ParsedForm {

@@ -1,14 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { DEFAULT_KEY_PREFIX, RECORDINGS_QUEUE } from '@recfleet/contract';
+import { DEFAULT_KEY_PREFIX, RedisUrlSchema, RECORDINGS_QUEUE } from '@recfleet/contract';
 import { z } from 'zod';
 
 /** The API process's config, validated at start-up; every refusal names the key. */
 export const ApiConfigSchema = z
   .object({
-    redisUrl: z
-      .string()
-      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-      .default('redis://127.0.0.1:6379'),
+    /** One Redis, or the primary Sentinel names (`redis+sentinel://…`, docs/operations.md). */
+    redisUrl: RedisUrlSchema.default('redis://127.0.0.1:6379'),
     keyPrefix: z.string().min(1).default(DEFAULT_KEY_PREFIX),
     queueName: z.string().min(1).default(RECORDINGS_QUEUE),
     host: z.string().min(1).default('127.0.0.1'),
@@ -39,8 +37,9 @@ export const ApiConfigSchema = z
       .default({ initialRetryDelayMs: 1000, maxRetryDelayMs: 300_000, maxAttempts: 15, timeoutMs: 10_000 }),
     /**
      * Bull Board (`/admin/queues`) and the recordings page (`/recordings`), behind the same API keys
-     * (HTTP Basic with any user name, or Bearer). `storageProfiles` lists the workers' `local`
-     * profiles whose recordings the page may play (cloud profiles need `mediaUrlFor`, see README).
+     * (HTTP Basic with any user name, or Bearer). `storageProfiles` are the workers' profiles whose
+     * recordings the page may play: `local` ones from disk, s3/oss/qiniu ones through signed URLs that
+     * live `signedUrlTtlSeconds` (see README).
      */
     dashboards: z
       .object({
@@ -49,9 +48,10 @@ export const ApiConfigSchema = z
         storageProfiles: z
           .record(z.string(), z.object({ type: z.string(), root: z.string().optional() }).passthrough())
           .default({}),
+        signedUrlTtlSeconds: z.number().int().min(10).max(604_800).default(600),
       })
       .strict()
-      .default({ enabled: true, allowActions: false, storageProfiles: {} }),
+      .default({ enabled: true, allowActions: false, storageProfiles: {}, signedUrlTtlSeconds: 600 }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();

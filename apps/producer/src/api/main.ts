@@ -27,6 +27,7 @@ if (config.dashboards.enabled) {
     apiKeys: config.apiKeys,
     allowActions: config.dashboards.allowActions,
     storageProfiles: config.dashboards.storageProfiles,
+    signedUrlTtlSeconds: config.dashboards.signedUrlTtlSeconds,
   } as Parameters<typeof registerDashboards>[1]);
 }
 const { secret, enabled, ...retry } = config.webhooks;

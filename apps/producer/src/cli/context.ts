@@ -1,7 +1,8 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RecordingRecords } from '../dashboard/recording-records.js';
 import { RecordingClient } from '../recording-client.js';
 import { CliError, ExitCode, redactRedisUrl } from './errors.js';
+import { openRedis } from '../redis-connection.js';
 
 /** Where the CLI writes: the process's streams, or anything that looks like them (tests). */
 export interface CliIo {
@@ -62,13 +63,15 @@ export class CliContext {
   }
 
   private async connect(): Promise<Redis> {
-    const redis = new Redis(this.redisUrl, {
+    const redis = openRedis(this.redisUrl, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: CONNECT_TIMEOUT_MS,
       // Once connected, ride through a short blip; give up (and report it) after ~5 s.
       retryStrategy: (attempt) => (attempt > 10 ? null : Math.min(attempt * 100, 1000)),
+      // Sentinel's lookups retry on their own schedule (forever by default): bound them the same way.
+      sentinelRetryStrategy: (attempt) => (attempt > 10 ? null : Math.min(attempt * 100, 1000)),
     });
     let lastError: Error | undefined;
     redis.on('error', (e: Error) => {

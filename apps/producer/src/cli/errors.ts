@@ -35,13 +35,5 @@ export function usageError(message: string): CliError {
   return new CliError(ExitCode.USAGE, 'USAGE', message);
 }
 
-/** Hides the password of a Redis URL before it is printed. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
-  }
-}
+/** Hides the passwords of a Redis URL (Sentinel URLs included) before it is printed. */
+export { redactRedisUrl } from '@recfleet/contract';

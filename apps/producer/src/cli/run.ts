@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { redisUrlProblem } from '@recfleet/contract';
 import { COMMANDS, GLOBAL_FLAGS, type CommandSpec, type FlagSpec } from './commands.js';
 import { CliContext, DEFAULT_REDIS_URL, isConnectionError, redisUnreachable, type CliIo } from './context.js';
 import { CliError, ExitCode, usageError } from './errors.js';
@@ -113,6 +114,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       (typeof values['redis-url'] === 'string' ? values['redis-url'] : undefined) ??
       io.env.RECFLEET_REDIS_URL ??
       DEFAULT_REDIS_URL;
+    const urlProblem = redisUrlProblem(redisUrl);
+    if (urlProblem !== undefined) throw usageError(`--redis-url: ${urlProblem}`);
     ctx = new CliContext(io, redisUrl, values.json === true);
     return await spec.run(ctx, values, parsed.positionals);
   } catch (e) {

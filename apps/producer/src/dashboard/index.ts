@@ -3,20 +3,22 @@ import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { DEFAULT_KEY_PREFIX, isFinalState, RECORDING_ID_PATTERN, RECORDINGS_QUEUE } from '@recfleet/contract';
 import { Queue } from 'bullmq';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { Redis } from 'ioredis';
+import { StorageError } from '@recfleet/storage';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { dashboardAuthHook, type ApiKeyVerifier } from './auth.js';
 import { mountBullBoard } from './bull-board.js';
 import {
   asPlayable,
   localMediaPath,
   mediaContentType,
+  recordingObjectKind,
   type DashboardStorageProfile,
   type MediaUrlFor,
   type PlayableRecording,
 } from './media.js';
 import { RecordingRecords, type RecordingSummary } from './recording-records.js';
 import { recordingsPageHtml, RECORDINGS_SCRIPT } from './recordings-page.js';
+import { SignedPlaylists } from './signed-playlists.js';
 
 export { presentedKey, type ApiKeyVerifier } from './auth.js';
 export type { DashboardStorageProfile, MediaUrlFor, PlayableRecording } from './media.js';
@@ -26,7 +28,12 @@ export {
   type RecordingSummary,
   type ListFilter,
 } from './recording-records.js';
+import { openRedis } from '../redis-connection.js';
 export { redactJobData, redactText, redactUrl, REDACTED } from './redact.js';
+export { rewriteSegmentUris, SignedPlaylists, type SignedPlaylistsOptions } from './signed-playlists.js';
+
+/** Default lifetime of signed segment URLs: long enough for a player's buffer, short enough to leak little. */
+export const DEFAULT_SIGNED_URL_TTL_SECONDS = 600;
 
 /** The backup drain's queue (the worker's `MAINTENANCE_QUEUE`). */
 const MAINTENANCE_QUEUE = 'recfleet-maintenance';
@@ -47,9 +54,17 @@ export interface DashboardOptions {
   realm?: string;
   /** Allow Bull Board's actions (retry, clean, pause, …). Default false: read-only. Adding or editing job data stays disabled. */
   allowActions?: boolean;
-  /** Storage profiles (the workers' `storageProfiles`); `local` ones are served to the player by the plugin. */
+  /**
+   * Storage profiles (the workers' `storageProfiles`, with their secret references). `local` ones are
+   * served from disk; for s3/oss/qiniu ones the plugin reads the playlist with the profile's
+   * credentials and hands the player signed segment URLs (Qiniu needs `downloadBaseUrl`).
+   */
   storageProfiles?: Readonly<Record<string, DashboardStorageProfile>>;
-  /** Player URL for recordings the plugin does not serve itself (cloud profiles): see `MediaUrlFor`. */
+  /** Lifetime of signed segment URLs, 1 to 604800 s (default 600); each playlist fetch signs anew. */
+  signedUrlTtlSeconds?: number;
+  /** Where `{ env }` secret references in `storageProfiles` are resolved (default process.env). */
+  secretEnv?: Record<string, string | undefined>;
+  /** Player URL tried before the built-in rules (a CDN, a public bucket URL): see `MediaUrlFor`. */
   mediaUrlFor?: MediaUrlFor;
   /** Mount path of Bull Board (default `/admin/queues`). */
   queuesPath?: string;
@@ -71,6 +86,16 @@ export const registerDashboards: FastifyPluginAsync<DashboardOptions> = async (a
   const queuesPath = normalizePath(options.queuesPath ?? '/admin/queues');
   const recordingsPath = normalizePath(options.recordingsPath ?? '/recordings');
   const profiles = options.storageProfiles ?? {};
+  const signedUrlTtlSeconds = options.signedUrlTtlSeconds ?? DEFAULT_SIGNED_URL_TTL_SECONDS;
+  if (!Number.isInteger(signedUrlTtlSeconds) || signedUrlTtlSeconds < 1 || signedUrlTtlSeconds > 604_800) {
+    throw new TypeError(
+      `registerDashboards: Expected an integer from 1 to 604800 for signedUrlTtlSeconds but received ${String(signedUrlTtlSeconds)}`,
+    );
+  }
+  const signed = new SignedPlaylists(profiles, {
+    expiresSeconds: signedUrlTtlSeconds,
+    ...(options.secretEnv ? { env: options.secretEnv } : {}),
+  });
 
   // Built first: without keys it throws, and nothing is mounted.
   const auth = dashboardAuthHook({
@@ -79,9 +104,9 @@ export const registerDashboards: FastifyPluginAsync<DashboardOptions> = async (a
     ...(options.realm ? { realm: options.realm } : {}),
   });
 
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = openRedis(options.redisUrl, { maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
-  const queueConnection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const queueConnection = openRedis(options.redisUrl, { maxRetriesPerRequest: null });
   queueConnection.on('error', () => undefined);
   const queues = (options.queueNames ?? [queueName, MAINTENANCE_QUEUE]).map((name) => {
     const queue = new Queue(name, { connection: queueConnection, prefix: keyPrefix });
@@ -93,6 +118,7 @@ export const registerDashboards: FastifyPluginAsync<DashboardOptions> = async (a
     for (const q of queues) await q.close().catch(() => undefined);
     await queueConnection.quit().catch(() => queueConnection.disconnect());
     await redis.quit().catch(() => redis.disconnect());
+    signed.close();
   });
 
   app.addHook('onRequest', auth);
@@ -116,6 +142,7 @@ export const registerDashboards: FastifyPluginAsync<DashboardOptions> = async (a
       registerRecordingsRoutes(scope, {
         records,
         profiles,
+        signed,
         mediaUrlFor: options.mediaUrlFor,
         queuesUrl: `${app.prefix}${queuesPath}`,
       }),
@@ -131,6 +158,7 @@ function normalizePath(path: string): string {
 interface RecordingsRoutesOptions {
   records: RecordingRecords;
   profiles: Readonly<Record<string, DashboardStorageProfile>>;
+  signed: SignedPlaylists;
   mediaUrlFor: MediaUrlFor | undefined;
   queuesUrl: string;
 }
@@ -145,12 +173,20 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
   const base = app.prefix;
   let hlsScript: Promise<Buffer> | undefined;
 
-  const mediaUrl = async (p: PlayableRecording): Promise<string | undefined> => {
+  const isLocal = (p: PlayableRecording): boolean =>
+    p.profile?.type === 'local' && typeof p.profile.root === 'string';
+  /** The plugin's own playlist route: a file for local profiles, a signed rewrite for cloud ones. */
+  const servesItself = (p: PlayableRecording): boolean =>
+    isLocal(p) || o.signed.unavailableReason(p.storageProfile) === undefined;
+  const mediaUrl = async (p: PlayableRecording): Promise<{ url: string; signed: boolean } | undefined> => {
     const custom = await o.mediaUrlFor?.(p);
-    if (custom) return custom;
-    if (p.profile?.type === 'local' && typeof p.profile.root === 'string') {
+    if (custom) return { url: custom, signed: false };
+    if (servesItself(p)) {
       const file = p.playlistKey.slice(p.playlistKey.lastIndexOf('/') + 1);
-      return `${base}/media/${encodeURIComponent(p.recordingId)}/${encodeURIComponent(file)}`;
+      return {
+        url: `${base}/media/${encodeURIComponent(p.recordingId)}/${encodeURIComponent(file)}`,
+        signed: !isLocal(p),
+      };
     }
     return undefined;
   };
@@ -164,7 +200,7 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
   const playable = (r: RecordingSummary): boolean => {
     const p = asPlayable(r, o.profiles);
     if (!p || (!hasMedia(r) && isFinalState(r.state))) return false;
-    return o.mediaUrlFor !== undefined || (p.profile?.type === 'local' && typeof p.profile.root === 'string');
+    return o.mediaUrlFor !== undefined || servesItself(p);
   };
 
   app.get('/', async (_request, reply) =>
@@ -203,7 +239,8 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
     const r = RECORDING_ID_PATTERN.test(id) ? await o.records.get(id) : undefined;
     if (!r) return reply.code(404).send({ error: 'not_found', message: `no recording with id ${id}` });
     const p = asPlayable(r, o.profiles);
-    let media: { playlistUrl: string; live: boolean } | null = null;
+    /** `signed`: segment URLs expire; the player fetches the playlist again to renew them. */
+    let media: { playlistUrl: string; live: boolean; signed: boolean } | null = null;
     let mediaUnavailable: string | undefined;
     /** Set while a live recording has nothing in storage yet: ask again shortly. */
     let retryAfterMs: number | undefined;
@@ -212,11 +249,14 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
       if (!isFinalState(r.state)) retryAfterMs = 2000;
     } else {
       const url = await mediaUrl(p);
-      if (url) media = { playlistUrl: url, live: !isFinalState(r.state) };
-      else {
-        mediaUnavailable = p.profile
-          ? `Storage profile "${p.storageProfile}" (${p.profile.type}) has no player URL: configure mediaUrlFor.`
-          : `Storage profile "${p.storageProfile}" is not configured on the dashboards.`;
+      if (url) media = { playlistUrl: url.url, live: !isFinalState(r.state), signed: url.signed };
+      else if (!p.profile) {
+        mediaUnavailable = `Storage profile "${p.storageProfile}" is not configured on the dashboards.`;
+      } else if (o.signed.handles(p.storageProfile)) {
+        // The profile's own validation message names the key to fix; it never contains a secret value.
+        mediaUnavailable = `Storage profile "${p.storageProfile}" cannot be played: ${o.signed.unavailableReason(p.storageProfile)}`;
+      } else {
+        mediaUnavailable = `Storage profile "${p.storageProfile}" (${p.profile.type}) has no player URL: configure mediaUrlFor.`;
       }
     }
     const body: DashboardRecording & {
@@ -239,6 +279,9 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
     if (!RECORDING_ID_PATTERN.test(id)) return notFound();
     const r = await o.records.get(id);
     const p = r ? asPlayable(r, o.profiles) : undefined;
+    if (p && !isLocal(p) && o.signed.handles(p.storageProfile)) {
+      return sendFromCloud(p, file, request, reply);
+    }
     const path = p ? localMediaPath(p, file) : undefined;
     if (!path) return notFound();
     const info = await stat(path).catch(() => undefined);
@@ -253,4 +296,33 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
         .send(createReadStream(path))
     );
   });
+
+  /**
+   * A cloud recording's playlist, with each segment URI replaced by a signed URL straight to the store;
+   * never cached, since its URLs expire and a live playlist grows. A segment asked for here (native HLS
+   * players that re-resolve, curl) is redirected to its signed URL. Store failures answer 502 with the
+   * error's code only: its message may name internal endpoints.
+   */
+  const sendFromCloud = async (
+    p: PlayableRecording,
+    file: string,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<unknown> => {
+    const kind = recordingObjectKind(p, file);
+    if (!kind) return reply.code(404).send({ error: 'not_found' });
+    try {
+      if (kind === 'segment') {
+        const url = await o.signed.segmentUrl(p, file);
+        return reply.header('cache-control', 'no-store').redirect(url!, 302);
+      }
+      const playlist = await o.signed.playlist(p);
+      if (playlist === undefined) return reply.code(404).send({ error: 'not_found' });
+      return reply.type(mediaContentType(file)).header('cache-control', 'no-store').send(playlist);
+    } catch (err) {
+      const code = err instanceof StorageError ? err.code : 'STORAGE_UNAVAILABLE';
+      request.log.warn({ err, recordingId: p.recordingId, code }, 'cloud playlist unavailable');
+      return reply.code(502).send({ error: 'storage_unavailable', code });
+    }
+  };
 }

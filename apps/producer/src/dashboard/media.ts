@@ -4,8 +4,9 @@ import type { RecordingSummary } from './recording-records.js';
 
 /**
  * A storage profile as the dashboards need it: the same shape as in the worker's config
- * (`storageProfiles`), of which only `type` and, for `local`, `root` are used here. Cloud profiles
- * need `mediaUrlFor` to be playable.
+ * (`storageProfiles`). `local` profiles are read from `root`; cloud profiles (s3, oss, qiniu) are
+ * opened with their credentials to read playlists and sign segment URLs, unless `mediaUrlFor` supplies
+ * a URL first.
  */
 export interface DashboardStorageProfile {
   type: string;
@@ -26,10 +27,10 @@ export interface PlayableRecording extends RecordingSummary {
 
 /**
  * Extension point: the URL the browser's player loads a recording's playlist from. Called for every
- * recording before the built-in rule (local profiles are served by the plugin itself); return
- * undefined to fall through. For cloud profiles return a URL whose segment URIs also resolve (a CDN or
- * public base URL, or a proxy that signs each object) — a presigned playlist URL alone is not enough,
- * as the playlist lists segments by relative name.
+ * recording before the built-in rules (local profiles are served by the plugin; cloud profiles get a
+ * playlist whose segments are signed URLs); return undefined to fall through. Use it for a CDN or a
+ * public base URL; the URL must be one whose segment URIs also resolve — a presigned playlist URL alone
+ * is not enough, as the playlist lists segments by relative name.
  */
 export type MediaUrlFor = (recording: PlayableRecording) => string | undefined | Promise<string | undefined>;
 
@@ -71,15 +72,33 @@ export function mediaContentType(file: string): string {
  * the profile's root. Names are checked against the recording's own base name, never used as paths.
  */
 export function localMediaPath(r: PlayableRecording, file: string): string | undefined {
-  if (!RECORDING_ID_PATTERN.test(r.recordingId)) return undefined;
   if (r.profile?.type !== 'local' || typeof r.profile.root !== 'string') return undefined;
-  const base = baseNameOf(r.recordingId, r.channel);
-  const isPlaylist = file === `${base}.m3u8`;
-  const isSegment = file.startsWith(`${base}_`) && /^_\d{6,}\.ts$/.test(file.slice(base.length));
-  if (!isPlaylist && !isSegment) return undefined;
+  if (!recordingObjectKind(r, file)) return undefined;
   const root = resolve(r.profile.root);
-  const dir = r.playlistKey.includes('/') ? r.playlistKey.slice(0, r.playlistKey.lastIndexOf('/')) : '';
-  const path = resolve(root, dir, file);
+  const path = resolve(root, dirOf(r.playlistKey), file);
   if (!path.startsWith(root + sep)) return undefined;
   return path;
+}
+
+/**
+ * Whether `file` names one of the recording's own objects: its playlist (`<base>.m3u8`) or a segment
+ * (`<base>_<seq>.ts`). Names from requests and from stored playlists pass through this before they are
+ * turned into paths, keys or signed URLs, so nothing else in a store can be reached.
+ */
+export function recordingObjectKind(r: PlayableRecording, file: string): 'playlist' | 'segment' | undefined {
+  if (!RECORDING_ID_PATTERN.test(r.recordingId)) return undefined;
+  const base = baseNameOf(r.recordingId, r.channel);
+  if (file === `${base}.m3u8`) return 'playlist';
+  if (file.startsWith(`${base}_`) && /^_\d{6,}\.ts$/.test(file.slice(base.length))) return 'segment';
+  return undefined;
+}
+
+/** The recording's object key for one of its files: beside the playlist, as the worker stores them. */
+export function recordingObjectKey(r: PlayableRecording, file: string): string {
+  const dir = dirOf(r.playlistKey);
+  return dir ? `${dir}/${file}` : file;
+}
+
+function dirOf(key: string): string {
+  return key.includes('/') ? key.slice(0, key.lastIndexOf('/')) : '';
 }

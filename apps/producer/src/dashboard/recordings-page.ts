@@ -167,18 +167,7 @@ export const RECORDINGS_SCRIPT = `'use strict';
       player.url = url;
       statusLine.textContent = (r.media.live ? 'Live: ' : 'Recorded: ') + r.state;
       if (window.Hls && window.Hls.isSupported()) {
-        hls = new window.Hls({ liveDurationInfinity: true });
-        player.hls = hls;
-        hls.on(window.Hls.Events.ERROR, function (_event, data) {
-          player.errors.push({ type: data.type, details: data.details, fatal: data.fatal, at: Date.now() });
-          if (data.fatal) statusLine.textContent = 'Playback error: ' + data.details;
-        });
-        hls.on(window.Hls.Events.MANIFEST_PARSED, function () {
-          player.events.push('manifest_parsed');
-          video.play().catch(function (e) { player.errors.push({ type: 'play', details: String(e), fatal: false }); });
-        });
-        hls.loadSource(url);
-        hls.attachMedia(video);
+        startHls(url, r.media.signed, -1);
       } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
         video.src = url;
         video.play();
@@ -187,6 +176,31 @@ export const RECORDINGS_SCRIPT = `'use strict';
       }
       refresh();
     }, function (e) { statusLine.textContent = String(e.message || e); });
+  }
+  // Signed segment URLs expire (a paused or long recorded playback outlives them): on a 401/403 for a
+  // segment, fetch the playlist again, which signs every segment anew, and resume where playback was.
+  var renewedAt = 0;
+  function startHls(url, signed, position) {
+    if (hls) hls.destroy();
+    hls = new window.Hls({ liveDurationInfinity: true, startPosition: position });
+    player.hls = hls;
+    hls.on(window.Hls.Events.ERROR, function (_event, data) {
+      var status = data.response && data.response.code;
+      if (signed && data.details === 'fragLoadError' && (status === 401 || status === 403) && Date.now() - renewedAt > 10000) {
+        renewedAt = Date.now();
+        player.events.push('renew_signed_urls');
+        startHls(url, signed, video.currentTime);
+        return;
+      }
+      player.errors.push({ type: data.type, details: data.details, fatal: data.fatal, at: Date.now() });
+      if (data.fatal) statusLine.textContent = 'Playback error: ' + data.details;
+    });
+    hls.on(window.Hls.Events.MANIFEST_PARSED, function () {
+      player.events.push('manifest_parsed');
+      video.play().catch(function (e) { player.errors.push({ type: 'play', details: String(e), fatal: false }); });
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
   }
   window.recfleetPlay = play;
   stateFilter.addEventListener('change', refresh);

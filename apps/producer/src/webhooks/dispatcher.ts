@@ -7,9 +7,10 @@ import {
   webhookRecordingsKey,
   type RecordingEvent,
 } from '@recfleet/contract';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { toEvent } from '../recording-client.js';
 import { signWebhook, WEBHOOK_HEADERS } from './signature.js';
+import { openRedis } from '../redis-connection.js';
 
 /** What a receiver gets as the POST body of a webhook. */
 export interface WebhookPayload {
@@ -86,7 +87,7 @@ export class WebhookDispatcher extends EventEmitter {
     super();
     if (!o.secret) throw new Error('a webhook secret is required');
     this.keyPrefix = o.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    this.redis = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
+    this.redis = openRedis(o.redisUrl, { maxRetriesPerRequest: null });
     this.redis.on('error', () => undefined);
   }
 
