@@ -151,6 +151,18 @@ describe('errors and exit codes', () => {
     }
   });
 
+  it('--key-prefix (or RECFLEET_KEY_PREFIX) names the fleet whose keys it reads', async () => {
+    const started = await cli([...startArgs(4242), '--json']);
+    expect(started.code, started.stderr).toBe(0);
+    const { recordingId } = JSON.parse(started.stdout) as { recordingId: string };
+    expect((await cli(['status', recordingId, '--key-prefix', 'recfleet'])).code).toBe(0);
+    expect((await cli(['status', recordingId, '--key-prefix', '{elsewhere}'])).code).toBe(4);
+    expect((await cli(['cancel', recordingId])).code).toBe(0);
+    const bad = await cli(['list', '--key-prefix', 'two words']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--key-prefix');
+  });
+
   it('an unreachable Redis exits 5 with one line', async () => {
     const run = await cli(['list', '--redis-url', 'redis://127.0.0.1:1']);
     expect(run.code).toBe(5);

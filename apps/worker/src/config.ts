@@ -91,7 +91,8 @@ export class ConfigError extends Error {
 
 /**
  * Reads `RECFLEET_CONFIG` (a JSON file) if set, then applies environment overrides
- * (`RECFLEET_REDIS_URL`, `RECFLEET_SPOOL_DIR`, `RECFLEET_MAX_RECORDINGS`, `RECFLEET_LOG_LEVEL`).
+ * (`RECFLEET_REDIS_URL`, `RECFLEET_SPOOL_DIR`, `RECFLEET_MAX_RECORDINGS`, `RECFLEET_LOG_LEVEL`,
+ * `RECFLEET_KEY_PREFIX`).
  */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   let raw: Record<string, unknown> = {};
@@ -107,6 +108,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RECFLEET_SPOOL_DIR) raw.spoolDir = env.RECFLEET_SPOOL_DIR;
   if (env.RECFLEET_MAX_RECORDINGS) raw.maxRecordings = Number(env.RECFLEET_MAX_RECORDINGS);
   if (env.RECFLEET_LOG_LEVEL) raw.logLevel = env.RECFLEET_LOG_LEVEL;
+  if (env.RECFLEET_KEY_PREFIX) raw.keyPrefix = env.RECFLEET_KEY_PREFIX;
   const parsed = WorkerConfigSchema.safeParse(raw);
   const where = file ? ` (${file})` : '';
   if (!parsed.success) {

@@ -41,6 +41,12 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
     help: 'Redis of the fleet (default: $RECFLEET_REDIS_URL or redis://127.0.0.1:6379)',
   },
   {
+    name: 'key-prefix',
+    type: 'string',
+    value: '<prefix>',
+    help: "the fleet's key prefix (default: $RECFLEET_KEY_PREFIX or recfleet; {recfleet} on Redis Cluster)",
+  },
+  {
     name: 'json',
     type: 'boolean',
     help: 'machine-readable output: one JSON document (JSON lines for watch)',

@@ -1,3 +1,4 @@
+import { DEFAULT_KEY_PREFIX } from '@recfleet/contract';
 import type { Redis } from 'ioredis';
 import { RecordingRecords } from '../dashboard/recording-records.js';
 import { RecordingClient } from '../recording-client.js';
@@ -24,6 +25,8 @@ export class CliContext {
     readonly io: CliIo,
     readonly redisUrl: string,
     readonly json: boolean,
+    /** The fleet's key prefix (workers' `keyPrefix`). */
+    readonly keyPrefix: string = DEFAULT_KEY_PREFIX,
   ) {}
 
   out(text: string): void {
@@ -53,12 +56,12 @@ export class CliContext {
   }
 
   async records(): Promise<RecordingRecords> {
-    return new RecordingRecords(await this.redis());
+    return new RecordingRecords(await this.redis(), { keyPrefix: this.keyPrefix });
   }
 
   async client(): Promise<RecordingClient> {
     await this.redis();
-    this.clientInstance ??= new RecordingClient({ redisUrl: this.redisUrl });
+    this.clientInstance ??= new RecordingClient({ redisUrl: this.redisUrl, keyPrefix: this.keyPrefix });
     return this.clientInstance;
   }
 

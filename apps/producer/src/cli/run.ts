@@ -1,3 +1,4 @@
+import { DEFAULT_KEY_PREFIX } from '@recfleet/contract';
 import { parseArgs } from 'node:util';
 import { redisUrlProblem } from '@recfleet/contract';
 import { COMMANDS, GLOBAL_FLAGS, type CommandSpec, type FlagSpec } from './commands.js';
@@ -116,7 +117,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       DEFAULT_REDIS_URL;
     const urlProblem = redisUrlProblem(redisUrl);
     if (urlProblem !== undefined) throw usageError(`--redis-url: ${urlProblem}`);
-    ctx = new CliContext(io, redisUrl, values.json === true);
+    const keyPrefix =
+      (typeof values['key-prefix'] === 'string' ? values['key-prefix'] : undefined) ??
+      io.env.RECFLEET_KEY_PREFIX ??
+      DEFAULT_KEY_PREFIX;
+    if (!/^[^\s:]+$/.test(keyPrefix))
+      throw usageError(`--key-prefix: must be non-empty, without spaces or ':' (got "${keyPrefix}")`);
+    ctx = new CliContext(io, redisUrl, values.json === true, keyPrefix);
     return await spec.run(ctx, values, parsed.positionals);
   } catch (e) {
     const error =

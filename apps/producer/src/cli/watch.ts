@@ -1,9 +1,4 @@
-import {
-  isFinalState,
-  recordingRedisKeys,
-  DEFAULT_KEY_PREFIX,
-  type RecordingEvent,
-} from '@recfleet/contract';
+import { isFinalState, recordingRedisKeys, type RecordingEvent } from '@recfleet/contract';
 import { asProgress, type RecordingSummary } from '../dashboard/recording-records.js';
 import type { CliContext } from './context.js';
 import { ExitCode, type CliError } from './errors.js';
@@ -83,7 +78,7 @@ export async function watchRecording(
   const initial = await records.get(recordingId);
   if (!initial) throw notFound(recordingId);
   const reader = await ctx.dedicatedRedis();
-  const keys = recordingRedisKeys(DEFAULT_KEY_PREFIX, recordingId);
+  const keys = recordingRedisKeys(ctx.keyPrefix, recordingId);
   const snap: WatchSnapshot = {
     state: initial.state,
     durationSeconds: 0,
