@@ -27,7 +27,7 @@ import { RecordingClient } from '@recfleet/producer';
 import type { IndexedSegment } from '@recfleet/storage';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { decodePlaylist } from '../src/harness/media-check.js';
 import { TcpProxy } from '../src/harness/tcp-proxy.js';
 import { startWorkerProcess } from '../src/harness/worker-process.js';
@@ -36,6 +36,12 @@ const scale = Number(process.env.RECFLEET_TEST_TIMEOUT_SCALE ?? 1);
 const KEY_PREFIX = '{recfleet}';
 const APP = 'ha';
 const CHANNEL = 'sentinel failover';
+// A ride-through is what is tested here: the worker fences itself when its lock has not been renewed
+// for 3/4 of lockSeconds, and renewals come every lockSeconds/2, so a failover (detection 1 s +
+// election + promotion + the clients' reconnect backoff of up to 2 s) must stay under lockSeconds/4 in
+// the worst case. That is ~3 s on an idle host but 6–8 s on one whose cores are busy with other tests:
+// 40 s leaves a 10 s budget.
+const LOCK_SECONDS = Math.round(40 * scale);
 const available = RedisSentinelTopology.available();
 if (!available) {
   process.stderr.write(
@@ -46,6 +52,8 @@ if (!available) {
 let channels: ChannelServer;
 let publisher: TestPublisher;
 const cleanups: (() => Promise<unknown>)[] = [];
+/** The worker's whole log of the running test (ManagedProcess keeps only a short tail). */
+let workerLog: string[] = [];
 
 beforeAll(async () => {
   if (!available) return;
@@ -70,6 +78,29 @@ afterAll(async () => {
   await channels?.stop();
 }, 30_000 * scale);
 
+/** On failure, what a reader needs to tell a stuck follower from a fenced worker or a stuck recording. */
+function explainFailure(topology: RedisSentinelTopology, started: { recordingId?: string }): void {
+  onTestFailed(async () => {
+    const lines = [`worker log (last 200 lines):`, ...workerLog.slice(-200)];
+    for (const node of topology.nodes) {
+      const state = node.process.running
+        ? (await topology.info(node.port, 'replication').catch((err: unknown) => String(err)))
+            .split('\r\n')
+            .filter((l) =>
+              /^(role|master_port|master_link_status|master_repl_offset|slave_repl_offset)/.test(l),
+            )
+            .join(' ')
+        : 'killed';
+      lines.push(`node ${node.port}: ${state}`);
+    }
+    if (started.recordingId !== undefined) {
+      const outcome = await readOutcome(topology, started.recordingId).catch((err: unknown) => String(err));
+      lines.push(`as the primary holds it: ${JSON.stringify(outcome)}`);
+    }
+    process.stderr.write(`redis-sentinel-failover diagnostics:\n${lines.join('\n')}\n`);
+  });
+}
+
 interface SentinelFleet {
   topology: RedisSentinelTopology;
   client: RecordingClient;
@@ -87,12 +118,25 @@ async function startFleet(topology: RedisSentinelTopology): Promise<SentinelFlee
     channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
     storageProfiles: { local: { type: 'local', root: storageRoot } },
     spoolDir: join(dir, 'spool'),
-    // A ride-through is what is tested here: the worker fences itself when its lock has not been
-    // renewed for 3/4 of lockSeconds, and renewals come every lockSeconds/2, so a failover (detection
-    // 1 s + election + promotion + reconnect, ~2–3 s here) must stay under lockSeconds/4 in the worst case.
-    extra: { keyPrefix: KEY_PREFIX, lockSeconds: 20, stalledCheckSeconds: 1, shutdownGraceSeconds: 2 },
+    extra: {
+      keyPrefix: KEY_PREFIX,
+      lockSeconds: LOCK_SECONDS,
+      stalledCheckSeconds: 1,
+      shutdownGraceSeconds: 2,
+    },
   });
   cleanups.push(() => worker.stop('SIGTERM', 5000));
+  workerLog = [];
+  const keep = (chunk: Buffer): void => {
+    workerLog.push(
+      ...chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== ''),
+    );
+  };
+  worker.child.stdout?.on('data', keep);
+  worker.child.stderr?.on('data', keep);
   const client = new RecordingClient({ redisUrl: topology.url, keyPrefix: KEY_PREFIX });
   cleanups.push(() => client.close());
   return { topology, client, worker, storageRoot };
@@ -113,6 +157,9 @@ async function record(
   const done = (async () => {
     for await (const e of fleet.client.follow(recordingId)) events.push(e);
   })();
+  // A follower that fails while an earlier assertion is failing must not surface as an unhandled
+  // rejection blamed on the next test; `await done` still throws it.
+  done.catch(() => undefined);
   return { recordingId, events, done };
 }
 
@@ -124,7 +171,26 @@ function count(events: RecordingEvent[], type: string, after = 0): number {
 function sentinelConnection(topology: RedisSentinelTopology): Redis {
   const target = parseRedisUrl(topology.url);
   if (target.mode !== 'sentinel') throw new Error('expected a Sentinel URL');
-  return new Redis({ ...target.options, maxRetriesPerRequest: null });
+  return new Redis({ ...target.options, maxRetriesPerRequest: null }).on('error', () => undefined);
+}
+
+/** A connection to one data node, whatever its role (a replica answers reads). */
+function nodeConnection(port: number): Redis {
+  return new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, lazyConnect: true }).on(
+    'error',
+    () => undefined,
+  );
+}
+
+/** Ids of the recording's events stream as one data node holds it. */
+async function streamIdsOn(port: number, recordingId: string): Promise<string[]> {
+  const redis = nodeConnection(port);
+  try {
+    const entries = await redis.xrange(recordingRedisKeys(KEY_PREFIX, recordingId).events, '-', '+');
+    return entries.map(([id]) => id);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 interface Outcome {
@@ -198,8 +264,11 @@ describe.skipIf(!available)('Redis primary killed under Sentinel mid-recording',
     'promotes the replica; the recording goes on with the same owner and completes with every segment',
     async () => {
       const topology = await RedisSentinelTopology.start({ downAfterMs: 1000, failoverTimeoutMs: 5000 });
+      const started: { recordingId?: string } = {};
+      explainFailure(topology, started);
       const fleet = await startFleet(topology);
       const { recordingId, events, done } = await record(fleet);
+      started.recordingId = recordingId;
       await expect
         .poll(() => count(events, 'uploaded_segment'), { timeout: 30_000 * scale, interval: 200 })
         .toBeGreaterThanOrEqual(3);
@@ -208,6 +277,9 @@ describe.skipIf(!available)('Redis primary killed under Sentinel mid-recording',
       const former = await topology.killPrimary();
       const promoted = await topology.waitForFailover(former, 30_000 * scale);
       const failedOverAt = Date.now();
+      workerLog.push(
+        `-- test: primary ${former} killed, ${promoted} promoted ${failedOverAt - killedAt} ms later`,
+      );
       expect(promoted).not.toBe(former);
       expect(await topology.info(promoted, 'replication')).toContain('role:master');
 
@@ -251,24 +323,55 @@ describe.skipIf(!available)('Redis primary killed under Sentinel mid-recording',
         },
       });
       cleanups.push(async () => link?.close());
+      const started: { recordingId?: string } = {};
+      explainFailure(topology, started);
+      const [primary, replica] = topology.nodes.map((n) => n.port) as [number, number];
       const fleet = await startFleet(topology);
       const { recordingId, events, done } = await record(fleet);
+      started.recordingId = recordingId;
       await expect
         .poll(() => count(events, 'uploaded_segment'), { timeout: 30_000 * scale, interval: 200 })
         .toBeGreaterThanOrEqual(2);
 
+      // The fault needs the topology as it started: the replica still following the primary through
+      // the proxy (a spurious failover on a starved host would have swapped their roles).
+      expect(await topology.primaryPort()).toBe(primary);
+      const replicaState = await topology.info(replica, 'replication');
+      expect(replicaState).toContain(`master_port:${link!.port}`);
+      expect(replicaState).toContain('master_link_status:up');
+
       // Hold the replication stream back: the primary goes on acknowledging writes the replica never
-      // gets. Let at least two segments be delivered and indexed that way, then the primary dies.
+      // gets. Let at least two segments be delivered and indexed that way, and check on the nodes
+      // themselves that the replica lacks events the primary holds, then the primary dies.
       link!.cut();
       const cutAt = Date.now();
       await expect
         .poll(() => count(events, 'uploaded_segment', cutAt), { timeout: 30_000 * scale, interval: 100 })
         .toBeGreaterThanOrEqual(2);
+      let unreplicated: string[] = [];
+      await expect
+        .poll(
+          async () => {
+            const onReplica = new Set(await streamIdsOn(replica, recordingId));
+            unreplicated = (await streamIdsOn(primary, recordingId)).filter((e) => !onReplica.has(e));
+            return unreplicated.length;
+          },
+          { timeout: 10_000 * scale, interval: 200 },
+        )
+        .toBeGreaterThanOrEqual(2);
+      // The producer has read some of them: those are the ones the failover must visibly lose.
+      await expect
+        .poll(() => events.filter((e) => unreplicated.includes(e.id)).length, {
+          timeout: 10_000 * scale,
+          interval: 100,
+        })
+        .toBeGreaterThanOrEqual(2);
       const seenBeforeKill = events.map((e) => e.id);
       const former = await topology.killPrimary();
+      expect(former).toBe(primary);
       // What the proxy held is dropped with the link: those writes existed only on the dead primary.
       await link!.close();
-      await topology.waitForFailover(former, 30_000 * scale);
+      expect(await topology.waitForFailover(former, 30_000 * scale)).toBe(replica);
       const failedOverAt = Date.now();
 
       await expect

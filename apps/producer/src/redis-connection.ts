@@ -6,9 +6,27 @@ import { Redis, type RedisOptions } from 'ioredis';
  * the primary that Redis Sentinel names (followed across failovers). Every connection of the producer
  * (client, API, dashboards, webhook dispatcher, CLI) is made here, so one URL means one Redis everywhere.
  */
-export function openRedis(url: string, options: RedisOptions = {}): Redis {
+export function openRedis(
+  url: string,
+  options: RedisOptions = {},
+  /** Told the first error of each outage (until the connection is ready again), not every retry's. */
+  onOutage?: (err: Error) => void,
+): Redis {
   const target = parseRedisUrl(url);
-  return target.mode === 'standalone'
-    ? new Redis(target.url, options)
-    : new Redis({ ...target.options, ...options });
+  const client =
+    target.mode === 'standalone'
+      ? new Redis(target.url, options)
+      : new Redis({ ...target.options, ...options });
+  // Without a listener ioredis prints every reconnect attempt's error ("Unhandled error event", "All
+  // sentinels are unreachable") several times a second for as long as a failover or outage lasts.
+  let reported = false;
+  client.on('error', (err: Error) => {
+    if (reported) return;
+    reported = true;
+    onOutage?.(err);
+  });
+  client.on('ready', () => {
+    reported = false;
+  });
+  return client;
 }

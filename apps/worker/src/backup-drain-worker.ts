@@ -29,9 +29,11 @@ export class BackupDrainWorker {
     private readonly storage: StorageRegistry,
     private readonly log: Logger,
   ) {
+    // The recording worker's connections report a Redis outage; these would only repeat it.
     this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
     const connection = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
     this.queue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: config.keyPrefix });
+    this.queue.on('error', () => undefined);
     this.worker = new Worker(MAINTENANCE_QUEUE, () => this.drainAll(), {
       connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }),
       prefix: config.keyPrefix,

@@ -57,18 +57,22 @@ export class RecordingWorker {
     private readonly config: WorkerConfig,
     private readonly log: Logger,
   ) {
-    this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
+    const onOutage = (err: Error): void =>
+      this.log.warn({ err: err.message }, 'Redis connection lost; reconnecting');
+    this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage);
     this.storage = new StorageRegistry(config.storageProfiles);
     this.uploadSlots = new UploadSlots(config.uploadConcurrency);
     this.drain = new BackupDrainWorker(config, this.storage, log);
     this.admission = new AdmissionControl(config.admission, config.maxRecordings);
     this.queue = new Queue(config.queueName, {
-      connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }),
+      connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage),
       prefix: config.keyPrefix,
     });
+    // The queue repeats each of its connection's errors; the connection has reported the outage once.
+    this.queue.on('error', () => undefined);
     this.worker = new Worker(config.queueName, (job, token) => this.process(job, token), {
       // Workers must keep retrying Redis forever: a recording outlives short Redis outages.
-      connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }),
+      connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage),
       prefix: config.keyPrefix,
       concurrency: this.admission.capacity,
       name: this.identity,

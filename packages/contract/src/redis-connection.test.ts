@@ -27,9 +27,18 @@ describe('parseRedisUrl', () => {
         username: 'app',
         password: 'p@ss',
         sentinelPassword: 's3cret',
-        failoverDetector: true,
+        failoverDetector: false,
+        reconnectOnError: expect.any(Function),
       },
     });
+  });
+
+  it('reconnects and resends a write a demoted primary answered READONLY, and nothing else', () => {
+    const t = parseRedisUrl('redis+sentinel://s1/main');
+    if (t.mode !== 'sentinel') throw new Error('expected a Sentinel target');
+    const readonly = new Error("READONLY You can't write against a read only replica.");
+    expect(t.options.reconnectOnError(readonly)).toBe(2);
+    expect(t.options.reconnectOnError(new Error('ERR wrong number of arguments'))).toBe(false);
   });
 
   it('turns on TLS for data nodes and sentinels with rediss+sentinel://', () => {

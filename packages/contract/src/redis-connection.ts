@@ -39,10 +39,18 @@ export interface SentinelConnectionOptions {
   sentinelTLS?: Record<string, never>;
   enableTLSForSentinelMode?: boolean;
   /**
-   * Subscribe to the sentinels' `+switch-master`: the client drops its connection to a demoted primary
-   * at once instead of writing to it until a READONLY error or a timeout tells it.
+   * ioredis's `+switch-master` subscriber stays off: when the message lands while a client is already
+   * reconnecting (asking a sentinel for the primary), ioredis aborts that attempt and the client ends
+   * for good ("Connection is closed", queued commands rejected) — seen as a worker or follower that
+   * never comes back after a failover on a loaded host. A dead primary closes its connections anyway,
+   * and Sentinel kills the clients of a primary it demotes; `reconnectOnError` covers the rest.
    */
-  failoverDetector: boolean;
+  failoverDetector: false;
+  /**
+   * A write answered READONLY went to a demoted primary (its clients outlived the demotion): reconnect,
+   * which asks the sentinels for the primary again, and send the command again there (ioredis's 2).
+   */
+  reconnectOnError: (err: Error) => boolean | 1 | 2;
 }
 
 export type RedisTarget =
@@ -68,7 +76,12 @@ export function parseRedisUrl(url: string): RedisTarget {
   if (primaryName === '') {
     throw new RedisUrlError('Redis Sentinel URL names no primary (expected …/primaryName[/db])');
   }
-  const options: SentinelConnectionOptions = { sentinels, name: primaryName, failoverDetector: true };
+  const options: SentinelConnectionOptions = {
+    sentinels,
+    name: primaryName,
+    failoverDetector: false,
+    reconnectOnError: reconnectOnReadonly,
+  };
   if (dbText !== undefined && dbText !== '') {
     if (!/^\d{1,5}$/.test(dbText)) {
       throw new RedisUrlError(`Redis Sentinel URL: database "${dbText}" is not a number`);
@@ -125,6 +138,10 @@ export function redactRedisUrl(url: string): string {
   return url
     .replace(/^([a-z+]+:\/\/[^:@/]*:)[^@/]*@/i, '$1***@')
     .replace(/([?&]sentinelPassword=)[^&#]*/i, '$1***');
+}
+
+function reconnectOnReadonly(err: Error): boolean | 2 {
+  return err.message.startsWith('READONLY') ? 2 : false;
 }
 
 function parseHostPort(entry: string, i: number): { host: string; port: number } {
