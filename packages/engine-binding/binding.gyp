@@ -7,7 +7,8 @@
         "native/recorder_object.cc",
         "native/recording_loop.cc",
         "native/segment_writer.cc",
-        "native/event_json.cc"
+        "native/event_json.cc",
+        "native/memory_release.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

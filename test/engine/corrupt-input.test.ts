@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkPlaylist,
   decodeErrors,
+  ffmpeg,
   frameHashes,
   makeTestTs,
   normalizedErrors,
@@ -48,8 +49,9 @@ afterAll(async () => {
 async function recordFile(
   name: string,
   bytes: Buffer,
+  extension = 'ts',
 ): Promise<{ log: RecordingLog; input: string; dir: string }> {
-  const input = join(ws.path, `${name}.ts`);
+  const input = join(ws.path, `${name}.${extension}`);
   writeFileSync(input, bytes);
   const dir = await ws.sub(`out-${name}`);
   const log = record({ recordingId: name, sourceUrl: `file:${input}`, outputDir: dir, segmentSeconds: 1 });
@@ -170,6 +172,48 @@ describe('corrupt input', () => {
     await expectCleanDecode(log, dir);
     const recorded = log.segments.flatMap((s) => frameHashes(s.path));
     expect(recorded).toEqual(frameHashes(cleanPath));
+  });
+
+  it('random bytes spliced between FLV tags are skipped by the demuxer resync, whose zeroed buffer the engine gave back at open', async () => {
+    // RTMP and HTTP-FLV go through FFmpeg's FLV demuxer, which resyncs over damage in a 2 MiB buffer
+    // the engine returns to the kernel while it is all zeros (native/memory_release.cc). Damage makes
+    // the demuxer write there: the pages must come back as zeros and the resync must work as usual.
+    const flvPath = join(ws.path, 'clean.flv');
+    ffmpeg(['-i', cleanPath, '-c', 'copy', '-f', 'flv', flvPath]);
+    const flv = readFileSync(flvPath);
+    const tagEnds: number[] = []; // offsets just after each tag's PreviousTagSize field
+    for (let at = 13; at + 15 <= flv.length;) {
+      at += 11 + flv.readUIntBE(at + 1, 3) + 4;
+      tagEnds.push(at);
+    }
+    expect(tagEnds.at(-1)).toBe(flv.length);
+    const rnd = seededRandom(0x5eed05);
+    const parts: Buffer[] = [];
+    let previous = 0;
+    for (let i = 1; i <= 5; i++) {
+      const at = tagEnds[Math.floor((tagEnds.length * i) / 6)]!;
+      const junk = randomBytes(rnd, 200 + Math.floor(rnd() * 3000));
+      // Four zero bytes read as a tag of no type and size 0, which sends the demuxer into its resync.
+      // (Junk that opens with a plausible size makes it skip that many bytes instead, past the end
+      // of a file, which the FLV demuxer of the FFmpeg CLI treats the same way: end of input.)
+      junk.fill(0, 0, 4);
+      parts.push(flv.subarray(previous, at), junk);
+      previous = at;
+    }
+    parts.push(flv.subarray(previous));
+
+    const before = counters();
+    const { log, dir } = await recordFile('flv-between', Buffer.concat(parts), 'flv');
+    await expectHealthyOutput(log, dir);
+    await expectCleanDecode(log, dir);
+    const recorded = log.segments.flatMap((s) => frameHashes(s.path));
+    expect(recorded).toEqual(frameHashes(flvPath));
+    if (process.platform === 'linux') {
+      const released = counters().zeroBytesReleased - before.zeroBytesReleased;
+      expect(released, 'bytes of the FLV demuxer context given back at open').toBeGreaterThanOrEqual(
+        1024 * 1024,
+      );
+    }
   });
 
   it('packets lost in the middle of GOPs: frames that depend on a skipped packet are not recorded', async () => {

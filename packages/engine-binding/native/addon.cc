@@ -16,6 +16,8 @@ std::atomic<int64_t> Counters::threads{0};
 std::atomic<int64_t> Counters::bytes_written{0};
 std::atomic<int64_t> Counters::packets_written{0};
 std::atomic<int64_t> Counters::packets_dropped{0};
+std::atomic<int64_t> Counters::zero_bytes_released{0};
+std::atomic<int64_t> Counters::heap_trims{0};
 
 namespace {
 Napi::Value GetCounters(const Napi::CallbackInfo& info) {
@@ -26,6 +28,8 @@ Napi::Value GetCounters(const Napi::CallbackInfo& info) {
   o.Set("bytesWritten", Napi::Number::New(env, static_cast<double>(Counters::bytes_written.load())));
   o.Set("packetsWritten", Napi::Number::New(env, static_cast<double>(Counters::packets_written.load())));
   o.Set("packetsDropped", Napi::Number::New(env, static_cast<double>(Counters::packets_dropped.load())));
+  o.Set("zeroBytesReleased", Napi::Number::New(env, static_cast<double>(Counters::zero_bytes_released.load())));
+  o.Set("heapTrims", Napi::Number::New(env, static_cast<double>(Counters::heap_trims.load())));
   return o;
 }
 

@@ -10,5 +10,7 @@ struct Counters {
   static std::atomic<int64_t> bytes_written;
   static std::atomic<int64_t> packets_written;
   static std::atomic<int64_t> packets_dropped;
+  static std::atomic<int64_t> zero_bytes_released;  // see memory_release.cc
+  static std::atomic<int64_t> heap_trims;
 };
 }  // namespace recfleet

@@ -22,6 +22,7 @@ extern "C" {
 #include "counters.h"
 #include "event_json.h"
 #include "segment_writer.h"
+#include "memory_release.h"
 
 namespace recfleet {
 
@@ -181,8 +182,10 @@ AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr) {
     return nullptr;  // avformat_open_input frees ic on failure
   }
   emit_(EventJson("joined").boolean("rejoin", joined_once_).done());
+  ReleaseZeroPages(ic->priv_data);  // the FLV demuxer's zero-filled resync buffer: see memory_release.cc
   ret = avformat_find_stream_info(ic, nullptr);
   deadline_ms_.store(0);
+  TrimFreedHeap();  // the probe's decoder buffers: see memory_release.cc
   if (ret < 0) {
     *averr = ret;
     *failure = "cannot read stream info: " + AvErr(ret);
@@ -269,6 +272,7 @@ bool RecordingLoop::CutSegment(bool last) {
     Fatal(err.code, err.message);
     return false;
   }
+  TrimFreedHeapIfWanted();
   double duration = std::max(0.0, static_cast<double>(max_end_ts_ - segment_start_ts_) / 90000.0);
   if (!last && pending_cut_ts_ != AV_NOPTS_VALUE) {
     duration = std::max(0.0, static_cast<double>(pending_cut_ts_ - segment_start_ts_) / 90000.0);

@@ -65,6 +65,10 @@ bool SegmentWriter::Init(const std::vector<const AVCodecParameters*>& params, Wr
     st->codecpar->codec_tag = 0;
     st->time_base = AVRational{1, 90000};
   }
+  // Our output context cannot seek, so the muxer would flush it after every packet: one write(2)
+  // per packet. Durability comes from the fsync at segment close, not from early writes, so let the
+  // 64 KiB buffer fill instead.
+  oc_->flush_packets = 0;
   return true;
 }
 

@@ -10,6 +10,10 @@ export interface NativeCounters {
   bytesWritten: number;
   packetsWritten: number;
   packetsDropped: number;
+  /** Bytes of all-zero demuxer memory given back to the kernel at joins (see native/memory_release.cc). */
+  zeroBytesReleased: number;
+  /** How many times the recorders returned freed heap pages to the kernel after stream probing. */
+  heapTrims: number;
 }
 
 export interface NativeRecorderInstance {
