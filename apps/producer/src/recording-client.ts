@@ -1,31 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import {
   activeRecordingKey,
+  type ControlRequest,
   DEFAULT_KEY_PREFIX,
+  type FieldProblem,
   InvalidRecordingJobError,
   isFinalState,
+  openRedis,
   parseFailure,
   parseRecordingJob,
   RECORD_JOB_NAME,
-  RECORDINGS_QUEUE,
-  recordingRedisKeys,
-  recordingsIndexKey,
-  releaseActiveRecording,
-  RELEASE_ACTIVE_RECORDING_LUA,
-  storageProfilesKey,
-  TERMINAL_EVENTS,
-  webhookRecordingsKey,
-  type ControlRequest,
-  type FieldProblem,
   type RecordingEvent,
   type RecordingEventType,
   type RecordingJob,
   type RecordingJobInput,
+  recordingRedisKeys,
   type RecordingResult,
+  RECORDINGS_QUEUE,
+  recordingsIndexKey,
+  RELEASE_ACTIVE_RECORDING_LUA,
+  releaseActiveRecording,
+  storageProfilesKey,
+  TERMINAL_EVENTS,
+  webhookRecordingsKey,
 } from '@recfleet/contract';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { openRedis } from './redis-connection.js';
 
 export interface RecordingClientOptions {
   redisUrl: string;

@@ -1,4 +1,4 @@
-import { backedUpSetKey, recordingRedisKeys } from '@recfleet/contract';
+import { backedUpSetKey, openRedis, recordingRedisKeys } from '@recfleet/contract';
 import { drainRecording, recordingKeys } from '@recfleet/storage';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -7,7 +7,6 @@ import type { WorkerConfig } from './config.js';
 import { RecordingRecord } from './recording-record.js';
 import { RedisSegmentIndex } from './redis-segment-index.js';
 import type { StorageRegistry } from './storage-registry.js';
-import { openRedis } from './redis-connection.js';
 
 export const MAINTENANCE_QUEUE = 'recfleet-maintenance';
 const DRAIN_SCHEDULER_ID = 'backup-drain';

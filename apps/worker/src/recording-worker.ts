@@ -2,11 +2,12 @@ import { hostname } from 'node:os';
 import {
   backedUpSetKey,
   InvalidRecordingJobError,
+  openRedis,
   parseRecordingJob,
   RecfleetErrorCode,
   RECORD_JOB_NAME,
-  storageProfilesKey,
   type RecordingResult,
+  storageProfilesKey,
 } from '@recfleet/contract';
 import { StorageError, UploadSlots, type BackupPolicy } from '@recfleet/storage';
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
@@ -22,7 +23,6 @@ import { RecordingRecord } from './recording-record.js';
 import { RecordingSession, SessionFencedError } from './recording-session.js';
 import { recoverSpool } from './spool-recovery.js';
 import { StorageRegistry } from './storage-registry.js';
-import { openRedis } from './redis-connection.js';
 
 /**
  * The BullMQ worker of one host: takes recording jobs from the queue and runs each as a RecordingSession.

@@ -4,4 +4,5 @@ export * from './json-schema.js';
 export * from './recording-job.js';
 export * from './recording-result.js';
 export * from './redis-keys.js';
+export * from './open-redis.js';
 export * from './redis-connection.js';

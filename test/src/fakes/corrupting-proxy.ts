@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { flipByte, noFaults, readBody, type StoreFaults } from './fake-http.js';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { flipByte, noFaults, readBody, serveLoopback, type StoreFaults } from './fake-http.js';
 
 /**
  * An HTTP proxy in front of a real S3 server (s3rver) that damages traffic on demand: flips a byte of
@@ -68,21 +67,5 @@ export async function startCorruptingProxy(target: string): Promise<CorruptingPr
     res.end(req.method === 'HEAD' ? undefined : responseBody);
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(502).end(String(err));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    faults,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await serveLoopback(handle)), faults };
 }

@@ -1,4 +1,5 @@
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /** Reads a whole request body; the fakes keep objects in memory, so bodies are small by design. */
 export async function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -28,4 +29,38 @@ export interface StoreFaults {
 
 export function noFaults(): StoreFaults {
   return { throttleNext: 0, corruptBodies: false, wrongEtag: false };
+}
+
+/** A fake's HTTP server on a free loopback port. */
+export interface LoopbackServer {
+  url: string;
+  port: number;
+  /** Stops listening and drops every open connection (clients' keep-alive ones included). */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `handle` on a free loopback port. A handler that throws answers `errorStatus` with the error
+ * text (unless it has already started its answer), as the fakes' callers want to see it, not a hang.
+ */
+export async function serveLoopback(
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  errorStatus = 502,
+): Promise<LoopbackServer> {
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(errorStatus).end(String(err));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

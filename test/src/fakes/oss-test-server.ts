@@ -1,9 +1,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { crc64 } from '@recfleet/storage';
-import { flipByte, noFaults, readBody, type StoreFaults } from './fake-http.js';
+import { flipByte, noFaults, readBody, serveLoopback, type StoreFaults } from './fake-http.js';
 
 /**
  * An in-memory Aliyun OSS endpoint speaking the subset ali-oss uses for objects and multipart uploads.
@@ -417,25 +416,7 @@ export async function startOssTestServer(options: OssTestServerOptions): Promise
     }
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(500).end(String(err));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    faults,
-    objects,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await serveLoopback(handle, 500)), faults, objects, requests };
 }
 
 function listXml(bucket: string, objects: Map<string, StoredOssObject>, query: URLSearchParams): string {

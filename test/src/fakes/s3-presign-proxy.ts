@@ -1,7 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { readBody } from './fake-http.js';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readBody, serveLoopback } from './fake-http.js';
 
 /**
  * SigV4 query-string authentication (presigned URLs) checked the way S3 does it, written from the AWS
@@ -174,21 +173,5 @@ export async function startS3PresignProxy(
     res.end(method === 'HEAD' ? undefined : answer.body);
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(502).end(String(err));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    presigned,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await serveLoopback(handle)), presigned };
 }

@@ -1,9 +1,8 @@
-import { DEFAULT_KEY_PREFIX } from '@recfleet/contract';
+import { DEFAULT_KEY_PREFIX, openRedis } from '@recfleet/contract';
 import type { Redis } from 'ioredis';
 import { RecordingRecords } from '../dashboard/recording-records.js';
 import { RecordingClient } from '../recording-client.js';
 import { CliError, ExitCode, redactRedisUrl } from './errors.js';
-import { openRedis } from '../redis-connection.js';
 
 /** Where the CLI writes: the process's streams, or anything that looks like them (tests). */
 export interface CliIo {

@@ -1,7 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { DEFAULT_KEY_PREFIX, isFinalState, RECORDING_ID_PATTERN, RECORDINGS_QUEUE } from '@recfleet/contract';
+import {
+  DEFAULT_KEY_PREFIX,
+  isFinalState,
+  openRedis,
+  RECORDING_ID_PATTERN,
+  RECORDINGS_QUEUE,
+} from '@recfleet/contract';
 import { Queue } from 'bullmq';
 import { StorageError } from '@recfleet/storage';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -28,7 +34,6 @@ export {
   type RecordingSummary,
   type ListFilter,
 } from './recording-records.js';
-import { openRedis } from '../redis-connection.js';
 export { redactJobData, redactText, redactUrl, REDACTED } from './redact.js';
 export { rewriteSegmentUris, SignedPlaylists, type SignedPlaylistsOptions } from './signed-playlists.js';
 

@@ -3,14 +3,14 @@ import { EventEmitter } from 'node:events';
 import {
   DEFAULT_KEY_PREFIX,
   isFinalState,
+  openRedis,
+  type RecordingEvent,
   recordingRedisKeys,
   webhookRecordingsKey,
-  type RecordingEvent,
 } from '@recfleet/contract';
 import type { Redis } from 'ioredis';
 import { toEvent } from '../recording-client.js';
 import { signWebhook, WEBHOOK_HEADERS } from './signature.js';
-import { openRedis } from '../redis-connection.js';
 
 /** What a receiver gets as the POST body of a webhook. */
 export interface WebhookPayload {

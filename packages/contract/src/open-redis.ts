@@ -1,10 +1,11 @@
-import { parseRedisUrl } from '@recfleet/contract';
 import { Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrl } from './redis-connection.js';
 
 /**
  * Opens a connection to the fleet's Redis named by any URL form `parseRedisUrl` accepts: one server, or
- * the primary that Redis Sentinel names (followed across failovers). Every connection of the producer
- * (client, API, dashboards, webhook dispatcher, CLI) is made here, so one URL means one Redis everywhere.
+ * the primary that Redis Sentinel names (followed across failovers). Every Redis connection of the
+ * worker and of the producer (client, API, dashboards, webhook dispatcher, CLI) is made here, so one URL
+ * means one Redis everywhere: the BullMQ workers and queues and recfleet's own keys alike.
  */
 export function openRedis(
   url: string,
