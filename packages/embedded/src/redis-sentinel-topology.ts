@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { freePort } from './free-port.js';
 import { ManagedProcess } from './managed-process.js';
+import { RedisServer } from './redis-server.js';
 
 export interface RedisSentinelTopologyOptions {
   /** The name the sentinels monitor the primary under (the path of a `redis+sentinel://` URL). */
@@ -164,41 +165,16 @@ export class RedisSentinelTopology {
   }
 
   private async startDataNode(port: number, name: string, extra: string[]): Promise<RedisDataNode> {
-    const ndir = join(this.dir, name);
-    await mkdir(ndir, { recursive: true });
-    const proc = new ManagedProcess(name, 'redis-server', [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      ndir,
-      '--daemonize',
-      'no',
-      '--save',
-      '',
-      // What docs/operations.md asks of production: AOF fsynced every second, nothing evicted.
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'everysec',
-      '--maxmemory-policy',
-      'noeviction',
-      '--loglevel',
-      'warning',
-      ...extra,
-    ]);
-    const node = { port, process: proc };
-    await waitFor(
-      async () => {
-        if (!proc.running)
-          throw new RedisTopologyError(`redis-server ${name} exited:\n${proc.output()}`, true);
-        return (await command(port, ['PING']).catch(() => '')) === 'PONG';
-      },
-      10_000,
-      `redis-server ${name} on ${port} did not answer PING`,
-    );
-    return node;
+    // What docs/operations.md asks of production: AOF fsynced every second, nothing evicted.
+    const server = await RedisServer.start({
+      port,
+      dir: join(this.dir, name),
+      appendOnly: true,
+      appendFsync: 'everysec',
+      extraArgs: extra,
+      name: `redis-server ${name}`,
+    });
+    return { port, process: server.process! };
   }
 
   /** The port of the primary, as the first sentinel that answers names it. */

@@ -8,8 +8,14 @@ import { ManagedProcess } from './managed-process.js';
 export interface RedisServerOptions {
   /** Keep data across restarts (AOF), for tests that restart Redis and expect data back. */
   appendOnly?: boolean;
+  /** How the AOF is synced (default `always`: a test's restart loses nothing; production uses `everysec`). */
+  appendFsync?: 'always' | 'everysec';
   port?: number;
   dir?: string;
+  /** Arguments added after recfleet's own (e.g. `--replicaof host port`). */
+  extraArgs?: readonly string[];
+  /** The process's name in errors and logs (default `redis-server`). */
+  name?: string;
 }
 
 /**
@@ -23,16 +29,21 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     readonly dir: string,
-    private readonly appendOnly: boolean,
+    private readonly options: RedisServerOptions,
   ) {}
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const port = options.port ?? (await freePort());
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'recfleet-redis-')));
-    const server = new RedisServer(port, dir, options.appendOnly ?? false);
+    const server = new RedisServer(port, dir, options);
     server.ownsDir = options.dir === undefined;
     await server.launch();
     return server;
+  }
+
+  /** The running redis-server process (undefined before the first start). */
+  get process(): ManagedProcess | undefined {
+    return this.proc;
   }
 
   get url(): string {
@@ -49,9 +60,9 @@ export class RedisServer {
       '--save',
       '',
       '--appendonly',
-      this.appendOnly ? 'yes' : 'no',
+      this.options.appendOnly ? 'yes' : 'no',
       '--appendfsync',
-      'always',
+      this.options.appendFsync ?? 'always',
       '--dir',
       this.dir,
       '--daemonize',
@@ -61,10 +72,12 @@ export class RedisServer {
       'noeviction',
       '--loglevel',
       'warning',
+      ...(this.options.extraArgs ?? []),
     ];
-    const proc = new ManagedProcess('redis-server', 'redis-server', args);
+    const name = this.options.name ?? 'redis-server';
+    const proc = new ManagedProcess(name, 'redis-server', args);
     this.proc = proc;
-    await waitForPing(this.port, proc, 10_000);
+    await waitForPing(name, this.port, proc, 10_000);
   }
 
   /** Stops the server (SIGTERM: it writes its AOF) and starts it again on the same port and data dir. */
@@ -85,16 +98,19 @@ export class RedisServer {
   }
 }
 
-async function waitForPing(port: number, proc: ManagedProcess, timeoutMs: number): Promise<void> {
+async function waitForPing(
+  name: string,
+  port: number,
+  proc: ManagedProcess,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!proc.running) throw new Error(`redis-server exited at start:\n${proc.output()}`);
+    if (!proc.running) throw new Error(`${name} exited at start:\n${proc.output()}`);
     if (await ping(port)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(
-    `redis-server did not answer PING on port ${port} within ${timeoutMs} ms:\n${proc.output()}`,
-  );
+  throw new Error(`${name} did not answer PING on port ${port} within ${timeoutMs} ms:\n${proc.output()}`);
 }
 
 function ping(port: number): Promise<boolean> {
