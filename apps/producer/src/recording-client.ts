@@ -18,8 +18,8 @@ import {
   type RecordingResult,
   RECORDINGS_QUEUE,
   recordingsIndexKey,
-  RELEASE_ACTIVE_RECORDING_LUA,
   releaseActiveRecording,
+  runScript,
   storageProfilesKey,
   TERMINAL_EVENTS,
   webhookRecordingsKey,
@@ -85,32 +85,6 @@ export interface RecordingPage {
 const LIST_SCAN_LIMIT = 2000;
 /** A `queued` recording without a job this old is left over from a failed start, not active. */
 const ORPHAN_AFTER_MS = 60_000;
-
-/**
- * Atomically: refuses when the record exists (same recording id) or when the identity (app, channel,
- * uid) has another active recording; otherwise creates the record, its `queued` event, the active key,
- * the list index entry and the webhook registration.
- * KEYS: record, events, active, index, webhooks. ARGV: recordingId, now, appId, channel, uid, callbackUrl.
- */
-const START_RECORDING_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {'exists', ARGV[1]}
-end
-local current = redis.call('GET', KEYS[3])
-if current and current ~= ARGV[1] then
-  return {'active', current}
-end
-redis.call('SET', KEYS[3], ARGV[1])
-redis.call('HSET', KEYS[1], 'recordingId', ARGV[1], 'state', 'queued', 'appId', ARGV[3], 'channel', ARGV[4],
-  'uid', ARGV[5], 'createdAt', ARGV[2], 'updatedAt', ARGV[2], 'activeKey', KEYS[3])
-if ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[1], 'callbackUrl', ARGV[6])
-  redis.call('SADD', KEYS[5], ARGV[1])
-end
-redis.call('XADD', KEYS[2], '*', 'type', 'queued', 'at', ARGV[2], 'data', '{}')
-redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
-return {'created', ARGV[1]}
-`;
 
 /** A start request: the job contract, with the recording id optional (generated when absent). */
 export type StartRequest = Omit<RecordingJobInput, 'recordingId' | 'requestedAt'> & { recordingId?: string };
@@ -195,20 +169,17 @@ export class RecordingClient {
     const activeKey = activeRecordingKey(this.keyPrefix, job.appId, job.channel, job.uid);
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
-      const [outcome, id] = (await this.redis.eval(
-        START_RECORDING_LUA,
-        5,
-        keys.record,
-        keys.events,
-        activeKey,
-        recordingsIndexKey(this.keyPrefix),
-        webhookRecordingsKey(this.keyPrefix),
-        recordingId,
-        String(now),
-        job.appId,
-        job.channel,
-        String(job.uid),
-        job.callbackUrl ?? '',
+      const [outcome, id] = (await runScript(
+        this.redis,
+        'startRecording',
+        [
+          keys.record,
+          keys.events,
+          activeKey,
+          recordingsIndexKey(this.keyPrefix),
+          webhookRecordingsKey(this.keyPrefix),
+        ],
+        [recordingId, now, job.appId, job.channel, job.uid, job.callbackUrl ?? '', 'client'],
       )) as [string, string];
       if (outcome === 'created') {
         try {
@@ -231,7 +202,7 @@ export class RecordingClient {
       // Another recording of this identity holds the active key: it is the answer, unless it is over
       // (or is left over from a start that never enqueued its job), in which case the key is freed.
       if (attempt < 3 && (await this.isStale(id))) {
-        await this.redis.eval(RELEASE_ACTIVE_RECORDING_LUA, 1, activeKey, id);
+        await runScript(this.redis, 'releaseActiveRecording', [activeKey], [id]);
         continue;
       }
       return { recordingId: id, created: false };

@@ -1,4 +1,5 @@
-import { backedUpSetKey, openRedis, recordingRedisKeys } from '@recfleet/contract';
+import { randomUUID } from 'node:crypto';
+import { backedUpSetKey, drainLockKey, openRedis, recordingRedisKeys, runScript } from '@recfleet/contract';
 import { drainRecording, recordingKeys } from '@recfleet/storage';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -11,6 +12,8 @@ import type { StorageRegistry } from './storage-registry.js';
 export const MAINTENANCE_QUEUE = 'recfleet-maintenance';
 const DRAIN_SCHEDULER_ID = 'backup-drain';
 const DRAIN_JOB = 'backup-drain';
+/** A drain pass's hold on one recording; a pass that takes longer loses it to the next pass. */
+const DRAIN_LOCK_MS = 120_000;
 
 /**
  * Finishes the delivery of backed-up recordings: a BullMQ job scheduler fires a drain job every
@@ -70,8 +73,9 @@ export class BackupDrainWorker {
   private async drainOne(recordingId: string): Promise<boolean> {
     const keys = recordingRedisKeys(this.config.keyPrefix, recordingId);
     // Two drain passes (a slow one and the next) must not move the same recording at once.
-    const lock = `${keys.record}:drain-lock`;
-    if ((await this.redis.set(lock, '1', 'PX', 120_000, 'NX')) !== 'OK') return false;
+    const lock = drainLockKey(this.config.keyPrefix, recordingId);
+    const token = randomUUID();
+    if ((await this.redis.set(lock, token, 'PX', DRAIN_LOCK_MS, 'NX')) !== 'OK') return false;
     try {
       const f = await this.redis.hgetall(keys.record);
       if (f.state !== 'backed_up' || !f.storageProfile || !f.backupProfile || f.channel === undefined)
@@ -103,7 +107,8 @@ export class BackupDrainWorker {
 
       return true;
     } finally {
-      await this.redis.del(lock);
+      // Only our own lock: a pass slower than the lock's life must not free the next pass's.
+      await runScript(this.redis, 'releaseLock', [lock], [token]);
     }
   }
 

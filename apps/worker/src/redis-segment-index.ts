@@ -1,11 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { runScript } from '@recfleet/contract';
 import { FencedError, type IndexedSegment, type SegmentIndex } from '@recfleet/storage';
 import type { Redis } from 'ioredis';
-
-const lua = (name: string): string => readFileSync(new URL(`../lua/${name}`, import.meta.url), 'utf8');
-const ADD_SEGMENT = lua('addSegment-2.lua');
-const RESERVE_SEGMENT = lua('reserveSegment-2.lua');
-const CLAIM_RECORDING = lua('claimRecording-1.lua');
 
 /**
  * How long this writer remembers an index entry it wrote, to put it back if a failover lost it. Sentinel
@@ -16,7 +11,7 @@ const REAPPLY_WINDOW_MS = 5 * 60_000;
 
 /** Takes ownership of a recording; returns the epoch that fences every later write of this owner. */
 export async function claimRecording(redis: Redis, recordKey: string, owner: string): Promise<number> {
-  const epoch = await redis.eval(CLAIM_RECORDING, 1, recordKey, owner, String(Date.now()));
+  const epoch = await runScript(redis, 'claimRecording', [recordKey], [owner, Date.now()]);
   return Number(epoch);
 }
 
@@ -38,14 +33,11 @@ export class RedisSegmentIndex implements SegmentIndex {
   /** Reserves a finished, not yet delivered segment's sequence (see reserveSegment-2.lua). */
   async reserve(segment: Omit<IndexedSegment, 'location' | 'key' | 'epoch'>): Promise<void> {
     const entry: IndexedSegment = { ...segment, location: 'spool', key: '', epoch: this.epoch };
-    const result = await this.redis.eval(
-      RESERVE_SEGMENT,
-      2,
-      this.recordKey,
-      this.indexKey,
-      String(this.epoch),
-      String(segment.sequence),
-      JSON.stringify(entry),
+    const result = await runScript(
+      this.redis,
+      'reserveSegment',
+      [this.recordKey, this.indexKey],
+      [this.epoch, segment.sequence, JSON.stringify(entry)],
     );
     if (Number(result) === -1) {
       throw new FencedError(
@@ -72,14 +64,11 @@ export class RedisSegmentIndex implements SegmentIndex {
   }
 
   private async add(entry: IndexedSegment): Promise<boolean> {
-    const written = await this.redis.eval(
-      ADD_SEGMENT,
-      2,
-      this.recordKey,
-      this.indexKey,
-      String(this.epoch),
-      String(entry.sequence),
-      JSON.stringify(entry),
+    const written = await runScript(
+      this.redis,
+      'addSegment',
+      [this.recordKey, this.indexKey],
+      [this.epoch, entry.sequence, JSON.stringify(entry)],
     );
     return Number(written) === 1;
   }

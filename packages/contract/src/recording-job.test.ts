@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { channelNameProblem } from './channel.js';
-import { formatFailure, parseFailure } from './error-codes.js';
+import { formatFailure, parseFailure } from './error-registry.js';
 import { InvalidRecordingJobError, parseRecordingJob } from './recording-job.js';
 
 const valid = {

@@ -1,5 +1,25 @@
 import { z } from 'zod';
 import { CHANNEL_ALLOWED_PUNCTUATION, CHANNEL_MAX_BYTES, channelNameProblem } from './channel.js';
+import {
+  APP_ID_PATTERN,
+  APP_ID_RULE,
+  CALLBACK_URL_MAX_LENGTH,
+  MAX_DURATION_SECONDS_RULE,
+  MAX_IDLE_SECONDS_RULE,
+  numberSchema,
+  RECORDING_ID_PATTERN,
+  RECORDING_ID_RULE,
+  SEGMENT_SECONDS_RULE,
+  SOURCE_URL_MAX_LENGTH,
+  STORAGE_PREFIX_MAX_LENGTH,
+  STORAGE_PREFIX_PATTERN,
+  STORAGE_PREFIX_RULE,
+  STORAGE_PROFILE_PATTERN,
+  STORAGE_PROFILE_RULE,
+  TOKEN_MAX_LENGTH,
+  UID_RULE,
+} from './job-rules.js';
+import { isSourceScheme, SOURCE_SCHEMES, STREAM_TYPES, urlScheme } from './vocabulary.js';
 
 /** The BullMQ queue every producer adds to and every worker takes from. */
 export const RECORDINGS_QUEUE = 'recfleet-recordings';
@@ -8,73 +28,48 @@ export const RECORD_JOB_NAME = 'record';
 /** Default Redis key prefix (BullMQ's `prefix` option and recfleet's own keys). */
 export const DEFAULT_KEY_PREFIX = 'recfleet';
 
-export const RECORDING_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-export const STORAGE_PROFILE_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-/** Key prefixes: path segments of safe characters, no `.`/`..` segments, no leading or trailing slash. */
-export const STORAGE_PREFIX_PATTERN = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
-export const SOURCE_SCHEMES = [
-  'rtmp',
-  'rtmps',
-  'srt',
-  'rtsp',
-  'http',
-  'https',
-  'udp',
-  'rtp',
-  'file',
-] as const;
-
-export const StreamTypesSchema = z.enum(['audio', 'video', 'both']);
+export const StreamTypesSchema = z.enum(STREAM_TYPES);
+export const DEFAULT_STREAM_TYPES = 'both' satisfies (typeof STREAM_TYPES)[number];
 
 export const RecordingConfigSchema = z
   .object({
-    /** Target segment length; segments are cut at the first video keyframe after it. */
-    segmentSeconds: z.number().min(1).max(60).default(10),
-    /** The recorder exits when the channel has had no media for this long (the SDK's 30 s rule). */
-    maxIdleSeconds: z.number().int().min(5).max(3600).default(30),
-    streamTypes: StreamTypesSchema.default('both'),
-    /** Optional hard limit on the recorded duration. */
-    maxDurationSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(7 * 24 * 3600)
-      .optional(),
+    segmentSeconds: numberSchema(SEGMENT_SECONDS_RULE).default(SEGMENT_SECONDS_RULE.default),
+    maxIdleSeconds: numberSchema(MAX_IDLE_SECONDS_RULE).default(MAX_IDLE_SECONDS_RULE.default),
+    streamTypes: StreamTypesSchema.default(DEFAULT_STREAM_TYPES),
+    maxDurationSeconds: numberSchema(MAX_DURATION_SECONDS_RULE).optional(),
   })
   .strict();
+
+/** The recording config a job gets when it names none (each field's own default). */
+export const RECORDING_CONFIG_DEFAULTS = {
+  segmentSeconds: SEGMENT_SECONDS_RULE.default,
+  maxIdleSeconds: MAX_IDLE_SECONDS_RULE.default,
+  streamTypes: DEFAULT_STREAM_TYPES,
+} as const;
 
 export const StorageRefSchema = z
   .object({
     /** A storage profile configured on the worker hosts; credentials never travel in job data. */
-    profile: z
-      .string()
-      .regex(STORAGE_PROFILE_PATTERN, 'must be 1–64 of a-z, 0-9, _ and -, starting alphanumeric'),
+    profile: z.string().regex(STORAGE_PROFILE_PATTERN, `must be ${STORAGE_PROFILE_RULE}`),
     /** Optional key prefix inside the profile's bucket/root. */
     prefix: z
       .string()
-      .max(512)
-      .regex(
-        STORAGE_PREFIX_PATTERN,
-        'must be path segments of A-Z a-z 0-9 . _ - separated by "/", without "." or ".." segments',
-      )
+      .max(STORAGE_PREFIX_MAX_LENGTH)
+      .regex(STORAGE_PREFIX_PATTERN, `must be ${STORAGE_PREFIX_RULE}`)
       .optional(),
   })
   .strict();
 
 const sourceUrl = z
   .string()
-  .max(2048)
+  .max(SOURCE_URL_MAX_LENGTH)
   .refine(
-    (s) => {
-      const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(s)?.[1]?.toLowerCase();
-      return scheme !== undefined && (SOURCE_SCHEMES as readonly string[]).includes(scheme);
-    },
+    (s) => isSourceScheme(urlScheme(s)),
     `must be a URL with one of the schemes ${SOURCE_SCHEMES.join(', ')}`,
   )
   .meta({ pattern: `^(?:${SOURCE_SCHEMES.join('|')}):` });
 
 /** Callback URLs for webhooks: absolute http(s) URLs. */
-export const CALLBACK_URL_MAX_LENGTH = 2048;
 const callbackUrl = z
   .string()
   .max(CALLBACK_URL_MAX_LENGTH)
@@ -93,10 +88,8 @@ const CHANNEL_JSON_PATTERN = `^[A-Za-z0-9${CHANNEL_ALLOWED_PUNCTUATION.replace(/
 
 export const RecordingJobSchema = z
   .object({
-    recordingId: z
-      .string()
-      .regex(RECORDING_ID_PATTERN, 'must be 1–64 of A-Z a-z 0-9 _ -, starting alphanumeric'),
-    appId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 of A-Z a-z 0-9 _ -'),
+    recordingId: z.string().regex(RECORDING_ID_PATTERN, `must be ${RECORDING_ID_RULE}`),
+    appId: z.string().regex(APP_ID_PATTERN, `must be ${APP_ID_RULE}`),
     channel: z
       .string()
       .superRefine((value, ctx) => {
@@ -105,23 +98,15 @@ export const RecordingJobSchema = z
       })
       .meta({ pattern: CHANNEL_JSON_PATTERN }),
     /** The recorder's own user id in the channel (it joins as a silent client). */
-    uid: z
-      .number()
-      .int()
-      .min(1)
-      .max(2 ** 32 - 1),
+    uid: numberSchema(UID_RULE),
     /** Channel join token, passed to the channel as-is; never logged. */
-    token: z.string().max(2048).optional(),
+    token: z.string().max(TOKEN_MAX_LENGTH).optional(),
     /**
      * Where to pull the channel from. When absent, the worker derives it from its configured channel
      * URL template (e.g. `rtmp://media.internal/{appId}/{channel}`).
      */
     sourceUrl: sourceUrl.optional(),
-    recordingConfig: RecordingConfigSchema.default({
-      segmentSeconds: 10,
-      maxIdleSeconds: 30,
-      streamTypes: 'both',
-    }),
+    recordingConfig: RecordingConfigSchema.default(RECORDING_CONFIG_DEFAULTS),
     storage: StorageRefSchema,
     /**
      * Optional webhook: every event of the recording is POSTed here as JSON, signed (see the producer's

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseRedisUrl, redactRedisUrl, RedisUrlError, RedisUrlSchema } from './redis-connection.js';
+import { parseRedisUrl, RedisUrlError, RedisUrlSchema } from './redis-connection.js';
+import { redactUrl } from './redact.js';
 
 describe('parseRedisUrl', () => {
   it('leaves redis:// and rediss:// URLs to ioredis', () => {
@@ -73,10 +74,10 @@ describe('parseRedisUrl', () => {
   });
 
   it('redacts both passwords', () => {
-    expect(redactRedisUrl('redis+sentinel://u:hunter2@s1,s2/main?sentinelPassword=abc&x=1')).toBe(
-      'redis+sentinel://u:***@s1,s2/main?sentinelPassword=***&x=1',
+    expect(redactUrl('redis+sentinel://u:hunter2@s1,s2/main?sentinelPassword=abc&x=1')).toBe(
+      'redis+sentinel://[redacted]@s1,s2/main?[redacted]',
     );
-    expect(redactRedisUrl('redis://:pw@127.0.0.1:6379')).toBe('redis://:***@127.0.0.1:6379');
-    expect(redactRedisUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(redactUrl('redis://:pw@127.0.0.1:6379')).toBe('redis://[redacted]@127.0.0.1:6379');
+    expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
   });
 });

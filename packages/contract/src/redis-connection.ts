@@ -133,13 +133,6 @@ export const RedisUrlSchema = z.string().superRefine((url, ctx) => {
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-/** A Redis URL fit for logs and error messages: any password replaced by `***`. */
-export function redactRedisUrl(url: string): string {
-  return url
-    .replace(/^([a-z+]+:\/\/[^:@/]*:)[^@/]*@/i, '$1***@')
-    .replace(/([?&]sentinelPassword=)[^&#]*/i, '$1***');
-}
-
 function reconnectOnReadonly(err: Error): boolean | 2 {
   return err.message.startsWith('READONLY') ? 2 : false;
 }

@@ -1,5 +1,7 @@
+import type { Redis } from 'ioredis';
 import { encodeChannelForKey } from './channel.js';
-import type { RecordingState } from './recording-result.js';
+import { runScript } from './redis-scripts.js';
+import type { RecordingEventType } from './vocabulary.js';
 
 /**
  * recfleet's own Redis keys, beside BullMQ's. The per-recording record is the durable truth about a
@@ -21,32 +23,6 @@ export function recordingRedisKeys(keyPrefix: string, recordingId: string): Reco
   return { record: base, events: `${base}:events`, segments: `${base}:segments` };
 }
 
-/** What a producer may ask of a running recording, stored durably in the record's `control` field. */
-export type ControlRequest = 'stop' | 'cancel';
-
-/** Recording events as stored in the events stream and mirrored on the job. */
-export type RecordingEventType =
-  | 'queued'
-  | 'joined'
-  | 'started'
-  | 'progress'
-  | 'segment'
-  | 'uploaded_segment'
-  | 'backed_up_segment'
-  | 'recorder_failure'
-  | 'uploader_failure'
-  | 'stopped'
-  | 'handoff'
-  | 'uploaded'
-  | 'backed_up'
-  | 'fatal_error';
-
-/**
- * Events after which a recording's worker is done with it. A `backed_up` recording can still become
- * `uploaded` later, when the backup drain has delivered it (followers that want that keep reading).
- */
-export const TERMINAL_EVENTS: readonly RecordingEventType[] = ['uploaded', 'backed_up', 'fatal_error'];
-
 /** Set of recordings with segments waiting in a backup store. */
 export function backedUpSetKey(keyPrefix: string): string {
   return `${keyPrefix}:backed-up`;
@@ -58,13 +34,6 @@ export interface RecordingEvent {
   type: RecordingEventType;
   at: number;
   data: Record<string, unknown>;
-}
-
-/** States after which a recording is no longer active (a `backed_up` one may still become `uploaded`). */
-export const FINAL_STATES: readonly RecordingState[] = ['uploaded', 'backed_up', 'failed'];
-
-export function isFinalState(state: string | undefined): boolean {
-  return state !== undefined && (FINAL_STATES as readonly string[]).includes(state);
 }
 
 /** Sorted set of every recording id, scored by creation time (ms): the producer's list index. */
@@ -94,27 +63,28 @@ export function activeRecordingKey(keyPrefix: string, appId: string, channel: st
 /** The record field holding the name of the recording's active key (written by the producer). */
 export const ACTIVE_KEY_FIELD = 'activeKey';
 
-/** Deletes KEYS[1] only if it still names ARGV[1] (a newer recording of the same identity keeps its key). */
-export const RELEASE_ACTIVE_RECORDING_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`;
-
-/** The few Redis commands `releaseActiveRecording` needs (ioredis's `Redis` has them). */
-export interface ActiveRecordingRedis {
-  hget(key: string, field: string): Promise<string | null>;
-  eval(script: string, numkeys: number, ...args: string[]): Promise<unknown>;
-}
-
 /**
  * Frees the recording's (app, channel, uid) for a new recording: called by whoever moves the recording
  * to a final state. Safe to call more than once, and never frees a newer recording's key.
  */
 export async function releaseActiveRecording(
-  redis: ActiveRecordingRedis,
+  redis: Redis,
   keyPrefix: string,
   recordingId: string,
 ): Promise<void> {
   const activeKey = await redis.hget(recordingRedisKeys(keyPrefix, recordingId).record, ACTIVE_KEY_FIELD);
-  if (activeKey) await redis.eval(RELEASE_ACTIVE_RECORDING_LUA, 1, activeKey, recordingId);
+  if (activeKey) await runScript(redis, 'releaseActiveRecording', [activeKey], [recordingId]);
+}
+
+/**
+ * The backup drain's lock on one recording: two drain passes (a slow one and the next) must not move the
+ * same recording at once. Holds the pass's token; released by compare-and-delete (releaseLock-1).
+ */
+export function drainLockKey(keyPrefix: string, recordingId: string): string {
+  return `${recordingRedisKeys(keyPrefix, recordingId).record}:drain-lock`;
+}
+
+/** The webhook dispatchers' lease: the one holder delivers (renewLock-1, releaseLock-1). */
+export function webhookLeaseKey(keyPrefix: string): string {
+  return `${keyPrefix}:webhooks:lease`;
 }

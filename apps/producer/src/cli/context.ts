@@ -1,8 +1,8 @@
-import { DEFAULT_KEY_PREFIX, openRedis } from '@recfleet/contract';
+import { DEFAULT_KEY_PREFIX, openRedis, redactUrl } from '@recfleet/contract';
 import type { Redis } from 'ioredis';
 import { RecordingRecords } from '../dashboard/recording-records.js';
 import { RecordingClient } from '../recording-client.js';
-import { CliError, ExitCode, redactRedisUrl } from './errors.js';
+import { CliError, ExitCode } from './errors.js';
 
 /** Where the CLI writes: the process's streams, or anything that looks like them (tests). */
 export interface CliIo {
@@ -100,7 +100,7 @@ export function redisUnreachable(url: string, cause: unknown): CliError {
   return new CliError(
     ExitCode.REDIS_UNREACHABLE,
     'REDIS_UNREACHABLE',
-    `Redis at ${redactRedisUrl(url)} is not reachable${reason}`,
+    `Redis at ${redactUrl(url)} is not reachable${reason}`,
   );
 }
 

@@ -34,6 +34,3 @@ export class CliError extends Error {
 export function usageError(message: string): CliError {
   return new CliError(ExitCode.USAGE, 'USAGE', message);
 }
-
-/** Hides the passwords of a Redis URL (Sentinel URLs included) before it is printed. */
-export { redactRedisUrl } from '@recfleet/contract';

@@ -3,7 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import { redactJobData, redactText } from './redact.js';
+import { redactJobData, redactText } from '@recfleet/contract';
 
 /** A BullMQ adapter whose job logs are redacted like its job data. */
 class RedactingBullMQAdapter extends BullMQAdapter {

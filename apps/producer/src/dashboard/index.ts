@@ -34,7 +34,7 @@ export {
   type RecordingSummary,
   type ListFilter,
 } from './recording-records.js';
-export { redactJobData, redactText, redactUrl, REDACTED } from './redact.js';
+export { redactJobData, redactText, redactUrl, REDACTED } from '@recfleet/contract';
 export { rewriteSegmentUris, SignedPlaylists, type SignedPlaylistsOptions } from './signed-playlists.js';
 
 /** Default lifetime of signed segment URLs: long enough for a player's buffer, short enough to leak little. */

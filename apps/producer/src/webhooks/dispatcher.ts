@@ -6,6 +6,8 @@ import {
   openRedis,
   type RecordingEvent,
   recordingRedisKeys,
+  runScript,
+  webhookLeaseKey,
   webhookRecordingsKey,
 } from '@recfleet/contract';
 import type { Redis } from 'ioredis';
@@ -54,15 +56,6 @@ const LAST_EVENTS = new Set<string>(['uploaded', 'fatal_error']);
 /** A recording final this long without a last event (failed before it ran, cancelled in the queue) is done. */
 const FINAL_GRACE_MS = 10_000;
 
-const RENEW_LEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0`;
-const RELEASE_LEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`;
-
 /**
  * Delivers the events of recordings that named a `callbackUrl` (registered in `<prefix>:webhooks` at
  * start) as signed JSON POSTs, in order per recording, at least once: the id of the last delivered
@@ -92,7 +85,7 @@ export class WebhookDispatcher extends EventEmitter {
   }
 
   private get leaseKey(): string {
-    return `${webhookRecordingsKey(this.keyPrefix)}:lease`;
+    return webhookLeaseKey(this.keyPrefix);
   }
 
   private get leaseMs(): number {
@@ -116,7 +109,7 @@ export class WebhookDispatcher extends EventEmitter {
     if (this.closed) return;
     try {
       if (this.term) {
-        const renewed = await this.redis.eval(RENEW_LEASE_LUA, 1, this.leaseKey, this.token, this.leaseMs);
+        const renewed = await runScript(this.redis, 'renewLock', [this.leaseKey], [this.token, this.leaseMs]);
         if (renewed !== 1) {
           this.o.log?.warn({}, 'webhook lease lost; another dispatcher delivers');
           await this.endTerm();
@@ -265,7 +258,7 @@ export class WebhookDispatcher extends EventEmitter {
     const wasLeader = this.leader;
     await this.endTerm();
     if (wasLeader)
-      await this.redis.eval(RELEASE_LEASE_LUA, 1, this.leaseKey, this.token).catch(() => undefined);
+      await runScript(this.redis, 'releaseLock', [this.leaseKey], [this.token]).catch(() => undefined);
     await this.redis.quit().catch(() => undefined);
   }
 }

@@ -1,4 +1,11 @@
-/** What replaces a secret in anything the dashboards show. */
+/**
+ * The one redactor of recfleet: every URL, job's data or free text that reaches a log, a record, an
+ * event, an error message, a page or a webhook goes through these (worker, API, CLI, dashboards,
+ * webhooks alike). URLs lose their user-info (`rtsp://user:pass@…`) and their query string and fragment
+ * (tokens, signatures, `sentinelPassword=`).
+ */
+
+/** What replaces a secret. */
 export const REDACTED = '[redacted]';
 
 /** Field names whose values are secrets wherever they appear in job data. */
@@ -11,6 +18,7 @@ const URL_KEY = /url$|location$/i;
  * `https://h.example/cb?[redacted]`. Non-URLs are returned unchanged.
  */
 export function redactUrl(value: string): string {
+  // The last `@` before the path ends the user-info: a password may itself contain `@`.
   const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*@)?([^?#]*)([?#].*)?$/i.exec(value);
   if (!m) return value;
   const [, scheme, userinfo, rest, query] = m;

@@ -1,0 +1,36 @@
+--[[
+  Starts a recording, atomically and idempotently: refuses when the record exists (same recording id)
+  or when the identity (app, channel, uid) has another active recording; otherwise creates the record,
+  its `queued` event, the identity's active key, the list index entry and the webhook registration.
+
+  KEYS[1] recording record (hash)
+  KEYS[2] recording events (stream)
+  KEYS[3] the identity's active key (string: recording id)
+  KEYS[4] list index (sorted set: recording id by creation time)
+  KEYS[5] webhook work list (set of recording ids)
+  ARGV[1] recording id
+  ARGV[2] now, ms since epoch
+  ARGV[3] app id
+  ARGV[4] channel
+  ARGV[5] uid
+  ARGV[6] callback URL, or '' for none
+  ARGV[7] where the start came from: 'client' (RecordingClient) or 'worker' (a raw BullMQ job)
+  Output: {'created', id} | {'exists', id} (the record exists) | {'active', otherId} (identity busy)
+]]
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {'exists', ARGV[1]}
+end
+local current = redis.call('GET', KEYS[3])
+if current and current ~= ARGV[1] then
+  return {'active', current}
+end
+redis.call('SET', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[1], 'recordingId', ARGV[1], 'state', 'queued', 'appId', ARGV[3], 'channel', ARGV[4],
+  'uid', ARGV[5], 'createdAt', ARGV[2], 'updatedAt', ARGV[2], 'activeKey', KEYS[3], 'startedBy', ARGV[7])
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[1], 'callbackUrl', ARGV[6])
+  redis.call('SADD', KEYS[5], ARGV[1])
+end
+redis.call('XADD', KEYS[2], '*', 'type', 'queued', 'at', ARGV[2], 'data', '{}')
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+return {'created', ARGV[1]}
