@@ -24,7 +24,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { RecordingUploader, S3Storage, UploadSlots, recordingKeys } from '@recfleet/storage';
+import { RecordingUploader, S3Storage, UploadSlots, recordingObjectKeys } from '@recfleet/storage';
 
 const SEGMENT_SECONDS = 2;
 const SERVE_FLAG = '--serve-s3rver';
@@ -397,7 +397,7 @@ async function runPhase(
       if (++settled === expected) allSettled();
     };
     for (let r = 0; r < schedule.recordings; r++) {
-      const uploader = new RecordingUploader(store, recordingKeys(`rec${r}`, 'bench', 'bench'), {
+      const uploader = new RecordingUploader(store, recordingObjectKeys(`rec${r}`, 'bench', 'bench'), {
         slots,
         attemptTimeoutMs: 60_000,
       });
@@ -437,7 +437,7 @@ async function runPhase(
     lags = await runSchedule(schedule, (r, seq) => {
       const started = performance.now();
       firstClose = Math.min(firstClose, started);
-      const key = recordingKeys(`rec${r}`, 'bench', 'bench').segmentKey(seq);
+      const key = recordingObjectKeys(`rec${r}`, 'bench', 'bench').segmentKey(seq);
       puts.push(
         slots
           .run(() =>

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { recordingRedisKeys } from '@recfleet/contract';
 import type { ManagedProcess } from '@recfleet/embedded';
 import { RecordingClient } from '@recfleet/producer';
-import { recordingKeys, S3Storage, type IndexedSegment } from '@recfleet/storage';
+import { recordingObjectKeys, S3Storage, type IndexedSegment } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePlaylist } from '../src/harness/media-check.js';
@@ -407,7 +407,7 @@ describe.skipIf(unavailable !== undefined)('a fleet of hosts in network namespac
       const download = join(lab.dir, 'download');
       await mkdir(download, { recursive: true });
       for (const id of ids) {
-        const keys = recordingKeys(id, channelOf.get(id)!);
+        const keys = recordingObjectKeys(id, channelOf.get(id)!);
         const entries = await index(id);
         const sequences = entries.map((s) => s.sequence);
         expect(sequences, `${id}: contiguous from 0`).toEqual([...sequences.keys()]);

@@ -8,7 +8,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { RecordingUploader, recordingKeys, S3Storage, UploadSlots } from '@recfleet/storage';
+import { RecordingUploader, recordingObjectKeys, S3Storage, UploadSlots } from '@recfleet/storage';
 // @ts-expect-error m3u8-parser ships no type declarations
 import { Parser } from 'm3u8-parser';
 // @ts-expect-error s3rver ships no type declarations
@@ -103,7 +103,7 @@ function parse(text: string): { segments: { uri: string }[]; endList?: boolean; 
 describe('upload pipeline on S3', () => {
   it('keeps a live EVENT playlist in the store that lists exactly the verified segments', async () => {
     const s = store(proxy.url);
-    const keys = recordingKeys('live1', 'room 1', 'p');
+    const keys = recordingObjectKeys('live1', 'room 1', 'p');
     const uploader = new RecordingUploader(s, keys, { slots: new UploadSlots(2) });
     const seen: { sequence: number; listed: string[]; ended: boolean }[] = [];
     uploader.on('uploaded', (e) => {
@@ -146,7 +146,7 @@ describe('upload pipeline on S3', () => {
     ['a wrong ETag', 'wrongEtag'],
   ] as const)('detects %s, retries, and stores the exact bytes', async (_label, fault) => {
     const s = store(proxy.url);
-    const keys = recordingKeys(`fault-${fault}`, 'room');
+    const keys = recordingObjectKeys(`fault-${fault}`, 'room');
     const uploader = new RecordingUploader(s, keys, {
       retry: { attempts: 5, baseDelayMs: 10, maxDelayMs: 50 },
     });

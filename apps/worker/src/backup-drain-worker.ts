@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { backedUpSetKey, drainLockKey, openRedis, recordingRedisKeys, runScript } from '@recfleet/contract';
-import { drainRecording, recordingKeys } from '@recfleet/storage';
+import { drainRecording, recordingObjectKeys } from '@recfleet/storage';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -13,7 +13,12 @@ export const MAINTENANCE_QUEUE = 'recfleet-maintenance';
 const DRAIN_SCHEDULER_ID = 'backup-drain';
 const DRAIN_JOB = 'backup-drain';
 /** A drain pass's hold on one recording; a pass that takes longer loses it to the next pass. */
-const DRAIN_LOCK_MS = 120_000;
+export const DRAIN_LOCK_MS = 120_000;
+
+export interface BackupDrainOptions {
+  /** How long a pass holds a recording's drain lock (default DRAIN_LOCK_MS). */
+  lockMs?: number;
+}
 
 /**
  * Finishes the delivery of backed-up recordings: a BullMQ job scheduler fires a drain job every
@@ -25,12 +30,15 @@ export class BackupDrainWorker {
   private readonly queue: Queue;
   private readonly worker: Worker;
   private readonly redis: Redis;
+  private readonly lockMs: number;
 
   constructor(
     private readonly config: WorkerConfig,
-    private readonly storage: StorageRegistry,
+    private readonly storage: Pick<StorageRegistry, 'get'>,
     private readonly log: Logger,
+    options: BackupDrainOptions = {},
   ) {
+    this.lockMs = options.lockMs ?? DRAIN_LOCK_MS;
     // The recording worker's connections report a Redis outage; these would only repeat it.
     this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
     const connection = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
@@ -75,14 +83,14 @@ export class BackupDrainWorker {
     // Two drain passes (a slow one and the next) must not move the same recording at once.
     const lock = drainLockKey(this.config.keyPrefix, recordingId);
     const token = randomUUID();
-    if ((await this.redis.set(lock, token, 'PX', DRAIN_LOCK_MS, 'NX')) !== 'OK') return false;
+    if ((await this.redis.set(lock, token, 'PX', this.lockMs, 'NX')) !== 'OK') return false;
     try {
       const f = await this.redis.hgetall(keys.record);
       if (f.state !== 'backed_up' || !f.storageProfile || !f.backupProfile || f.channel === undefined)
         return false;
       const primary = this.storage.get(f.storageProfile);
       const backup = this.storage.get(f.backupProfile);
-      const objectKeys = recordingKeys(recordingId, f.channel, f.storagePrefix || undefined);
+      const objectKeys = recordingObjectKeys(recordingId, f.channel, f.storagePrefix || undefined);
       const index = new RedisSegmentIndex(this.redis, keys.record, keys.segments, Number(f.epoch));
       const result = await drainRecording({
         primary,

@@ -3,6 +3,7 @@ import {
   DEFAULT_KEY_PREFIX,
   RedisUrlSchema,
   encodeChannelAsStreamName,
+  RecfleetError,
   RECORDINGS_QUEUE,
 } from '@recfleet/contract';
 import { openStorage, StorageProfilesSchema } from '@recfleet/storage';
@@ -85,8 +86,14 @@ export const WorkerConfigSchema = z
 
 export type WorkerConfig = z.output<typeof WorkerConfigSchema>;
 
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID' as const;
+/** The worker's config breaks its schema (or a storage profile cannot be opened); names every key. */
+export class ConfigError extends RecfleetError {
+  declare readonly code: 'CONFIG_INVALID';
+
+  constructor(message: string) {
+    super('CONFIG_INVALID', message);
+    this.name = 'ConfigError';
+  }
 }
 
 /**

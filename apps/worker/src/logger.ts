@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 /** Where secrets can appear in what we log; censored in one place. */
 export const LOG_REDACT_PATHS = [
@@ -15,17 +15,15 @@ export const LOG_REDACT_PATHS = [
 
 /**
  * The process's one logger. Tokens and credentials are redacted here, in one place, whatever child
- * logger or object they reach the log through.
+ * logger or object they reach the log through. Writes to stdout unless given another destination.
  */
-export function createLogger(level: string): Logger {
-  return pino({
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
     level,
     base: { service: 'recfleet-worker', pid: process.pid },
-    redact: {
-      paths: LOG_REDACT_PATHS,
-      censor: '[redacted]',
-    },
-  });
+    redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export type { Logger };

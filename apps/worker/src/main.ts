@@ -19,7 +19,6 @@ log.info(
   { queue: config.queueName, capacity: worker.admission.capacity, httpPort: worker.httpPort },
   'worker ready',
 );
-process.stdout.write(''); // keep stdout open for the ready line below even when piped
 if (process.env.RECFLEET_READY_LINE) {
   process.stdout.write(`RECFLEET_WORKER_READY ${JSON.stringify({ httpPort: worker.httpPort ?? null })}\n`);
 }

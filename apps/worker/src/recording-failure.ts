@@ -1,4 +1,4 @@
-import { formatFailure, RecfleetErrorCode, type RecfleetErrorCode as Code } from '@recfleet/contract';
+import { errorCodeOf, formatFailure, type RecfleetErrorCode } from '@recfleet/contract';
 import { UnrecoverableError } from 'bullmq';
 
 /**
@@ -8,7 +8,7 @@ import { UnrecoverableError } from 'bullmq';
  */
 export class RecordingFailedError extends UnrecoverableError {
   constructor(
-    readonly code: Code,
+    readonly code: RecfleetErrorCode,
     readonly detail: string,
   ) {
     super(formatFailure(code, detail));
@@ -16,13 +16,9 @@ export class RecordingFailedError extends UnrecoverableError {
   }
 }
 
+/** Any error as a job failure: the registry code it carries (a StorageError's, …), else INTERNAL. */
 export function asRecordingFailure(err: unknown): RecordingFailedError {
   if (err instanceof RecordingFailedError) return err;
-  const e = err as { code?: unknown; message?: unknown };
-  const code =
-    typeof e?.code === 'string' && (Object.values(RecfleetErrorCode) as string[]).includes(e.code)
-      ? (e.code as Code)
-      : RecfleetErrorCode.INTERNAL;
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  return new RecordingFailedError(code, message);
+  const message = err instanceof Error ? err.message : String(err);
+  return new RecordingFailedError(errorCodeOf(err), message);
 }

@@ -1,4 +1,5 @@
 import {
+  isControlRequest,
   isFinalState,
   recordingRedisKeys,
   releaseActiveRecording,
@@ -35,10 +36,6 @@ export class RecordingRecord {
     if (isFinalState(state)) await releaseActiveRecording(this.redis, this.keyPrefix, this.recordingId);
   }
 
-  async update(fields: Record<string, string | number>): Promise<void> {
-    await this.redis.hset(this.keys.record, { ...fields, updatedAt: Date.now() });
-  }
-
   /** `at` is when the event happened: during a Redis outage events are written later, in order. */
   async appendEvent(
     type: RecordingEventType,
@@ -64,6 +61,6 @@ export class RecordingRecord {
   /** The producer's pending stop/cancel request, if any. */
   async controlRequest(): Promise<ControlRequest | undefined> {
     const value = await this.redis.hget(this.keys.record, 'control');
-    return value === 'stop' || value === 'cancel' ? value : undefined;
+    return isControlRequest(value) ? value : undefined;
   }
 }

@@ -9,7 +9,8 @@ import {
   type RecordingResult,
   storageProfilesKey,
 } from '@recfleet/contract';
-import { StorageError, UploadSlots, type BackupPolicy } from '@recfleet/storage';
+import { Recorder } from '@recfleet/engine-binding';
+import { UploadSlots, type BackupPolicy } from '@recfleet/storage';
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -195,15 +196,9 @@ export class RecordingWorker {
     const recLog = log.child({ recordingId: spec.recordingId, channel: spec.channel });
     const jobId = String(job.id);
     try {
-      let store;
-      try {
-        store = this.storage.get(spec.storage.profile);
-      } catch (err) {
-        if (err instanceof StorageError) {
-          throw new RecordingFailedError(RecfleetErrorCode.STORAGE_PROFILE_UNKNOWN, err.message);
-        }
-        throw err;
-      }
+      // A profile this host lacks fails with STORAGE_PROFILE_UNKNOWN, one whose secret cannot be read
+      // with STORAGE_CONFIG_INVALID: each keeps its own code.
+      const store = this.storage.get(spec.storage.profile);
       const backup = this.backupFor();
       const session = new RecordingSession({
         job,
@@ -211,6 +206,7 @@ export class RecordingWorker {
         spec,
         sourceUrl:
           spec.sourceUrl ?? channelSourceUrl(this.config.channelUrlTemplate, spec.appId, spec.channel),
+        createRecorder: () => new Recorder(),
         store,
         record,
         redis: this.redis,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordingRedisKeys } from '@recfleet/contract';
 import { RedisServer } from '@recfleet/embedded';
-import { FencedError, LocalDiskStorage, RecordingUploader, recordingKeys } from '@recfleet/storage';
+import { FencedError, LocalDiskStorage, RecordingUploader, recordingObjectKeys } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimRecording, RedisSegmentIndex } from './redis-segment-index.js';
@@ -33,7 +33,7 @@ describe('durable segment index', () => {
   it('lets a recording resumed by a new owner continue the same playlist, and fences the old owner', async () => {
     const keys = recordingRedisKeys('t1', 'rec-resume');
     const store = new LocalDiskStorage(join(dir, 'store'));
-    const objectKeys = recordingKeys('rec-resume', 'room');
+    const objectKeys = recordingObjectKeys('rec-resume', 'room');
 
     const epoch1 = await claimRecording(redis, keys.record, 'host-a:1');
     const first = new RecordingUploader(store, objectKeys, {
@@ -101,7 +101,7 @@ describe('durable segment index', () => {
     const epoch = await claimRecording(redis, keys.record, 'host-a:1');
     await claimRecording(redis, keys.record, 'host-b:1');
     const store = new LocalDiskStorage(join(dir, 'store2'));
-    const uploader = new RecordingUploader(store, recordingKeys('rec-fenced', 'room'), {
+    const uploader = new RecordingUploader(store, recordingObjectKeys('rec-fenced', 'room'), {
       index: new RedisSegmentIndex(redis, keys.record, keys.segments, epoch),
     });
     const path = await segment('f0.ts');
@@ -115,6 +115,6 @@ describe('durable segment index', () => {
     const outcome = await uploader.finish();
     expect(outcome.outcome).toBe('failed');
     expect(outcome.error?.code).toBe('FENCED');
-    expect(await store.head(recordingKeys('rec-fenced', 'room').playlistKey)).toBeUndefined();
+    expect(await store.head(recordingObjectKeys('rec-fenced', 'room').playlistKey)).toBeUndefined();
   });
 });

@@ -1,7 +1,12 @@
 import { readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordingRedisKeys } from '@recfleet/contract';
-import { RecordingUploader, recordingKeys, type BackupPolicy, type IndexedSegment } from '@recfleet/storage';
+import {
+  RecordingUploader,
+  recordingObjectKeys,
+  type BackupPolicy,
+  type IndexedSegment,
+} from '@recfleet/storage';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RecordingRecord } from './recording-record.js';
@@ -77,7 +82,7 @@ export async function recoverSpool(args: {
       group.push({ entry, path });
       byEpoch.set(entry.epoch, group);
     }
-    const objectKeys = recordingKeys(recordingId, fields.channel, fields.storagePrefix || undefined);
+    const objectKeys = recordingObjectKeys(recordingId, fields.channel, fields.storagePrefix || undefined);
     const record = new RecordingRecord(redis, keyPrefix, recordingId);
     for (const [epoch, group] of byEpoch) {
       const uploader = new RecordingUploader(storage.get(fields.storageProfile), objectKeys, {

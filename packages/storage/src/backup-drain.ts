@@ -1,5 +1,5 @@
-import type { RecordingKeys } from './object-keys.js';
-import { describe, writePlaylist } from './recording-uploader.js';
+import type { RecordingObjectKeys } from './object-keys.js';
+import { describeStorageFailure, writePlaylist, type StorageFailure } from './recording-uploader.js';
 import type { SegmentIndex } from './segment-index.js';
 import { StorageError, type StorageAdapter } from './storage-adapter.js';
 
@@ -10,7 +10,7 @@ export interface DrainResult {
   remaining: number[];
   /** The playlist in the primary now lists every segment (and ENDLIST when the recording ended). */
   playlistWritten: boolean;
-  error?: { code: string; message: string };
+  error?: StorageFailure;
 }
 
 /**
@@ -21,7 +21,7 @@ export interface DrainResult {
 export async function drainRecording(args: {
   primary: StorageAdapter;
   backup: StorageAdapter;
-  keys: RecordingKeys;
+  keys: RecordingObjectKeys;
   index: SegmentIndex;
   ended: boolean;
 }): Promise<DrainResult> {
@@ -30,7 +30,6 @@ export async function drainRecording(args: {
     throw new StorageError(
       'STORAGE_CONFIG_INVALID',
       `a ${backup.kind} store cannot serve as a backup (no get)`,
-      false,
     );
   const moved: number[] = [];
   const remaining: number[] = [];
@@ -43,14 +42,13 @@ export async function drainRecording(args: {
     }
     try {
       const data = await backup.get(seg.key);
-      if (!data) throw new StorageError('STORAGE_INTEGRITY', `backup lost ${seg.key}`, false);
+      if (!data) throw new StorageError('STORAGE_INTEGRITY', `backup lost ${seg.key}`);
       const key = keys.segmentKey(seg.sequence);
       const stored = await primary.put(key, { data, contentType: 'video/mp2t' });
       if (stored.bytes !== seg.bytes)
         throw new StorageError(
           'STORAGE_INTEGRITY',
           `${key}: primary holds ${stored.bytes} of ${seg.bytes} bytes`,
-          true,
         );
       await index.put({
         ...seg,
@@ -63,7 +61,7 @@ export async function drainRecording(args: {
       moved.push(seg.sequence);
     } catch (err) {
       // The primary is still failing: stop this pass, the next one picks up from here.
-      error = describe(err);
+      error = describeStorageFailure(err);
       remaining.push(seg.sequence);
     }
   }
@@ -73,7 +71,7 @@ export async function drainRecording(args: {
       await writePlaylist(primary, keys, index, ended);
       playlistWritten = true;
     } catch (err) {
-      error = describe(err);
+      error = describeStorageFailure(err);
     }
   }
   return { moved, remaining, playlistWritten, ...(error ? { error } : {}) };

@@ -43,7 +43,7 @@ export async function digestBody(body: PutBody, partSize = 0, withCrc64 = false)
   };
   if (body.data) feed(body.data);
   else if (body.filePath) for await (const chunk of createReadStream(body.filePath)) feed(chunk as Buffer);
-  else throw new StorageError('STORAGE_WRITE_FAILED', 'put needs filePath or data', false);
+  else throw new StorageError('STORAGE_REFUSED', 'put needs filePath or data');
   if (inPart > 0) partMd5s.push(part.digest());
   return { bytes, md5: whole.digest(), partMd5s, ...(crc ? { crc64: crc.toString() } : {}) };
 }
@@ -56,7 +56,7 @@ export function multipartEtag(partMd5s: Buffer[]): string {
 export async function bodySize(body: PutBody): Promise<number> {
   if (body.data) return body.data.length;
   if (body.filePath) return (await stat(body.filePath)).size;
-  throw new StorageError('STORAGE_WRITE_FAILED', 'put needs filePath or data', false);
+  throw new StorageError('STORAGE_REFUSED', 'put needs filePath or data');
 }
 
 /** ETags arrive quoted and in either case depending on the vendor. */

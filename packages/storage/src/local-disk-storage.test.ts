@@ -1,9 +1,10 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RecfleetError, uploadPercent } from '@recfleet/contract';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalDiskStorage } from './local-disk-storage.js';
-import { recordingKeys } from './object-keys.js';
+import { recordingObjectKeys } from './object-keys.js';
 import { RecordingUploader } from './recording-uploader.js';
 import { StorageError } from './storage-adapter.js';
 
@@ -32,9 +33,11 @@ describe('local disk storage', () => {
 
   it('refuses a key that would escape its root', async () => {
     const store = new LocalDiskStorage(join(dir, 'root'));
-    await expect(
-      store.put('../outside', { data: Buffer.from('x'), contentType: 'text/plain' }),
-    ).rejects.toBeInstanceOf(StorageError);
+    const err = await store
+      .put('../outside', { data: Buffer.from('x'), contentType: 'text/plain' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).code).toBe('STORAGE_REFUSED');
   });
 
   it('fails clearly and without retry when the root is not writable', async () => {
@@ -43,15 +46,30 @@ describe('local disk storage', () => {
     const err = (await store
       .put('k', { data: Buffer.from('x'), contentType: 'text/plain' })
       .catch((e: unknown) => e)) as StorageError;
-    expect(err.code).toBe('STORAGE_WRITE_FAILED');
+    expect(err).toBeInstanceOf(RecfleetError);
+    expect(err.code).toBe('STORAGE_REFUSED');
+    expect(err.category).toBe('storage');
     expect(err.retryable).toBe(false);
   });
 });
 
 describe('recording uploader', () => {
+  it('reports 0 % uploaded before any segment exists, then the share of bytes in the store', async () => {
+    const store = new LocalDiskStorage(join(dir, 'store'));
+    const uploader = new RecordingUploader(store, recordingObjectKeys('rec-pct', 'room'));
+    expect(uploader.progress().percent).toBe(0);
+    const file = join(dir, 'spool-pct.ts');
+    await writeFile(file, Buffer.alloc(300));
+    uploader.add({ sequence: 0, filePath: file, durationSeconds: 1, bytes: 300, discontinuity: false });
+    expect(uploader.progress()).toMatchObject({ bytesTotal: 300, bytesUploaded: 0, percent: 0 });
+    const outcome = await uploader.finish();
+    expect(outcome.percent).toBe(100);
+    expect(uploader.progress().percent).toBe(uploadPercent(300, 300));
+  });
+
   it('delivers segments in order, keeps the playlist current and deletes spool files only once stored', async () => {
     const store = new LocalDiskStorage(join(dir, 'store'));
-    const keys = recordingKeys('rec1', 'room', 'p');
+    const keys = recordingObjectKeys('rec1', 'room', 'p');
     const uploader = new RecordingUploader(store, keys);
     const playlists: string[] = [];
     uploader.on('uploaded', () => void 0);
@@ -81,10 +99,32 @@ describe('recording uploader', () => {
     expect((await readFile(join(dir, 'store', keys.segmentKey(1)))).length).toBe(101);
   });
 
+  it("does not retry a store that refuses, and fails with the store's own code", async () => {
+    await writeFile(join(dir, 'refusing'), 'x');
+    // A root under a plain file: every put fails with ENOTDIR, which no retry can fix.
+    const store = new LocalDiskStorage(join(dir, 'refusing', 'store'));
+    const uploader = new RecordingUploader(store, recordingObjectKeys('rec-refused', 'room'), {
+      retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 2 },
+    });
+    const failures: { code: string; attempt: number; willRetry: boolean }[] = [];
+    uploader.on('uploader_failure', (f) => failures.push(f));
+    const file = join(dir, 'spool-refused.ts');
+    await writeFile(file, 'data');
+    uploader.add({ sequence: 0, filePath: file, durationSeconds: 1, bytes: 4, discontinuity: false });
+    // Without the playlist write, the outcome's error is the segment's own.
+    const outcome = await uploader.finish({ writePlaylist: false });
+    expect(failures).toEqual([
+      expect.objectContaining({ code: 'STORAGE_REFUSED', attempt: 1, willRetry: false }),
+    ]);
+    expect(outcome.outcome).toBe('failed');
+    expect(outcome.error?.code).toBe('STORAGE_REFUSED');
+    expect(outcome.error?.message).toMatch(/kept failing: local put/);
+  });
+
   it('keeps the spool file and reports the segment missing when the store keeps failing', async () => {
     await writeFile(join(dir, 'blocker'), 'x');
     const store = new LocalDiskStorage(join(dir, 'blocker', 'store'));
-    const uploader = new RecordingUploader(store, recordingKeys('rec1', 'room'), {
+    const uploader = new RecordingUploader(store, recordingObjectKeys('rec1', 'room'), {
       retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
     });
     const failures: unknown[] = [];

@@ -20,11 +20,7 @@ export class LocalDiskStorage implements StorageAdapter {
   private pathOf(key: string): string {
     const path = resolve(this.root, key);
     if (path !== this.root && !path.startsWith(this.root + sep)) {
-      throw new StorageError(
-        'STORAGE_WRITE_FAILED',
-        `key ${JSON.stringify(key)} escapes the storage root`,
-        false,
-      );
+      throw new StorageError('STORAGE_REFUSED', `key ${JSON.stringify(key)} escapes the storage root`);
     }
     return path;
   }
@@ -54,7 +50,7 @@ export class LocalDiskStorage implements StorageAdapter {
             await fh.write(buf);
           }
         } else {
-          throw new StorageError('STORAGE_WRITE_FAILED', 'put needs filePath or data', false);
+          throw new StorageError('STORAGE_REFUSED', 'put needs filePath or data');
         }
         await fh.sync();
       } finally {
@@ -65,7 +61,7 @@ export class LocalDiskStorage implements StorageAdapter {
       const expected = md5.digest('hex');
       const stored = await this.head(key);
       if (!stored || stored.bytes !== bytes || stored.md5 !== expected) {
-        throw new StorageError('STORAGE_INTEGRITY', `stored ${key} does not match what was written`, true);
+        throw new StorageError('STORAGE_INTEGRITY', `stored ${key} does not match what was written`);
       }
       return stored;
     } catch (err) {
@@ -73,10 +69,14 @@ export class LocalDiskStorage implements StorageAdapter {
       if (err instanceof StorageError) throw err;
       const e = err as NodeJS.ErrnoException;
       // ENOSPC and EIO may pass (space freed, disk remounted); permissions and bad paths will not.
-      const retryable = e.code === 'ENOSPC' || e.code === 'EIO' || e.code === 'EMFILE' || e.code === 'EBUSY';
-      throw new StorageError('STORAGE_WRITE_FAILED', `local put ${key}: ${e.message}`, retryable, {
-        cause: err,
-      });
+      const passing = e.code === 'ENOSPC' || e.code === 'EIO' || e.code === 'EMFILE' || e.code === 'EBUSY';
+      throw new StorageError(
+        passing ? 'STORAGE_WRITE_FAILED' : 'STORAGE_REFUSED',
+        `local put ${key}: ${e.message}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
@@ -123,7 +123,7 @@ export class LocalDiskStorage implements StorageAdapter {
       return await readFile(this.pathOf(key));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new StorageError('STORAGE_WRITE_FAILED', `local get ${key}: ${(err as Error).message}`, true, {
+      throw new StorageError('STORAGE_WRITE_FAILED', `local get ${key}: ${(err as Error).message}`, {
         cause: err,
       });
     }

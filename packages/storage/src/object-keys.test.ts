@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeChannelFromKey, encodeChannelForKey, recordingKeys } from './object-keys.js';
+import { decodeChannelFromKey, encodeChannelForKey, recordingObjectKeys } from './object-keys.js';
 
 describe('object keys', () => {
   it.each([
@@ -19,9 +19,9 @@ describe('object keys', () => {
   });
 
   it('names the playlist and segments as documented', () => {
-    const keys = recordingKeys('rec1', 'room 1', 'tenant/a');
+    const keys = recordingObjectKeys('rec1', 'room 1', 'tenant/a');
     expect(keys.playlistKey).toBe('tenant/a/rec1_room~201.m3u8');
     expect(keys.segmentKey(7)).toBe('tenant/a/rec1_room~201_000007.ts');
-    expect(recordingKeys('rec1', 'x').playlistKey).toBe('rec1_x.m3u8');
+    expect(recordingObjectKeys('rec1', 'x').playlistKey).toBe('rec1_x.m3u8');
   });
 });

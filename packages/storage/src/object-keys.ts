@@ -10,7 +10,7 @@ export { decodeChannelFromKey, encodeChannelForKey };
 /** Zero padding keeps keys sorted by sequence in any listing. */
 export const SEQUENCE_DIGITS = 6;
 
-export interface RecordingKeys {
+export interface RecordingObjectKeys {
   /** Base name shared by the playlist and the segments: `<recordingId>_<encodedChannel>`. */
   baseName: string;
   playlistKey: string;
@@ -19,7 +19,11 @@ export interface RecordingKeys {
   segmentKey(seq: number): string;
 }
 
-export function recordingKeys(recordingId: string, channel: string, prefix?: string): RecordingKeys {
+export function recordingObjectKeys(
+  recordingId: string,
+  channel: string,
+  prefix?: string,
+): RecordingObjectKeys {
   const baseName = `${recordingId}_${encodeChannelForKey(channel)}`;
   const dir = prefix ? `${prefix.replace(/\/+$/, '')}/` : '';
   const segmentName = (seq: number): string => `${baseName}_${String(seq).padStart(SEQUENCE_DIGITS, '0')}.ts`;

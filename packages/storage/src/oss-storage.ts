@@ -5,6 +5,7 @@ import { bodySize, digestBody, normalizeEtag } from './body-digest.js';
 import { signedUrlWindow } from './signed-url.js';
 import {
   StorageError,
+  type StorageFailureCode,
   type PutBody,
   type SignedUrlOptions,
   type StorageAdapter,
@@ -160,7 +161,6 @@ export class OssStorage implements StorageAdapter {
           throw new StorageError(
             'STORAGE_INTEGRITY',
             `oss put ${key}: ETag ${etag ?? '(none)'} does not match the content MD5 ${md5Hex}`,
-            true,
           );
         }
       } else {
@@ -177,14 +177,12 @@ export class OssStorage implements StorageAdapter {
         throw new StorageError(
           'STORAGE_INTEGRITY',
           `oss put ${key}: store holds ${stored ? `${stored.bytes} bytes` : 'nothing'} of ${size}`,
-          true,
         );
       }
       if (multipart && stored.crc64 !== undefined && stored.crc64 !== digest.crc64) {
         throw new StorageError(
           'STORAGE_INTEGRITY',
           `oss put ${key}: stored CRC-64 ${stored.crc64} does not match the content (${digest.crc64})`,
-          true,
         );
       }
       return { key, bytes: size, md5: md5Hex };
@@ -303,21 +301,20 @@ export function toOssStorageError(err: unknown, what: string): StorageError {
   const code = e.code ?? '';
   const status = typeof e.status === 'number' ? e.status : undefined;
   const detail = `${what}: ${code || e.name || 'error'}${status && status > 0 ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}`;
-  const make = (c: ConstructorParameters<typeof StorageError>[0], retryable: boolean): StorageError =>
-    new StorageError(c, detail, retryable, { cause: err });
-  if (AUTH_CODES.has(code) || status === 401 || status === 403) return make('STORAGE_AUTH_FAILED', false);
-  if (code === 'NoSuchBucket') return make('STORAGE_BUCKET_NOT_FOUND', false);
-  if (THROTTLE_CODES.has(code) || status === 429 || status === 503) return make('STORAGE_THROTTLED', true);
+  const make = (code: StorageFailureCode): StorageError => new StorageError(code, detail, { cause: err });
+  if (AUTH_CODES.has(code) || status === 401 || status === 403) return make('STORAGE_AUTH_FAILED');
+  if (code === 'NoSuchBucket') return make('STORAGE_BUCKET_NOT_FOUND');
+  if (THROTTLE_CODES.has(code) || status === 429 || status === 503) return make('STORAGE_THROTTLED');
   if (
     status === -2 ||
     e.name === 'ResponseTimeoutError' ||
     e.name === 'ConnectionTimeoutError' ||
     code === 'RequestTimeout'
   ) {
-    return make('STORAGE_TIMEOUT', true);
+    return make('STORAGE_TIMEOUT');
   }
-  if (code === 'InvalidDigest' || code === 'BadDigest') return make('STORAGE_INTEGRITY', true);
-  if (status !== undefined && status >= 500) return make('STORAGE_WRITE_FAILED', true);
-  if (status !== undefined && status >= 400) return make('STORAGE_WRITE_FAILED', false);
-  return make('STORAGE_WRITE_FAILED', true);
+  if (code === 'InvalidDigest' || code === 'BadDigest') return make('STORAGE_INTEGRITY');
+  if (status !== undefined && status >= 500) return make('STORAGE_WRITE_FAILED');
+  if (status !== undefined && status >= 400) return make('STORAGE_REFUSED');
+  return make('STORAGE_WRITE_FAILED');
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalDiskStorage } from './local-disk-storage.js';
-import { recordingKeys } from './object-keys.js';
+import { recordingObjectKeys } from './object-keys.js';
 import { writePlaylist } from './recording-uploader.js';
 import { MemorySegmentIndex, type IndexedSegment } from './segment-index.js';
 import type { PutBody, StorageAdapter } from './storage-adapter.js';
@@ -16,7 +16,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const keys = recordingKeys('rec-1', 'lobby');
+const keys = recordingObjectKeys('rec-1', 'lobby');
 const segment = (sequence: number): IndexedSegment => ({
   sequence,
   durationSeconds: 2,

@@ -6,6 +6,7 @@ import { bodySize, digestBody } from './body-digest.js';
 import { signedUrlWindow } from './signed-url.js';
 import {
   StorageError,
+  type StorageFailureCode,
   type PutBody,
   type SignedUrlOptions,
   type StorageAdapter,
@@ -129,7 +130,6 @@ export class QiniuStorage implements StorageAdapter {
       throw new StorageError(
         'STORAGE_CONFIG_INVALID',
         `qiniu sign ${key}: set downloadBaseUrl (a domain bound to bucket ${this.bucket}); Qiniu serves downloads only through one`,
-        false,
       );
     }
     return this.buckets.privateDownloadUrl(domain, key, deadline);
@@ -186,7 +186,6 @@ export class QiniuStorage implements StorageAdapter {
         throw new StorageError(
           'STORAGE_INTEGRITY',
           `qiniu put ${key}: hash ${hash ?? '(none)'} does not match the content (${expectedHash})`,
-          true,
         );
       }
       const stored = await this.statObject(key);
@@ -194,7 +193,6 @@ export class QiniuStorage implements StorageAdapter {
         throw new StorageError(
           'STORAGE_INTEGRITY',
           `qiniu put ${key}: store holds ${stored ? `${stored.fsize} bytes, hash ${stored.hash}` : 'nothing'}, expected ${size} bytes`,
-          true,
         );
       }
       return { key, bytes: size, md5: digest.md5.toString('hex') };
@@ -263,8 +261,7 @@ export class QiniuStorage implements StorageAdapter {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () =>
-          reject(new StorageError('STORAGE_TIMEOUT', `${what}: no answer within ${this.timeout} ms`, true)),
+        () => reject(new StorageError('STORAGE_TIMEOUT', `${what}: no answer within ${this.timeout} ms`)),
         this.timeout,
       );
     });
@@ -364,21 +361,21 @@ function qiniuStatusError(status: number, error: string | undefined, what: strin
 export function toQiniuStorageError(err: unknown, what: string): StorageError {
   if (err instanceof StorageError) return err;
   if (err instanceof QiniuHttpError) {
-    const make = (code: ConstructorParameters<typeof StorageError>[0], retryable: boolean): StorageError =>
-      new StorageError(code, err.message, retryable, { cause: err });
+    const make = (code: StorageFailureCode): StorageError =>
+      new StorageError(code, err.message, { cause: err });
     const s = err.status;
-    if (s === 401 || s === 403) return make('STORAGE_AUTH_FAILED', false);
-    if (s === 631) return make('STORAGE_BUCKET_NOT_FOUND', false);
-    if (s === 573 || s === 503 || s === 429) return make('STORAGE_THROTTLED', true);
-    if (s === 406 || /md5|crc32/i.test(err.serviceError ?? '')) return make('STORAGE_INTEGRITY', true);
-    if (s >= 500) return make('STORAGE_WRITE_FAILED', true);
-    return make('STORAGE_WRITE_FAILED', false);
+    if (s === 401 || s === 403) return make('STORAGE_AUTH_FAILED');
+    if (s === 631) return make('STORAGE_BUCKET_NOT_FOUND');
+    if (s === 573 || s === 503 || s === 429) return make('STORAGE_THROTTLED');
+    if (s === 406 || /md5|crc32/i.test(err.serviceError ?? '')) return make('STORAGE_INTEGRITY');
+    if (s >= 500) return make('STORAGE_WRITE_FAILED');
+    return make('STORAGE_REFUSED');
   }
   const e = (err ?? {}) as { name?: string; code?: string; message?: string };
   const message = `${what}: ${e.name ?? 'error'}: ${e.message ?? String(err)}`;
   if (/timeout/i.test(e.name ?? '') || e.code === 'ETIMEDOUT') {
-    return new StorageError('STORAGE_TIMEOUT', message, true, { cause: err });
+    return new StorageError('STORAGE_TIMEOUT', message, { cause: err });
   }
   // Connection refused/reset and the like: the network may come back.
-  return new StorageError('STORAGE_WRITE_FAILED', message, true, { cause: err });
+  return new StorageError('STORAGE_WRITE_FAILED', message, { cause: err });
 }

@@ -1,6 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
-import type { RecordingKeys } from './object-keys.js';
+import {
+  errorCodeOf,
+  errorPolicy,
+  uploadPercent,
+  type RecfleetErrorCode,
+  type RecordingOutcome,
+} from '@recfleet/contract';
+import type { RecordingObjectKeys } from './object-keys.js';
 import { renderPlaylist } from './playlist.js';
 import { backoffDelay, DEFAULT_RETRY, sleep, type RetryPolicy } from './retry.js';
 import { FencedError, MemorySegmentIndex, type IndexedSegment, type SegmentIndex } from './segment-index.js';
@@ -22,7 +29,7 @@ export interface UploadProgress {
   segmentsBackedUp: number;
   bytesTotal: number;
   bytesUploaded: number;
-  /** 0–100 of the bytes in the primary store; 100 when nothing is pending (also before the first segment). */
+  /** 0–100 of the recorded bytes verified in the primary store (the contract's uploadPercent: 0 before the first segment). */
   percent: number;
 }
 
@@ -33,12 +40,18 @@ export interface UploadOutcome extends UploadProgress {
    * the backup drain completes the delivery later. `failed`: segments are in neither store (`missing`;
    * their spool files are kept).
    */
-  outcome: 'uploaded' | 'backed_up' | 'failed';
+  outcome: RecordingOutcome | 'failed';
   playlistKey: string;
   playlistWritten: boolean;
   backedUp: number[];
   missing: number[];
-  error?: { code: string; message: string };
+  error?: StorageFailure;
+}
+
+/** Why a storage operation failed, by its code in the contract's registry. */
+export interface StorageFailure {
+  code: RecfleetErrorCode;
+  message: string;
 }
 
 /** When the primary counts as failing, and where segments go then. */
@@ -67,7 +80,7 @@ export interface UploaderEvents {
   /** A segment went to the backup store because the primary kept failing. */
   backed_up: [{ sequence: number; key: string; bytes: number; reason: string }];
   uploader_failure: [
-    { sequence: number; code: string; message: string; attempt: number; willRetry: boolean },
+    { sequence: number; code: RecfleetErrorCode; message: string; attempt: number; willRetry: boolean },
   ];
 }
 
@@ -95,12 +108,12 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
     bytesTotal: 0,
     bytesUploaded: 0,
   };
-  private lastError: { code: string; message: string } | undefined;
+  private lastError: StorageFailure | undefined;
   private fenced = false;
 
   constructor(
     private readonly store: StorageAdapter,
-    private readonly keys: RecordingKeys,
+    private readonly keys: RecordingObjectKeys,
     private readonly options: RecordingUploaderOptions = {},
   ) {
     super();
@@ -119,8 +132,7 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
 
   progress(): UploadProgress {
     const p = this.progressState;
-    const percent = p.bytesTotal === 0 ? 100 : Math.floor((p.bytesUploaded / p.bytesTotal) * 1000) / 10;
-    return { ...p, percent };
+    return { ...p, percent: uploadPercent(p.bytesUploaded, p.bytesTotal) };
   }
 
   /**
@@ -138,7 +150,7 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
         );
         playlistWritten = true;
       } catch (err) {
-        this.lastError = describe(err);
+        this.lastError = describeStorageFailure(err);
       }
     }
     const outcome =
@@ -173,7 +185,7 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
           await this.withRetry(segment.sequence, this.retry.attempts, () => this.writePlaylist(false));
         } catch (err) {
           // The segment is safe in the primary; the playlist catches up with the next one or at finish.
-          this.lastError = describe(err);
+          this.lastError = describeStorageFailure(err);
         }
         this.progressState.segmentsUploaded += 1;
         this.progressState.bytesUploaded += segment.bytes;
@@ -186,15 +198,15 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
         });
         return;
       }
-      if (!backup)
-        throw new StorageError('STORAGE_WRITE_FAILED', `${key}: the primary store kept failing`, false);
+      if (!backup) {
+        this.giveUp(segment, `${key}: the primary store kept failing`);
+        return;
+      }
       const stored = await this.putVerified(backup.store, key, segment, Date.now(), undefined);
-      if (!stored)
-        throw new StorageError(
-          'STORAGE_WRITE_FAILED',
-          `${key}: neither the primary nor the backup store took it`,
-          false,
-        );
+      if (!stored) {
+        this.giveUp(segment, `${key}: neither the primary nor the backup store took it`);
+        return;
+      }
       await this.record(segment, 'backup', key, stored.md5);
       this.backedUp.push(segment.sequence);
       this.progressState.segmentsBackedUp += 1;
@@ -208,8 +220,20 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
     } catch (err) {
       if (err instanceof FencedError) this.fenced = true;
       this.missing.push(segment.sequence);
-      this.lastError = describe(err);
+      this.lastError = describeStorageFailure(err);
     }
+  }
+
+  /**
+   * A segment no store took stays in the spool. The recording's failure keeps the code of the store's
+   * last refusal (STORAGE_AUTH_FAILED, STORAGE_REFUSED, …): that is what the operator has to fix.
+   */
+  private giveUp(segment: SpooledSegment, what: string): void {
+    this.missing.push(segment.sequence);
+    this.lastError = {
+      code: this.lastError?.code ?? 'STORAGE_WRITE_FAILED',
+      message: this.lastError ? `${what}: ${this.lastError.message}` : what,
+    };
   }
 
   /**
@@ -234,7 +258,6 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
               new StorageError(
                 'STORAGE_TIMEOUT',
                 `${store.kind} put ${key}: no answer within ${this.attemptTimeoutMs} ms`,
-                true,
               ),
           ),
         );
@@ -242,16 +265,14 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
           throw new StorageError(
             'STORAGE_INTEGRITY',
             `${key}: stored ${stored.bytes} bytes of ${segment.bytes}`,
-            true,
           );
         }
         return stored.md5 ? { md5: stored.md5 } : {};
       } catch (err) {
-        const { code, message } = describe(err);
+        const { code, message } = describeStorageFailure(err);
         this.lastError = { code, message };
-        const retryable = err instanceof StorageError ? err.retryable : true;
         const outOfTime = giveUp !== undefined && Date.now() - since >= giveUp.afterSeconds * 1000;
-        const willRetry = retryable && attempt < maxAttempts && !outOfTime;
+        const willRetry = errorPolicy(code).retry && attempt < maxAttempts && !outOfTime;
         this.emit('uploader_failure', { sequence: segment.sequence, code, message, attempt, willRetry });
         if (!willRetry) return undefined;
         await sleep(backoffDelay(attempt, this.retry));
@@ -289,11 +310,10 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
         await op();
         return;
       } catch (err) {
-        const { code, message } = describe(err);
-        // A fenced write will never succeed: another worker owns the recording now.
-        const retryable =
-          err instanceof FencedError ? false : err instanceof StorageError ? err.retryable : true;
-        const willRetry = retryable && attempt < attempts;
+        const { code, message } = describeStorageFailure(err);
+        // The code's category decides: a refused credential or a fenced write (another worker owns the
+        // recording now) will never succeed, a timeout or a 5xx may.
+        const willRetry = errorPolicy(code).retry && attempt < attempts;
         this.emit('uploader_failure', { sequence, code, message, attempt, willRetry });
         if (!willRetry) throw err;
         await sleep(backoffDelay(attempt, this.retry));
@@ -315,7 +335,7 @@ const PLAYLIST_SETTLE_ROUNDS = 5;
  */
 export async function writePlaylist(
   store: StorageAdapter,
-  keys: RecordingKeys,
+  keys: RecordingObjectKeys,
   index: SegmentIndex,
   ended: boolean,
   slots?: UploadSlots,
@@ -332,7 +352,11 @@ export async function writePlaylist(
   }
 }
 
-function renderPlaylistText(keys: RecordingKeys, indexed: readonly IndexedSegment[], ended: boolean): string {
+function renderPlaylistText(
+  keys: RecordingObjectKeys,
+  indexed: readonly IndexedSegment[],
+  ended: boolean,
+): string {
   return renderPlaylist(
     indexed
       .filter((s) => s.location === 'primary')
@@ -348,7 +372,7 @@ function renderPlaylistText(keys: RecordingKeys, indexed: readonly IndexedSegmen
 
 async function putPlaylist(
   store: StorageAdapter,
-  keys: RecordingKeys,
+  keys: RecordingObjectKeys,
   text: string,
   slots: UploadSlots | undefined,
   timeoutMs: number,
@@ -364,14 +388,19 @@ async function putPlaylist(
         new StorageError(
           'STORAGE_TIMEOUT',
           `${store.kind} put ${keys.playlistKey}: no answer within ${timeoutMs} ms`,
-          true,
         ),
     );
   await (slots ? slots.run(put) : put());
 }
 
-export function describe(err: unknown): { code: string; message: string } {
-  if (err instanceof StorageError || err instanceof FencedError)
-    return { code: err.code, message: err.message };
-  return { code: 'STORAGE_WRITE_FAILED', message: err instanceof Error ? err.message : String(err) };
+/**
+ * The registry code and message of a failed storage operation: a StorageError's or FencedError's own
+ * code; anything else (a socket error an SDK let through) counts as STORAGE_WRITE_FAILED, a transient
+ * failure worth another attempt.
+ */
+export function describeStorageFailure(err: unknown): StorageFailure {
+  return {
+    code: errorCodeOf(err, 'STORAGE_WRITE_FAILED'),
+    message: err instanceof Error ? err.message : String(err),
+  };
 }

@@ -13,6 +13,7 @@ import { bodySize, digestBody, multipartEtag, normalizeEtag } from './body-diges
 import { signedUrlWindow } from './signed-url.js';
 import {
   StorageError,
+  type StorageFailureCode,
   type PutBody,
   type SignedUrlOptions,
   type StorageAdapter,
@@ -135,7 +136,6 @@ export class S3Storage implements StorageAdapter {
         throw new StorageError(
           'STORAGE_INTEGRITY',
           `s3 put ${key}: ETag ${etag ?? '(none)'} does not match the content (${expected})`,
-          true,
         );
       }
       // A single-part object whose ETag equals the MD5 we computed is exactly our bytes: the server
@@ -147,7 +147,6 @@ export class S3Storage implements StorageAdapter {
         throw new StorageError(
           'STORAGE_INTEGRITY',
           `s3 put ${key}: store holds ${stored ? `${stored.bytes} bytes` : 'nothing'} of ${size}`,
-          true,
         );
       }
       return { key, bytes: size, md5: md5Hex };
@@ -261,15 +260,14 @@ export function toStorageError(err: unknown, what: string): StorageError {
   const name = e.Code ?? e.name ?? '';
   const status = statusOf(err);
   const detail = `${what}: ${name || 'error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}`;
-  const make = (code: ConstructorParameters<typeof StorageError>[0], retryable: boolean): StorageError =>
-    new StorageError(code, detail, retryable, { cause: err });
-  if (AUTH_CODES.has(name) || status === 401 || status === 403) return make('STORAGE_AUTH_FAILED', false);
-  if (name === 'NoSuchBucket') return make('STORAGE_BUCKET_NOT_FOUND', false);
-  if (THROTTLE_CODES.has(name) || status === 429 || status === 503) return make('STORAGE_THROTTLED', true);
-  if (TIMEOUT_CODES.has(name) || TIMEOUT_CODES.has(e.code ?? '')) return make('STORAGE_TIMEOUT', true);
-  if (DIGEST_CODES.has(name)) return make('STORAGE_INTEGRITY', true);
-  if (status !== undefined && status >= 500) return make('STORAGE_WRITE_FAILED', true);
-  if (status !== undefined && status >= 400) return make('STORAGE_WRITE_FAILED', false);
+  const make = (code: StorageFailureCode): StorageError => new StorageError(code, detail, { cause: err });
+  if (AUTH_CODES.has(name) || status === 401 || status === 403) return make('STORAGE_AUTH_FAILED');
+  if (name === 'NoSuchBucket') return make('STORAGE_BUCKET_NOT_FOUND');
+  if (THROTTLE_CODES.has(name) || status === 429 || status === 503) return make('STORAGE_THROTTLED');
+  if (TIMEOUT_CODES.has(name) || TIMEOUT_CODES.has(e.code ?? '')) return make('STORAGE_TIMEOUT');
+  if (DIGEST_CODES.has(name)) return make('STORAGE_INTEGRITY');
+  if (status !== undefined && status >= 500) return make('STORAGE_WRITE_FAILED');
+  if (status !== undefined && status >= 400) return make('STORAGE_REFUSED');
   // No HTTP answer at all: connection refused/reset, DNS. The network may come back.
-  return make('STORAGE_WRITE_FAILED', true);
+  return make('STORAGE_WRITE_FAILED');
 }

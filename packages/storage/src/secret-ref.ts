@@ -32,7 +32,6 @@ export function resolveSecret(
       throw new StorageError(
         'STORAGE_CONFIG_INVALID',
         `${field}: environment variable ${ref.env} is not set`,
-        false,
       );
     }
     return value;
@@ -44,14 +43,13 @@ export function resolveSecret(
     throw new StorageError(
       'STORAGE_CONFIG_INVALID',
       `${field}: cannot read secret file ${ref.file}: ${(err as Error).message}`,
-      false,
       { cause: err },
     );
   }
   // Secret files are usually written with a trailing newline (echo, kubectl create secret --from-file).
   const value = text.replace(/\r?\n$/, '');
   if (value === '') {
-    throw new StorageError('STORAGE_CONFIG_INVALID', `${field}: secret file ${ref.file} is empty`, false);
+    throw new StorageError('STORAGE_CONFIG_INVALID', `${field}: secret file ${ref.file} is empty`);
   }
   return value;
 }

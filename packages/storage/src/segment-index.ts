@@ -1,3 +1,5 @@
+import { RecfleetError } from '@recfleet/contract';
+
 /**
  * Where a segment lives: `spool` (finished on a worker, reserved in the index, not yet delivered),
  * `primary` or `backup`. Playlists list `primary` segments only.
@@ -38,10 +40,11 @@ export interface SegmentIndex {
 }
 
 /** A write refused because another worker now owns the recording (its epoch is newer). */
-export class FencedError extends Error {
-  readonly code = 'FENCED' as const;
+export class FencedError extends RecfleetError {
+  declare readonly code: 'FENCED';
+
   constructor(message: string) {
-    super(message);
+    super('FENCED', message);
     this.name = 'FencedError';
   }
 }

@@ -17,7 +17,6 @@ export function signedUrlWindow(options: SignedUrlOptions): {
     throw new StorageError(
       'STORAGE_CONFIG_INVALID',
       `Expected an integer from 1 to ${MAX_SIGNED_URL_SECONDS} for expiresSeconds but received ${String(seconds)}`,
-      false,
     );
   }
   const start = options.signedAt ?? new Date();

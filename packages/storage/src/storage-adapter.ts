@@ -1,3 +1,5 @@
+import { RecfleetError, type RecfleetErrorCode } from '@recfleet/contract';
+
 /** What a store says about an object it holds. */
 export interface StoredObject {
   key: string;
@@ -47,31 +49,19 @@ export interface StorageAdapter {
   signedReadUrl?(key: string, options: SignedUrlOptions): Promise<string>;
 }
 
-export const StorageErrorCode = {
-  STORAGE_WRITE_FAILED: 'STORAGE_WRITE_FAILED',
-  STORAGE_INTEGRITY: 'STORAGE_INTEGRITY',
-  STORAGE_PROFILE_UNKNOWN: 'STORAGE_PROFILE_UNKNOWN',
-  STORAGE_CONFIG_INVALID: 'STORAGE_CONFIG_INVALID',
-  /** The store rejected the credentials (unknown key, bad signature, access denied): never retried. */
-  STORAGE_AUTH_FAILED: 'STORAGE_AUTH_FAILED',
-  /** The configured bucket does not exist: a configuration mistake, never retried. */
-  STORAGE_BUCKET_NOT_FOUND: 'STORAGE_BUCKET_NOT_FOUND',
-  /** The store asked us to slow down (503 SlowDown, 429, Qiniu 573): retried with backoff. */
-  STORAGE_THROTTLED: 'STORAGE_THROTTLED',
-  /** No answer within the per-attempt timeout: retried. */
-  STORAGE_TIMEOUT: 'STORAGE_TIMEOUT',
-} as const;
-export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
+/**
+ * The registry's storage codes (`STORAGE_*` in the contract's ERROR_CODES): the only codes a store's
+ * failure carries. Whether a failed attempt is worth another is the code's category's `retry`
+ * (`storage_transient` yes; `storage` — the profile's own credentials, bucket or paths — no).
+ */
+export type StorageFailureCode = Extract<RecfleetErrorCode, `STORAGE_${string}`>;
 
-export class StorageError extends Error {
-  constructor(
-    readonly code: StorageErrorCode,
-    message: string,
-    /** Worth another attempt (timeouts, 5xx, integrity mismatches); false for the user's own mistakes. */
-    readonly retryable: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+/** A store's failure, with a storage code from the contract's registry. */
+export class StorageError extends RecfleetError {
+  declare readonly code: StorageFailureCode;
+
+  constructor(code: StorageFailureCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.name = 'StorageError';
   }
 }

@@ -126,11 +126,7 @@ export function parseStorageProfiles(raw: unknown, root = 'profiles'): StoragePr
     const path = [root, ...issue.path.map(String)].join('.');
     return `${path}: ${issue.message}`;
   });
-  throw new StorageError(
-    'STORAGE_CONFIG_INVALID',
-    `invalid storage profiles:\n  ${lines.join('\n  ')}`,
-    false,
-  );
+  throw new StorageError('STORAGE_CONFIG_INVALID', `invalid storage profiles:\n  ${lines.join('\n  ')}`);
 }
 
 /** Builds the adapter for a named profile; an unknown name is the job's mistake, not a transient fault. */
@@ -145,7 +141,6 @@ export function openStorage(
     throw new StorageError(
       'STORAGE_PROFILE_UNKNOWN',
       `storage profile "${name}" is not configured on this host (known: ${known})`,
-      false,
     );
   }
   const secret = (field: string, ref: z.output<typeof SecretRefSchema>): string =>

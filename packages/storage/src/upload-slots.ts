@@ -22,10 +22,6 @@ export class UploadSlots {
       this.waiting.shift()?.();
     }
   }
-
-  get inFlight(): number {
-    return this.active;
-  }
 }
 
 /** Rejects with `onTimeout()` when `promise` has not settled within `ms` (the work itself goes on). */

@@ -101,11 +101,7 @@ export class SignedPlaylists {
     if (open) return open;
     const profile = this.profiles[name];
     if (!profile || !this.handles(name)) {
-      throw new StorageError(
-        'STORAGE_PROFILE_UNKNOWN',
-        `storage profile "${name}" is not a cloud profile`,
-        false,
-      );
+      throw new StorageError('STORAGE_PROFILE_UNKNOWN', `storage profile "${name}" is not a cloud profile`);
     }
     // Validated exactly as the workers validate it, so both sides agree on what the profile means.
     const profiles = parseStorageProfiles({ [name]: profile }, 'dashboards.storageProfiles');
@@ -115,7 +111,6 @@ export class SignedPlaylists {
       throw new StorageError(
         'STORAGE_CONFIG_INVALID',
         `dashboards.storageProfiles.${name}.downloadBaseUrl: required to play from Qiniu (a domain bound to bucket ${parsed.bucket})`,
-        false,
       );
     }
     const adapter = openStorage(profiles, name, this.options.env ?? process.env);
@@ -123,7 +118,6 @@ export class SignedPlaylists {
       throw new StorageError(
         'STORAGE_CONFIG_INVALID',
         `storage profile "${name}" (${adapter.kind}) cannot sign read URLs`,
-        false,
       );
     }
     const store = adapter as ReadableStore;

@@ -1,0 +1,443 @@
+/**
+ * A recording session's lifecycle without the native addon: a scripted recorder writes real segment
+ * files into the spool and emits the engine's events; Redis (a private redis-server), BullMQ and the
+ * local store are real. Each way a session can end is driven here: delivered, handed off (and resumed),
+ * fenced by a newer owner, a fatal recorder error, cancelled, and a store that refuses the segments.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import {
+  backedUpSetKey,
+  parseFailure,
+  parseRecordingJob,
+  RECORD_JOB_NAME,
+  recordingRedisKeys,
+  type RecordingResult,
+} from '@recfleet/contract';
+import { RedisServer } from '@recfleet/embedded';
+import type { RecorderEvents, RecorderStartOptions, RecorderState } from '@recfleet/engine-binding';
+import { LocalDiskStorage, recordingObjectKeys, UploadSlots, type StorageAdapter } from '@recfleet/storage';
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from './logger.js';
+import { RecordingFailedError } from './recording-failure.js';
+import { RecordingRecord } from './recording-record.js';
+import { RecordingSession, SessionFencedError, type SessionRecorder } from './recording-session.js';
+import { claimRecording } from './redis-segment-index.js';
+
+const PREFIX = 'sess';
+const SEGMENT_BYTES = 1000;
+
+/** How a scripted recording goes: it joins, then writes a segment every `segmentMs`. */
+interface Script {
+  /** Ends by itself after this many segments (default: runs until stopped or released). */
+  segments?: number;
+  /** How it ends by itself (default `stopped` with `source_ended`). */
+  end?:
+    { type: 'stopped'; reason: 'source_ended' | 'max_duration' } | { type: 'fatal_error'; code: 'NO_MEDIA' };
+  segmentMs?: number;
+}
+
+/**
+ * The engine's Recorder as the session sees it: `stop` finishes the segment being written and then
+ * emits `stopped` (`requested`); `release({ cancel: true })` abandons it (`cancelled`).
+ */
+class ScriptedRecorder extends EventEmitter<RecorderEvents> implements SessionRecorder {
+  state: RecorderState = 'idle';
+  options: RecorderStartOptions | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private sequence = 0;
+  private written = 0;
+  private finished: Promise<void> | undefined;
+
+  constructor(private readonly script: Script) {
+    super();
+  }
+
+  start(options: RecorderStartOptions): void {
+    this.options = options;
+    this.sequence = options.startSequence ?? 0;
+    this.state = 'running';
+    setImmediate(() => {
+      this.emit('joined', {
+        type: 'joined',
+        recordingId: options.recordingId,
+        sourceUrl: options.sourceUrl,
+        rejoin: false,
+        at: Date.now(),
+      });
+      this.emit('started', {
+        type: 'started',
+        recordingId: options.recordingId,
+        streams: [],
+        at: Date.now(),
+      });
+      this.timer = setInterval(() => {
+        this.writing = this.writing.then(() => this.writeSegment());
+      }, this.script.segmentMs ?? 40);
+    });
+  }
+
+  private async writeSegment(): Promise<void> {
+    if (this.state !== 'running') return;
+    const o = this.options!;
+    const sequence = this.sequence++;
+    const path = join(o.outputDir, `${o.recordingId}_${String(sequence).padStart(6, '0')}.ts`);
+    await writeFile(path, Buffer.alloc(SEGMENT_BYTES, sequence % 256));
+    this.written += 1;
+    this.emit('segment', {
+      type: 'segment',
+      recordingId: o.recordingId,
+      sequence,
+      path,
+      durationSeconds: 1,
+      bytes: SEGMENT_BYTES,
+      startPtsSeconds: sequence + 1,
+      startsWithKeyframe: true,
+      discontinuity: sequence === (o.startSequence ?? 0) && o.discontinuity === true,
+    });
+    if (this.script.segments !== undefined && this.written >= this.script.segments) {
+      this.end(this.script.end ?? { type: 'stopped', reason: 'source_ended' });
+    }
+  }
+
+  private end(
+    e:
+      | { type: 'stopped'; reason: 'requested' | 'cancelled' | 'source_ended' | 'max_duration' }
+      | {
+          type: 'fatal_error';
+          code: 'NO_MEDIA';
+        },
+  ): void {
+    if (this.state === 'ended' || this.state === 'released') return;
+    clearInterval(this.timer);
+    this.state = 'ended';
+    const recordingId = this.options!.recordingId;
+    if (e.type === 'stopped') {
+      this.emit('stopped', {
+        type: 'stopped',
+        recordingId,
+        reason: e.reason,
+        segments: this.written,
+        durationSeconds: this.written,
+      });
+    } else {
+      this.emit('fatal_error', {
+        type: 'fatal_error',
+        recordingId,
+        code: e.code,
+        message: 'no stream selected',
+      });
+    }
+  }
+
+  stop(): Promise<unknown> {
+    if (this.state === 'running') {
+      this.state = 'stopping';
+      clearInterval(this.timer);
+      // The segment being written is finished, then the recording ends.
+      this.finished ??= this.writing.then(async () => {
+        this.state = 'running';
+        await this.writeSegment();
+        this.end({ type: 'stopped', reason: 'requested' });
+      });
+    }
+    return this.finished ?? Promise.resolve();
+  }
+
+  async release(options: { cancel?: boolean } = {}): Promise<void> {
+    if (this.state === 'running' || this.state === 'stopping') {
+      if (options.cancel) {
+        clearInterval(this.timer);
+        await this.writing;
+        this.end({ type: 'stopped', reason: 'cancelled' });
+      } else await this.stop();
+    }
+    this.state = 'released';
+  }
+}
+
+let server: RedisServer;
+let redis: Redis;
+let dir: string;
+let storeRoot: string;
+const slots = new UploadSlots(4);
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+  redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  dir = await mkdtemp(join(tmpdir(), 'recfleet-session-'));
+  storeRoot = join(dir, 'store');
+});
+const runs: Run[] = [];
+afterAll(async () => {
+  for (const run of runs) await run.close();
+  redis?.disconnect();
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  recorders: ScriptedRecorder[];
+  sessions: RecordingSession[];
+  /** What each run of the job ended with: a result, or the error the session threw. */
+  outcomes: Promise<RecordingResult | Error>[];
+  record: RecordingRecord;
+  job: () => Promise<Job>;
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Runs one recording job through a real BullMQ worker whose processor is a RecordingSession with the
+ * next script's recorder (a handed-off job runs again, with the next script).
+ */
+async function runRecording(
+  recordingId: string,
+  scripts: Script[],
+  options: { store?: StorageAdapter } = {},
+): Promise<Run> {
+  const queueName = `q-${recordingId}`;
+  const connection = { url: server.url, maxRetriesPerRequest: null };
+  const queue = new Queue(queueName, { connection, prefix: PREFIX });
+  const record = new RecordingRecord(redis, PREFIX, recordingId);
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(chunk.toString());
+      done();
+    },
+  });
+  const log = createLogger('debug', sink);
+  const run: Run = {
+    recorders: [],
+    sessions: [],
+    outcomes: [],
+    record,
+    logs,
+    job: async () => (await queue.getJob(recordingId))!,
+    close: async () => {
+      await worker.close();
+      await queue.close();
+    },
+  };
+  const settled: ((v: RecordingResult | Error) => void)[] = [];
+  for (let i = 0; i < scripts.length; i++) {
+    run.outcomes.push(new Promise((resolve) => settled.push(resolve)));
+  }
+  const worker = new Worker(
+    queueName,
+    async (job, token) => {
+      const n = run.sessions.length;
+      const recorder = new ScriptedRecorder(scripts[n]!);
+      run.recorders.push(recorder);
+      const session = new RecordingSession({
+        job,
+        token,
+        spec: parseRecordingJob(job.data),
+        sourceUrl: 'rtmp://127.0.0.1:1935/app/room',
+        createRecorder: () => recorder,
+        store: options.store ?? new LocalDiskStorage(storeRoot),
+        record,
+        redis,
+        owner: `test:${n}`,
+        uploadSlots: slots,
+        uploadAttemptTimeoutMs: 5000,
+        backedUpSetKey: backedUpSetKey(PREFIX),
+        spoolDir: join(dir, 'spool'),
+        progressIntervalMs: 50,
+        controlPollMs: 20,
+        log: log.child({ recordingId }),
+      });
+      run.sessions.push(session);
+      try {
+        const result = await session.run();
+        settled[n]!(result);
+        return result;
+      } catch (err) {
+        settled[n]!(err as Error);
+        throw err;
+      }
+    },
+    { connection, prefix: PREFIX, lockDuration: 10_000 },
+  );
+  runs.push(run);
+  await queue.add(
+    RECORD_JOB_NAME,
+    {
+      recordingId,
+      appId: 'app',
+      channel: 'room',
+      uid: 1,
+      recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 5 },
+      storage: { profile: 'local' },
+    },
+    { jobId: recordingId },
+  );
+  return run;
+}
+
+async function eventTypes(recordingId: string): Promise<string[]> {
+  const entries = await redis.xrange(recordingRedisKeys(PREFIX, recordingId).events, '-', '+');
+  return entries.map(([, fields]) => fields[fields.indexOf('type') + 1]!);
+}
+
+async function events(recordingId: string): Promise<{ type: string; data: Record<string, unknown> }[]> {
+  const entries = await redis.xrange(recordingRedisKeys(PREFIX, recordingId).events, '-', '+');
+  return entries.map(([, f]) => ({
+    type: f[f.indexOf('type') + 1]!,
+    data: JSON.parse(f[f.indexOf('data') + 1]!) as Record<string, unknown>,
+  }));
+}
+
+async function recordFields(recordingId: string): Promise<Record<string, string>> {
+  return redis.hgetall(recordingRedisKeys(PREFIX, recordingId).record);
+}
+
+function playlist(recordingId: string): Promise<string> {
+  return readFile(join(storeRoot, recordingObjectKeys(recordingId, 'room').playlistKey), 'utf8');
+}
+
+describe('recording session', () => {
+  it('delivers every segment and the final playlist, and ends uploaded', async () => {
+    const run = await runRecording('rec-delivered', [{ segments: 3 }]);
+    const result = await run.outcomes[0]!;
+    expect(result).toMatchObject({
+      outcome: 'uploaded',
+      stopReason: 'source_ended',
+      segments: 3,
+      bytes: 3000,
+    });
+    const fields = await recordFields('rec-delivered');
+    expect(fields).toMatchObject({ state: 'uploaded', ended: '1', segments: '3', owner: 'test:0' });
+    expect(JSON.parse(fields.result!)).toEqual(result);
+    const types = await eventTypes('rec-delivered');
+    expect(types.slice(0, 2)).toEqual(['joined', 'started']);
+    expect(types.filter((t) => t === 'segment')).toHaveLength(3);
+    expect(types.filter((t) => t === 'uploaded_segment')).toHaveLength(3);
+    expect(types.at(-1)).toBe('uploaded');
+    const text = await playlist('rec-delivered');
+    expect(text.split('\n').filter((l) => l.endsWith('.ts'))).toHaveLength(3);
+    expect(text.trim().endsWith('#EXT-X-ENDLIST')).toBe(true);
+    // The spool is emptied only once everything is in the store.
+    expect(await readdir(join(dir, 'spool'))).not.toContain('rec-delivered');
+    expect((await run.job()).progress).toMatchObject({
+      segments: 3,
+      segmentsUploaded: 3,
+      uploadPercent: 100,
+    });
+  });
+
+  it('hands off at a segment boundary, and the next session resumes the same playlist', async () => {
+    const run = await runRecording('rec-handoff', [{}, { segments: 2 }]);
+    await expect
+      .poll(async () => (await eventTypes('rec-handoff')).filter((t) => t === 'segment').length)
+      .toBe(2);
+    await run.sessions[0]!.handOff();
+    const first = await run.outcomes[0]!;
+    expect(first).toBeInstanceOf(Error);
+    expect((first as Error).name).toBe('WaitingError');
+    const second = await run.outcomes[1]!;
+    // The second session started after every segment of the first (3: the one being written when the
+    // hand-off came was finished), flagged the discontinuity, and ended the same playlist.
+    const handedOffAt = run.recorders[1]!.options!;
+    expect(handedOffAt.startSequence).toBe(3);
+    expect(handedOffAt.discontinuity).toBe(true);
+    expect(second).toMatchObject({ outcome: 'uploaded', segments: 5 });
+    const types = await eventTypes('rec-handoff');
+    expect(types.filter((t) => t === 'handoff')).toHaveLength(1);
+    expect(types.indexOf('handoff')).toBeLessThan(types.lastIndexOf('joined'));
+    const fields = await recordFields('rec-handoff');
+    expect(fields).toMatchObject({ state: 'uploaded', epoch: '2', owner: 'test:1' });
+    const listed = (await playlist('rec-handoff')).split('\n').filter((l) => l.endsWith('.ts'));
+    expect(listed).toEqual(
+      [0, 1, 2, 3, 4].map((s) => recordingObjectKeys('rec-handoff', 'room').segmentName(s)),
+    );
+  });
+
+  it('stops writing once a newer owner has claimed the recording, and leaves record and playlist alone', async () => {
+    const run = await runRecording('rec-fenced', [{}]);
+    await expect
+      .poll(async () => (await eventTypes('rec-fenced')).filter((t) => t === 'uploaded_segment').length)
+      .toBe(2);
+    // Another worker resumes the recording (its lock had expired): every later write of ours is refused.
+    const keys = recordingRedisKeys(PREFIX, 'rec-fenced');
+    await claimRecording(redis, keys.record, 'other-host:1');
+    const outcome = await run.outcomes[0]!;
+    expect(outcome).toBeInstanceOf(SessionFencedError);
+    expect((outcome as SessionFencedError).code).toBe('FENCED');
+    const fields = await recordFields('rec-fenced');
+    expect(fields.owner).toBe('other-host:1');
+    expect(fields.state).toBe('recording');
+    expect(fields.errorCode).toBeUndefined();
+    const types = await eventTypes('rec-fenced');
+    expect(types).not.toContain('fatal_error');
+    expect(types).not.toContain('uploaded');
+    // No final playlist: the new owner writes it.
+    expect(await playlist('rec-fenced')).not.toContain('#EXT-X-ENDLIST');
+    expect(run.logs.join('')).toContain('fenced: this worker stops writing the recording');
+  });
+
+  it("fails with the recorder's code on a fatal error, after delivering what was finished", async () => {
+    const run = await runRecording('rec-fatal', [
+      { segments: 1, end: { type: 'fatal_error', code: 'NO_MEDIA' } },
+    ]);
+    const outcome = await run.outcomes[0]!;
+    await expect.poll(async () => (await run.job()).failedReason).toBeDefined();
+    expect(outcome).toBeInstanceOf(RecordingFailedError);
+    expect((outcome as RecordingFailedError).code).toBe('NO_MEDIA');
+    expect(await recordFields('rec-fatal')).toMatchObject({
+      state: 'failed',
+      errorCode: 'NO_MEDIA',
+      errorMessage: 'no stream selected',
+    });
+    const last = (await events('rec-fatal')).at(-1)!;
+    expect(last).toEqual({ type: 'fatal_error', data: { code: 'NO_MEDIA', message: 'no stream selected' } });
+    expect(parseFailure((await run.job()).failedReason).code).toBe('NO_MEDIA');
+    expect((await eventTypes('rec-fatal')).filter((t) => t === 'uploaded_segment')).toHaveLength(1);
+  });
+
+  it('abandons the segment being written on a cancel request and ends with stop reason cancelled', async () => {
+    const run = await runRecording('rec-cancel', [{}]);
+    await expect
+      .poll(async () => (await eventTypes('rec-cancel')).filter((t) => t === 'segment').length)
+      .toBe(2);
+    await redis.hset(recordingRedisKeys(PREFIX, 'rec-cancel').record, 'control', 'cancel');
+    const result = await run.outcomes[0]!;
+    expect(result).toMatchObject({ outcome: 'uploaded', stopReason: 'cancelled' });
+    const segments = (result as RecordingResult).segments;
+    expect(segments).toBeGreaterThanOrEqual(2);
+    const stopped = (await events('rec-cancel')).find((e) => e.type === 'stopped')!;
+    expect(stopped.data.reason).toBe('cancelled');
+    expect(await recordFields('rec-cancel')).toMatchObject({ state: 'uploaded', reason: 'cancelled' });
+  });
+
+  it("fails with the store's own code when the store refuses every segment, keeping them in the spool", async () => {
+    await writeFile(join(dir, 'not-a-dir'), 'x');
+    const store = new LocalDiskStorage(join(dir, 'not-a-dir', 'store'));
+    const run = await runRecording('rec-refused', [{ segments: 2 }], { store });
+    const outcome = await run.outcomes[0]!;
+    await expect.poll(async () => (await run.job()).failedReason).toBeDefined();
+    expect(outcome).toBeInstanceOf(RecordingFailedError);
+    expect((outcome as RecordingFailedError).code).toBe('STORAGE_REFUSED');
+    const fields = await recordFields('rec-refused');
+    expect(fields).toMatchObject({ state: 'failed', errorCode: 'STORAGE_REFUSED' });
+    expect(fields.errorMessage).toMatch(/^segments not delivered: 0, 1 /);
+    const all = await events('rec-refused');
+    const failures = all.filter((e) => e.type === 'uploader_failure');
+    // A refusal is not retried: one attempt per segment (and per playlist write).
+    expect(failures.every((f) => f.data.code === 'STORAGE_REFUSED' && f.data.willRetry === false)).toBe(true);
+    expect(failures.filter((f) => f.data.sequence === 0)).toHaveLength(1);
+    expect(all.at(-1)).toMatchObject({ type: 'fatal_error', data: { code: 'STORAGE_REFUSED' } });
+    expect(parseFailure((await run.job()).failedReason).code).toBe('STORAGE_REFUSED');
+    expect((await readdir(join(dir, 'spool', 'rec-refused'))).sort()).toEqual([
+      'rec-refused_000000.ts',
+      'rec-refused_000001.ts',
+    ]);
+  });
+});
