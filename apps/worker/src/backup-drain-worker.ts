@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { backedUpSetKey, drainLockKey, openRedis, recordingRedisKeys, runScript } from '@recfleet/contract';
+import {
+  backedUpSetKey,
+  drainLockKey,
+  MAINTENANCE_QUEUE,
+  openRedis,
+  recordingRedisKeys,
+  runScript,
+} from '@recfleet/contract';
 import { drainRecording, recordingObjectKeys } from '@recfleet/storage';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -9,7 +16,6 @@ import { RecordingRecord } from './recording-record.js';
 import { RedisSegmentIndex } from './redis-segment-index.js';
 import type { StorageRegistry } from './storage-registry.js';
 
-export const MAINTENANCE_QUEUE = 'recfleet-maintenance';
 const DRAIN_SCHEDULER_ID = 'backup-drain';
 const DRAIN_JOB = 'backup-drain';
 /** A drain pass's hold on one recording; a pass that takes longer loses it to the next pass. */

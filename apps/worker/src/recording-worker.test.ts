@@ -1,7 +1,8 @@
 /**
- * A worker in this process, with the real recorder, given a source URL that carries credentials and
- * points at a closed port: the recording fails SOURCE_UNREACHABLE, and the password reaches neither the
- * worker's log, nor the record, nor any event, nor the job.
+ * A worker in this process, with the real recorder and a private redis-server: a source URL that
+ * carries credentials and points at a closed port fails SOURCE_UNREACHABLE without the password
+ * reaching the worker's log, the record, any event or the job; a storage profile that cannot be opened
+ * fails the job with the storage error's own code.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,7 +32,18 @@ beforeAll(async () => {
   const config = WorkerConfigSchema.parse({
     redisUrl: server.url,
     spoolDir: join(dir, 'spool'),
-    storageProfiles: { local: { type: 'local', root: join(dir, 'store') } },
+    storageProfiles: {
+      local: { type: 'local', root: join(dir, 'store') },
+      // Its secret file is gone by the time a job uses the profile (profiles open at their first job).
+      vault: {
+        type: 's3',
+        bucket: 'recordings',
+        region: 'us-east-1',
+        endpoint: 'http://127.0.0.1:9',
+        accessKeyId: 'key',
+        secretAccessKey: { file: join(dir, 'removed-secret') },
+      },
+    },
     progressIntervalSeconds: 1,
     drainIntervalSeconds: 600,
   });
@@ -102,5 +114,23 @@ describe('recording worker', () => {
     })) {
       expect(text, where).not.toContain(SECRET);
     }
+  });
+
+  it("fails a job whose storage profile cannot be opened with that error's own code", async () => {
+    const recordingId = 'rec-vault';
+    await queue.add(
+      RECORD_JOB_NAME,
+      { recordingId, appId: 'app', channel: 'vault', uid: 1, storage: { profile: 'vault' } },
+      { jobId: recordingId },
+    );
+    const keys = recordingRedisKeys('recfleet', recordingId);
+    await expect.poll(() => redis.hget(keys.record, 'state'), { timeout: 10_000 }).toBe('failed');
+    expect(await redis.hget(keys.record, 'errorCode')).toBe('STORAGE_CONFIG_INVALID');
+    expect(await redis.hget(keys.record, 'errorMessage')).toMatch(
+      /vault\.secretAccessKey: cannot read secret file/,
+    );
+    await expect
+      .poll(async () => (await queue.getJob(recordingId))?.failedReason, { timeout: 5000 })
+      .toMatch(/^\[STORAGE_CONFIG_INVALID\] /);
   });
 });

@@ -23,6 +23,8 @@ import { isSourceScheme, SOURCE_SCHEMES, STREAM_TYPES, urlScheme } from './vocab
 
 /** The BullMQ queue every producer adds to and every worker takes from. */
 export const RECORDINGS_QUEUE = 'recfleet-recordings';
+/** The workers' maintenance queue: the backup drain's job scheduler (shown in Bull Board beside the recordings). */
+export const MAINTENANCE_QUEUE = 'recfleet-maintenance';
 /** The BullMQ job name of a recording job. */
 export const RECORD_JOB_NAME = 'record';
 /** Default Redis key prefix (BullMQ's `prefix` option and recfleet's own keys). */
