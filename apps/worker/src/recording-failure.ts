@@ -1,4 +1,4 @@
-import { errorCodeOf, formatFailure, type RecfleetErrorCode } from '@recfleet/contract';
+import { errorCodeOf, formatFailure, redactText, type RecfleetErrorCode } from '@recfleet/contract';
 import { UnrecoverableError } from 'bullmq';
 
 /**
@@ -16,9 +16,13 @@ export class RecordingFailedError extends UnrecoverableError {
   }
 }
 
-/** Any error as a job failure: the registry code it carries (a StorageError's, …), else INTERNAL. */
+/**
+ * Any error as a job failure: the registry code it carries (a StorageError's, a RecorderError's, …),
+ * else INTERNAL. The message is persisted (record, failedReason), so URLs in it lose their credentials:
+ * an option check may quote the source URL it refused.
+ */
 export function asRecordingFailure(err: unknown): RecordingFailedError {
   if (err instanceof RecordingFailedError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new RecordingFailedError(errorCodeOf(err), message);
+  return new RecordingFailedError(errorCodeOf(err), redactText(message));
 }
