@@ -3,6 +3,7 @@ export * from './error-registry.js';
 export * from './job-rules.js';
 export * from './json-schema.js';
 export * from './open-redis.js';
+export * from './progress.js';
 export * from './recording-job.js';
 export * from './recording-result.js';
 export * from './redact.js';
