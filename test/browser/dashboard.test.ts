@@ -197,7 +197,7 @@ describe.skipIf(!hasChromium)(
             .first()
             .waitFor({ timeout: 30_000 * scale });
           // The job card's Progress tab shows the worker's progress object (reported every second here).
-          await page.getByRole('button', { name: 'Progress', exact: true }).first().click();
+          await page.getByRole('tab', { name: 'Progress', exact: true }).first().click();
           await expect
             .poll(async () => page.content(), { timeout: 30_000 * scale, interval: 500 })
             .toMatch(/segmentsUploaded/);

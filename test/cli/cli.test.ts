@@ -299,6 +299,15 @@ describe('a recording driven from the command line', () => {
         const failed = await cli(['watch', 'cli-cancel-queued']);
         expect(failed.code).toBe(1);
         expect(failed.stderr).toContain('CANCELLED');
+        // Over: stopping it again is a conflict (exit 6), in the words of the API's 409.
+        const again = await cli(['stop', 'cli-cancel-queued', '--json']);
+        expect(again.code).toBe(6);
+        expect(again.stderr).toContain(
+          'recording cli-cancel-queued has already ended (state failed); there is nothing to stop',
+        );
+        expect(JSON.parse(again.stdout)).toMatchObject({
+          error: { code: 'RECORDING_ENDED', exitCode: 6, recordingId: 'cli-cancel-queued', state: 'failed' },
+        });
       } finally {
         await queue.resume();
         await queue.close();

@@ -65,7 +65,7 @@ describe('stop and cancel from another process', () => {
       await fleet.client.cancel(recordingId);
       const status = await fleet.client.get(recordingId);
       expect(status.state).toBe('failed');
-      expect(status.fields.errorCode).toBe('CANCELLED');
+      expect(status.error?.code).toBe('CANCELLED');
       expect(await queue.getJob(recordingId)).toBeUndefined();
     } finally {
       await queue.resume();

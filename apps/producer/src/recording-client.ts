@@ -1,23 +1,30 @@
 import { randomBytes } from 'node:crypto';
 import {
   activeRecordingKey,
+  boundedRedisCall,
   type ControlRequest,
   DEFAULT_KEY_PREFIX,
+  FINAL_STATES,
   type FieldProblem,
   InvalidRecordingJobError,
   isFinalState,
+  isRecordingState,
+  numberRuleProblem,
   openRedis,
   parseFailure,
   parseRecordingJob,
   RECORD_JOB_NAME,
+  RECORDING_STATES,
+  type RecfleetErrorCode,
   type RecordingEvent,
-  type RecordingEventType,
   type RecordingJob,
   type RecordingJobInput,
   recordingRedisKeys,
-  type RecordingResult,
+  type RecordingState,
   RECORDINGS_QUEUE,
   recordingsIndexKey,
+  redactUrl,
+  RedisUnavailableError,
   releaseActiveRecording,
   runScript,
   storageProfilesKey,
@@ -26,6 +33,25 @@ import {
 } from '@recfleet/contract';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { InvalidListFilterError, RecordingEndedError, RecordingNotFoundError } from './recording-errors.js';
+import {
+  asProgress,
+  decodeCursor,
+  encodeCursor,
+  isSettled,
+  LIST_LIMIT_RULE,
+  type ListFilter,
+  recordError,
+  type RecordingPage,
+  type RecordingStatus,
+  type RecordingSummary,
+  SETTLED_WITHOUT_EVENT_MS,
+  toEvent,
+  toSummary,
+} from './recording-read-model.js';
+
+export * from './recording-errors.js';
+export * from './recording-read-model.js';
 
 export interface RecordingClientOptions {
   redisUrl: string;
@@ -36,50 +62,15 @@ export interface RecordingClientOptions {
    * add their profile names to `<prefix>:storage-profiles` when they start.
    */
   checkStorageProfiles?: boolean;
+  /**
+   * Bound on every Redis call, ms (default 3000, DEFAULT_REDIS_TIMEOUT_MS): a call Redis does not answer
+   * within it, or cannot take because the connection is down, fails with RedisUnavailableError.
+   */
+  redisTimeoutMs?: number;
 }
 
-/** States a recording's record can be in (see the README's lifecycle). */
-export const RECORDING_STATES = [
-  'queued',
-  'joining',
-  'recording',
-  'stopping',
-  'uploaded',
-  'backed_up',
-  'failed',
-] as const;
-
-export interface ListFilter {
-  /** Only recordings in one of these states. */
-  state?: string | readonly string[];
-  channel?: string;
-  appId?: string;
-  /** Page size, 1–500 (default 50). */
-  limit?: number;
-  /** `nextCursor` of the previous page. */
-  cursor?: string;
-}
-
-/** One recording in a list: what its record says, without events. */
-export interface RecordingSummary {
-  recordingId: string;
-  state: string;
-  appId: string;
-  channel: string;
-  uid: number;
-  createdAt: number;
-  updatedAt: number;
-  reason?: string;
-  errorCode?: string;
-  callbackUrl?: string;
-}
-
-export interface RecordingPage {
-  /** Newest first. */
-  recordings: RecordingSummary[];
-  /** Present when more recordings may follow: pass it as `cursor` for the next page. */
-  nextCursor?: string;
-}
+/** A producer waits this long for Redis per call before it reports it unavailable (API 503, CLI 5). */
+export const DEFAULT_REDIS_TIMEOUT_MS = 3000;
 
 /** Records examined per list call at most; a sparse filter returns a short page and a cursor. */
 const LIST_SCAN_LIMIT = 2000;
@@ -95,36 +86,51 @@ export interface RecordingHandle {
   created: boolean;
 }
 
-export interface RecordingStatus {
+/** What a stop or cancel did: the request is stored; `state` is the recording's state after it. */
+export interface ControlOutcome {
   recordingId: string;
-  state: string;
-  jobState: string;
-  fields: Record<string, string>;
-  progress: unknown;
-  result?: RecordingResult;
-  error?: { code: string; message: string };
+  requested: ControlRequest;
+  state: RecordingState;
 }
 
 /**
- * The producer's client: starts recordings (BullMQ jobs), stops or cancels them from any host, reads
- * their durable state and follows their events live.
+ * The producer's client, and the one reader of recordings for every producer part (API, CLI,
+ * dashboards): starts recordings (BullMQ jobs), stops or cancels them from any host, reads their
+ * durable state and follows their events live. Every Redis call is bounded (`redisTimeoutMs`) and fails
+ * with RedisUnavailableError when Redis is down, so callers decide on the error's type.
  */
 export class RecordingClient {
   private readonly redis: Redis;
+  private readonly queueConnection: Redis;
   private readonly queue: Queue;
   private readonly keyPrefix: string;
+  private readonly timeoutMs: number;
+  /** The Redis URL without credentials, for error messages. */
+  private readonly where: string;
   private readonly followers = new Set<Redis>();
+  private readyWait: Promise<void> | undefined;
+  private lastConnectionError: Error | undefined;
 
   constructor(private readonly options: RecordingClientOptions) {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    // Producers fail fast when Redis is down instead of queueing commands in memory.
+    this.timeoutMs = options.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
+    this.where = redactUrl(options.redisUrl);
+    // Producers fail fast when Redis is down instead of queueing commands in memory: a command queued
+    // offline would run after the caller was told it failed.
     this.redis = openRedis(options.redisUrl, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       lazyConnect: false,
     });
+    this.redis.on('error', (err: Error) => (this.lastConnectionError = err));
+    this.redis.on('ready', () => (this.lastConnectionError = undefined));
+    // Its own connection: BullMQ registers its scripts on it, and some share our scripts' names.
+    this.queueConnection = openRedis(options.redisUrl, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+    });
     this.queue = new Queue(options.queueName ?? RECORDINGS_QUEUE, {
-      connection: openRedis(options.redisUrl, { maxRetriesPerRequest: 1 }).on('error', () => undefined),
+      connection: this.queueConnection,
       prefix: this.keyPrefix,
     });
     this.queue.on('error', () => undefined);
@@ -163,46 +169,47 @@ export class RecordingClient {
       }
     }
     if (problems.length > 0 || !job) throw new InvalidRecordingJobError(problems);
-    await this.ready();
 
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
     const activeKey = activeRecordingKey(this.keyPrefix, job.appId, job.channel, job.uid);
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
-      const [outcome, id] = (await runScript(
-        this.redis,
-        'startRecording',
-        [
-          keys.record,
-          keys.events,
-          activeKey,
-          recordingsIndexKey(this.keyPrefix),
-          webhookRecordingsKey(this.keyPrefix),
-        ],
-        [recordingId, now, job.appId, job.channel, job.uid, job.callbackUrl ?? '', 'client'],
+      const [outcome, id] = (await this.call(() =>
+        runScript(
+          this.redis,
+          'startRecording',
+          [
+            keys.record,
+            keys.events,
+            activeKey,
+            recordingsIndexKey(this.keyPrefix),
+            webhookRecordingsKey(this.keyPrefix),
+          ],
+          [recordingId, now, job.appId, job.channel, job.uid, job.callbackUrl ?? '', 'client'],
+        ),
       )) as [string, string];
       if (outcome === 'created') {
         try {
           await this.addJob(job);
         } catch (err) {
-          // Nothing will run it: free the identity so that a retry can start it again.
-          await this.redis
-            .hset(keys.record, { state: 'failed', errorCode: 'INTERNAL', errorMessage: 'job not enqueued' })
-            .then(() => releaseActiveRecording(this.redis, this.keyPrefix, recordingId))
-            .catch(() => undefined);
+          // Nothing will run it: end it, and free the identity so that a retry can start it again.
+          await this.endQueued(recordingId, 'INTERNAL', 'the job could not be enqueued').catch(
+            () => undefined,
+          );
           throw err;
         }
         return { recordingId, created: true };
       }
       if (outcome === 'exists') {
         // A start retried after its job could not be added enqueues it now (BullMQ ignores a known id).
-        if ((await this.redis.hget(keys.record, 'state')) === 'queued') await this.addJob(job);
+        if ((await this.call(() => this.redis.hget(keys.record, 'state'))) === 'queued')
+          await this.addJob(job);
         return { recordingId, created: false };
       }
       // Another recording of this identity holds the active key: it is the answer, unless it is over
       // (or is left over from a start that never enqueued its job), in which case the key is freed.
       if (attempt < 3 && (await this.isStale(id))) {
-        await runScript(this.redis, 'releaseActiveRecording', [activeKey], [id]);
+        await this.call(() => runScript(this.redis, 'releaseActiveRecording', [activeKey], [id]));
         continue;
       }
       return { recordingId: id, created: false };
@@ -210,31 +217,44 @@ export class RecordingClient {
   }
 
   private async isStale(recordingId: string): Promise<boolean> {
-    const [state, createdAt] = await this.redis.hmget(
-      recordingRedisKeys(this.keyPrefix, recordingId).record,
-      'state',
-      'createdAt',
+    const [state, createdAt] = await this.call(() =>
+      this.redis.hmget(recordingRedisKeys(this.keyPrefix, recordingId).record, 'state', 'createdAt'),
     );
     if (!state || isFinalState(state)) return true;
     if (state !== 'queued' || Date.now() - Number(createdAt) < ORPHAN_AFTER_MS) return false;
-    return (await this.queue.getJob(recordingId)) === undefined;
+    return (await this.call(() => this.queue.getJob(recordingId))) === undefined;
   }
 
   private async addJob(job: RecordingJob): Promise<void> {
     // jobId = recordingId: BullMQ ignores an add whose id exists, so retries of start are harmless.
-    await this.queue.add(RECORD_JOB_NAME, job, {
-      jobId: job.recordingId,
-      attempts: 1,
-      removeOnComplete: { age: 7 * 24 * 3600 },
-      removeOnFail: { age: 30 * 24 * 3600 },
-    });
+    await this.call(() =>
+      this.queue.add(RECORD_JOB_NAME, job, {
+        jobId: job.recordingId,
+        attempts: 1,
+        removeOnComplete: { age: 7 * 24 * 3600 },
+        removeOnFail: { age: 30 * 24 * 3600 },
+      }),
+    );
+  }
+
+  /** Ends a recording no worker took (only while its record is `queued`) and frees its identity. */
+  private async endQueued(recordingId: string, code: RecfleetErrorCode, message: string): Promise<void> {
+    const keys = recordingRedisKeys(this.keyPrefix, recordingId);
+    const ended = await this.call(() =>
+      runScript(
+        this.redis,
+        'failQueuedRecording',
+        [keys.record, keys.events],
+        [code, message, Date.now(), JSON.stringify({ code, message })],
+      ),
+    );
+    if (ended === 1) await this.call(() => releaseActiveRecording(this.redis, this.keyPrefix, recordingId));
   }
 
   /** Whether Redis answers (for health checks). */
   async ping(): Promise<boolean> {
     try {
-      await this.ready();
-      return (await this.redis.ping()) === 'PONG';
+      return (await this.call(() => this.redis.ping())) === 'PONG';
     } catch {
       return false;
     }
@@ -242,60 +262,90 @@ export class RecordingClient {
 
   /** The storage profile names the fleet's workers registered, sorted. */
   async knownStorageProfiles(): Promise<string[]> {
-    await this.ready();
-    return (await this.redis.smembers(storageProfilesKey(this.keyPrefix))).sort();
+    return (await this.call(() => this.redis.smembers(storageProfilesKey(this.keyPrefix)))).sort();
   }
 
-  /** Asks the worker running the recording to finalize it. Durable: a reconnecting worker still sees it. */
-  stop(recordingId: string): Promise<void> {
+  /**
+   * Asks the worker running the recording to finalize it. Durable: a reconnecting worker still sees it.
+   * Throws RecordingNotFoundError, or RecordingEndedError when the recording is over.
+   */
+  stop(recordingId: string): Promise<ControlOutcome> {
     return this.control(recordingId, 'stop');
   }
 
-  /** Asks the worker to abandon the recording without finalizing the current segment. */
-  cancel(recordingId: string): Promise<void> {
+  /** Asks the worker to abandon the recording without finalizing the current segment (see stop). */
+  cancel(recordingId: string): Promise<ControlOutcome> {
     return this.control(recordingId, 'cancel');
   }
 
-  private async control(recordingId: string, request: ControlRequest): Promise<void> {
-    await this.ready();
+  private async control(recordingId: string, request: ControlRequest): Promise<ControlOutcome> {
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
-    if (!(await this.redis.exists(keys.record))) throw new RecordingNotFoundError(recordingId);
-    await this.redis.hset(keys.record, { control: request, controlAt: Date.now() });
-    // A waiting job that no worker took yet is simply removed.
-    const job = await this.queue.getJob(recordingId);
-    if (job && (await job.getState()) === 'waiting') {
-      await job.remove().catch(() => undefined);
-      await this.redis.hset(keys.record, { state: 'failed', errorCode: 'CANCELLED', updatedAt: Date.now() });
-      await releaseActiveRecording(this.redis, this.keyPrefix, recordingId);
+    const [outcome, state] = (await this.call(() =>
+      runScript(this.redis, 'requestControl', [keys.record], [request, Date.now(), ...FINAL_STATES]),
+    )) as [string, string];
+    if (outcome === 'not_found') throw new RecordingNotFoundError(recordingId);
+    if (outcome === 'ended') {
+      throw new RecordingEndedError(recordingId, isRecordingState(state) ? state : 'failed', request);
     }
+    // A job no worker has taken yet is taken out of the queue, and the recording ends here. Only a
+    // removal that succeeded may end it: BullMQ refuses to remove a job a worker holds (one that took
+    // it since the state was read), and that worker acts on the request stored above.
+    if (
+      (await this.call(() => this.queue.getJobState(recordingId))) === 'waiting' &&
+      (await this.call(() => this.queue.remove(recordingId))) === 1
+    ) {
+      await this.endQueued(recordingId, 'CANCELLED', `${request} requested before any worker took it`);
+    }
+    const after = await this.call(() => this.redis.hget(keys.record, 'state'));
+    return { recordingId, requested: request, state: isRecordingState(after) ? after : 'failed' };
   }
 
+  /** The recording's record, job state, progress, result and error. Throws RecordingNotFoundError. */
   async get(recordingId: string): Promise<RecordingStatus> {
-    await this.ready();
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
-    const fields = await this.redis.hgetall(keys.record);
-    if (!fields.recordingId) throw new RecordingNotFoundError(recordingId);
-    const job = await this.queue.getJob(recordingId);
-    const jobState = job ? await job.getState() : 'unknown';
-    const status: RecordingStatus = {
-      recordingId,
-      state: fields.state ?? 'unknown',
-      jobState,
-      fields,
-      progress: job?.progress,
-    };
-    if (fields.result) status.result = JSON.parse(fields.result) as RecordingResult;
-    else if (job?.returnvalue) status.result = job.returnvalue as RecordingResult;
-    if (fields.errorCode && jobState !== 'failed') {
-      status.error = { code: fields.errorCode, message: fields.errorMessage ?? '' };
-    }
-    if (jobState === 'failed') status.error = parseFailure(job?.failedReason);
+    const [fields, indexed, job] = await this.call(() =>
+      Promise.all([
+        this.redis.hgetall(keys.record),
+        this.redis.hlen(keys.segments),
+        this.queue.getJob(recordingId),
+      ]),
+    );
+    // The worker writes the result on the record before the job completes; older records have it only
+    // on the job.
+    if (!fields.result && job?.returnvalue) fields.result = JSON.stringify(job.returnvalue);
+    const summary = toSummary(fields, indexed, job?.progress);
+    if (!summary) throw new RecordingNotFoundError(recordingId);
+    const jobState = job ? await this.call(() => job.getState()) : 'unknown';
+    const status: RecordingStatus = { ...summary, jobState };
+    // The record's code is the worker's own; the job's reason says the same, unless no worker wrote one.
+    const error =
+      recordError(summary) ?? (jobState === 'failed' ? parseFailure(job?.failedReason) : undefined);
+    if (error) status.error = error;
     return status;
   }
 
   /**
+   * Whether any of the recording's segments is verified in its primary store (so its playlist is there
+   * too): the dashboards offer playback from storage only then.
+   */
+  async hasSegmentInPrimary(recordingId: string): Promise<boolean> {
+    const values = await this.call(() =>
+      this.redis.hvals(recordingRedisKeys(this.keyPrefix, recordingId).segments),
+    );
+    return values.some((v) => {
+      try {
+        return (JSON.parse(v) as { location?: unknown }).location === 'primary';
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /**
    * Follows a recording's events from the start (or after `afterId`), live, until a terminal event
-   * (`uploaded`, `backed_up`, `fatal_error`). Works for recordings started by any producer.
+   * (`uploaded`, `backed_up`, `fatal_error`), or until its record has been settled for a while without
+   * one. Works for recordings started by any producer. Its blocking reads are not bounded: a follower
+   * rides through Redis restarts (the read is sent again after reconnecting).
    */
   async *follow(
     recordingId: string,
@@ -303,7 +353,6 @@ export class RecordingClient {
   ): AsyncGenerator<RecordingEvent> {
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
     const reader = openRedis(this.options.redisUrl, { maxRetriesPerRequest: null });
-    // A follower rides through Redis restarts: the blocked read is sent again after reconnecting.
     reader.on('error', () => undefined);
     this.followers.add(reader);
     let lastId = options.afterId ?? '0-0';
@@ -316,7 +365,10 @@ export class RecordingClient {
           keys.events,
           lastId,
         )) as [string, [string, string[]][]][] | null;
-        if (!reply) continue;
+        if (!reply) {
+          if (await this.settledWithoutEvent(recordingId)) return;
+          continue;
+        }
         for (const [, entries] of reply) {
           for (const [id, flat] of entries) {
             lastId = id;
@@ -332,29 +384,28 @@ export class RecordingClient {
     }
   }
 
+  private async settledWithoutEvent(recordingId: string): Promise<boolean> {
+    try {
+      const [state, updatedAt] = await this.call(() =>
+        this.redis.hmget(recordingRedisKeys(this.keyPrefix, recordingId).record, 'state', 'updatedAt'),
+      );
+      return isSettled(state ?? undefined) && Date.now() - Number(updatedAt) > SETTLED_WITHOUT_EVENT_MS;
+    } catch (err) {
+      // Following rides through an outage; the next empty read asks again.
+      if (err instanceof RedisUnavailableError) return false;
+      throw err;
+    }
+  }
+
   /**
    * Lists recordings, newest first, from the durable records (index `<prefix>:recordings`, written at
    * start). Filters by state, channel and app id; pages with `limit` and the previous page's
    * `nextCursor`. At most 2,000 records are examined per call, so a sparse filter can return a short
-   * (even empty) page with a cursor to continue from.
+   * (even empty) page with a cursor to continue from. Throws InvalidListFilterError naming every bad
+   * field.
    */
   async list(filter: ListFilter = {}): Promise<RecordingPage> {
-    const limit = filter.limit ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-      throw new InvalidListFilterError([{ field: 'limit', rule: 'must be an integer from 1 to 500' }]);
-    }
-    const states = filter.state === undefined ? undefined : ([] as string[]).concat(filter.state);
-    const badState = states?.find((s) => !(RECORDING_STATES as readonly string[]).includes(s));
-    if (badState !== undefined) {
-      throw new InvalidListFilterError([
-        {
-          field: 'state',
-          rule: `must be one of ${RECORDING_STATES.join(', ')} (got ${JSON.stringify(badState)})`,
-        },
-      ]);
-    }
-    const position = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
-    await this.ready();
+    const { limit, states, position } = checkFilter(filter);
     const recordings: RecordingSummary[] = [];
     let scanned = 0;
     let last: [string, number] | undefined;
@@ -367,20 +418,18 @@ export class RecordingClient {
         break;
       }
       const batch = next.value;
-      const pipeline = this.redis.pipeline();
-      for (const [id] of batch) pipeline.hgetall(recordingRedisKeys(this.keyPrefix, id).record);
-      const replies = (await pipeline.exec()) ?? [];
+      const summaries = await this.readSummaries(batch.map(([id]) => id));
       for (let i = 0; i < batch.length; i++) {
         last = batch[i];
         scanned += 1;
-        const fields = (replies[i]?.[1] ?? {}) as Record<string, string>;
-        if (fields.recordingId) {
-          const summary = toSummary(fields);
-          const matches =
-            (!states || states.includes(summary.state)) &&
-            (filter.channel === undefined || summary.channel === filter.channel) &&
-            (filter.appId === undefined || summary.appId === filter.appId);
-          if (matches) recordings.push(summary);
+        const summary = summaries[i];
+        if (
+          summary &&
+          (!states || states.includes(summary.state)) &&
+          (filter.channel === undefined || summary.channel === filter.channel) &&
+          (filter.appId === undefined || summary.appId === filter.appId)
+        ) {
+          recordings.push(summary);
         }
         if (recordings.length >= limit || scanned >= LIST_SCAN_LIMIT) {
           // More may follow unless this was the index's last entry (the next page is then empty).
@@ -389,9 +438,40 @@ export class RecordingClient {
       }
     }
     await pages.return(undefined);
+    await this.addJobProgress(recordings);
     const page: RecordingPage = { recordings };
     if (!exhausted && last) page.nextCursor = encodeCursor(last);
     return page;
+  }
+
+  /** Records and segment counts of several recordings, in one round trip. */
+  private async readSummaries(ids: readonly string[]): Promise<(RecordingSummary | undefined)[]> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) {
+      const keys = recordingRedisKeys(this.keyPrefix, id);
+      pipeline.hgetall(keys.record).hlen(keys.segments);
+    }
+    const replies = (await this.call(() => pipeline.exec())) ?? [];
+    return ids.map((_, i) => {
+      const [err, fields] = replies[2 * i] ?? [];
+      if (err) throw err;
+      const indexed = replies[2 * i + 1]?.[1];
+      return toSummary(
+        (fields ?? {}) as Record<string, string>,
+        typeof indexed === 'number' ? indexed : 0,
+        null,
+      );
+    });
+  }
+
+  /** Running recordings' progress lives on their jobs (the worker reports it there). */
+  private async addJobProgress(recordings: RecordingSummary[]): Promise<void> {
+    const running = recordings.filter((r) => !r.result);
+    const jobs = await this.call(() => Promise.all(running.map((r) => this.queue.getJob(r.recordingId))));
+    running.forEach((r, i) => {
+      const progress = asProgress(jobs[i]?.progress);
+      if (progress) r.progress = progress;
+    });
   }
 
   /** The index in order (newest first, ties by descending id), from after `after`, in batches. */
@@ -402,17 +482,14 @@ export class RecordingClient {
       let entries: [string, number][] = [];
       if (pos) {
         const [afterId, score] = pos;
-        const same = (await this.redis.zrangebyscore(key, score, score)).filter((id) => id < afterId);
+        const same = (await this.call(() => this.redis.zrangebyscore(key, score, score))).filter(
+          (id) => id < afterId,
+        );
         entries = same.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0)).map((id) => [id, score]);
       }
-      const flat = await this.redis.zrevrangebyscore(
-        key,
-        pos ? `(${pos[1]}` : '+inf',
-        '-inf',
-        'WITHSCORES',
-        'LIMIT',
-        0,
-        200,
+      const from = pos ? `(${pos[1]}` : '+inf';
+      const flat = await this.call(() =>
+        this.redis.zrevrangebyscore(key, from, '-inf', 'WITHSCORES', 'LIMIT', 0, 200),
       );
       for (let i = 0; i + 1 < flat.length; i += 2) entries.push([flat[i]!, Number(flat[i + 1])]);
       if (entries.length === 0) return;
@@ -426,95 +503,80 @@ export class RecordingClient {
     recordingId: string,
     options: { afterId?: string; count?: number } = {},
   ): Promise<RecordingEvent[]> {
-    await this.ready();
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
     const start = options.afterId ? `(${options.afterId}` : '-';
-    const entries = (await this.redis.xrange(keys.events, start, '+', 'COUNT', options.count ?? 1000)) as [
-      string,
-      string[],
-    ][];
+    const entries = (await this.call(() =>
+      this.redis.xrange(keys.events, start, '+', 'COUNT', options.count ?? 1000),
+    )) as [string, string[]][];
     return entries.map(([id, flat]) => toEvent(id, flat));
   }
 
-  private async ready(): Promise<void> {
-    if (this.redis.status === 'ready') return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`Redis at ${this.options.redisUrl} is not reachable`)),
-        5000,
-      );
-      this.redis.once('ready', () => {
+  /**
+   * One Redis operation, once the connection is ready (waited for at most the bound), within the bound.
+   * A connection that is not there fails as "not reachable", with the connection's own reason.
+   */
+  private async call<T>(op: () => Promise<T>): Promise<T> {
+    await this.ready();
+    return boundedRedisCall(op, { timeoutMs: this.timeoutMs, where: this.where });
+  }
+
+  /**
+   * Resolves once the connection is ready. Every caller waiting meanwhile shares one wait (and one
+   * `ready` listener), which ends with the bound: an outage does not pile listeners up.
+   */
+  private ready(): Promise<void> {
+    if (this.redis.status === 'ready') return Promise.resolve();
+    this.readyWait ??= new Promise<void>((resolve, reject) => {
+      const onReady = (): void => {
         clearTimeout(timer);
+        this.readyWait = undefined;
         resolve();
-      });
+      };
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        this.readyWait = undefined;
+        const reason = this.lastConnectionError?.message.split('\n')[0];
+        reject(
+          new RedisUnavailableError(`Redis at ${this.where} is not reachable${reason ? ` (${reason})` : ''}`),
+        );
+      }, this.timeoutMs);
+      this.redis.once('ready', onReady);
     });
+    return this.readyWait;
   }
 
   async close(): Promise<void> {
     for (const f of this.followers) f.disconnect();
     await this.queue.close().catch(() => undefined);
-    await this.redis.quit().catch(() => undefined);
-  }
-}
-
-export class RecordingNotFoundError extends Error {
-  readonly code = 'RECORDING_NOT_FOUND' as const;
-  constructor(readonly recordingId: string) {
-    super(`no recording with id ${recordingId}`);
-    this.name = 'RecordingNotFoundError';
-  }
-}
-
-export class InvalidListFilterError extends Error {
-  readonly code = 'INVALID_FILTER' as const;
-  constructor(readonly problems: FieldProblem[]) {
-    super(`invalid list filter: ${problems.map((p) => `${p.field} ${p.rule}`).join('; ')}`);
-    this.name = 'InvalidListFilterError';
-  }
-}
-
-/** A stream entry as a RecordingEvent. */
-export function toEvent(id: string, flat: string[]): RecordingEvent {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
-  return {
-    id,
-    type: f.type as RecordingEventType,
-    at: Number(f.at),
-    data: f.data ? (JSON.parse(f.data) as Record<string, unknown>) : {},
-  };
-}
-
-function toSummary(f: Record<string, string>): RecordingSummary {
-  const summary: RecordingSummary = {
-    recordingId: f.recordingId ?? '',
-    state: f.state ?? 'unknown',
-    appId: f.appId ?? '',
-    channel: f.channel ?? '',
-    uid: Number(f.uid ?? 0),
-    createdAt: Number(f.createdAt ?? 0),
-    updatedAt: Number(f.updatedAt ?? 0),
-  };
-  if (f.reason) summary.reason = f.reason;
-  if (f.errorCode) summary.errorCode = f.errorCode;
-  if (f.callbackUrl) summary.callbackUrl = f.callbackUrl;
-  return summary;
-}
-
-function encodeCursor([id, score]: [string, number]): string {
-  return Buffer.from(JSON.stringify([score, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [string, number] {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(value) && Number.isFinite(value[0]) && typeof value[1] === 'string') {
-      return [value[1], value[0] as number];
+    for (const connection of [this.queueConnection, this.redis]) {
+      if (connection.status === 'ready') await connection.quit().catch(() => connection.disconnect());
+      else connection.disconnect();
     }
-  } catch {
-    // reported below
   }
-  throw new InvalidListFilterError([
-    { field: 'cursor', rule: 'must be a nextCursor returned by a previous list' },
-  ]);
+}
+
+/** The checked form of a list filter, or InvalidListFilterError naming every bad field. */
+function checkFilter(filter: ListFilter): {
+  limit: number;
+  states: string[] | undefined;
+  position: [string, number] | undefined;
+} {
+  const problems: FieldProblem[] = [];
+  const limit = filter.limit ?? LIST_LIMIT_RULE.default;
+  const limitProblem = numberRuleProblem(LIST_LIMIT_RULE, limit);
+  if (limitProblem) problems.push({ field: 'limit', rule: `must be ${limitProblem}` });
+  const states = filter.state === undefined ? undefined : ([] as string[]).concat(filter.state);
+  const badState = states?.find((s) => !isRecordingState(s));
+  if (badState !== undefined) {
+    problems.push({
+      field: 'state',
+      rule: `must be one of ${RECORDING_STATES.join(', ')} (got ${JSON.stringify(badState)})`,
+    });
+  }
+  const position = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
+  if (filter.cursor !== undefined && !position) {
+    problems.push({ field: 'cursor', rule: 'must be a nextCursor returned by a previous list' });
+  }
+  if (problems.length > 0) throw new InvalidListFilterError(problems);
+  return { limit, states, position };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RecfleetError } from './error-registry.js';
 import { CHANNEL_ALLOWED_PUNCTUATION, CHANNEL_MAX_BYTES, channelNameProblem } from './channel.js';
 import {
   APP_ID_PATTERN,
@@ -142,10 +143,11 @@ export interface FieldProblem {
   rule: string;
 }
 
-export class InvalidRecordingJobError extends Error {
-  readonly code = 'INVALID_JOB' as const;
+/** Job data (or a start request) that breaks the contract: every bad field with its rule. */
+export class InvalidRecordingJobError extends RecfleetError {
+  declare readonly code: 'INVALID_JOB';
   constructor(readonly problems: FieldProblem[]) {
-    super(`invalid recording job: ${problems.map((p) => `${p.field} ${p.rule}`).join('; ')}`);
+    super('INVALID_JOB', `invalid recording job: ${problems.map((p) => `${p.field} ${p.rule}`).join('; ')}`);
     this.name = 'InvalidRecordingJobError';
   }
 }

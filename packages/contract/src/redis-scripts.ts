@@ -15,6 +15,8 @@ export const REDIS_SCRIPTS = {
   addSegment: 2,
   renewLock: 1,
   releaseLock: 1,
+  requestControl: 1,
+  failQueuedRecording: 2,
 } as const satisfies Record<string, number>;
 export type RedisScriptName = keyof typeof REDIS_SCRIPTS;
 

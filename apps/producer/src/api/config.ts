@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { DEFAULT_KEY_PREFIX, RedisUrlSchema, RECORDINGS_QUEUE } from '@recfleet/contract';
+import { DEFAULT_KEY_PREFIX, RecfleetError, RedisUrlSchema, RECORDINGS_QUEUE } from '@recfleet/contract';
 import { z } from 'zod';
 
 /** The API process's config, validated at start-up; every refusal names the key. */
@@ -58,8 +58,13 @@ export const ApiConfigSchema = z
 
 export type ApiConfig = z.output<typeof ApiConfigSchema>;
 
-export class ApiConfigError extends Error {
-  readonly code = 'CONFIG_INVALID' as const;
+/** A config that breaks ApiConfigSchema (or cannot be read); the message names every bad key. */
+export class ApiConfigError extends RecfleetError {
+  declare readonly code: 'CONFIG_INVALID';
+  constructor(message: string) {
+    super('CONFIG_INVALID', message);
+    this.name = 'ApiConfigError';
+  }
 }
 
 /** Environment variables and the config key each sets. */

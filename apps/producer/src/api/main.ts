@@ -21,6 +21,7 @@ const client = new RecordingClient({
 const app = buildApiServer({ client, apiKeys: config.apiKeys, logger: { level: config.logLevel } });
 if (config.dashboards.enabled) {
   await app.register(registerDashboards, {
+    client,
     redisUrl: config.redisUrl,
     keyPrefix: config.keyPrefix,
     queueName: config.queueName,

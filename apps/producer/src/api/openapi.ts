@@ -1,85 +1,20 @@
-import { startRecordingRequestJsonSchema } from '@recfleet/contract';
+import {
+  ERROR_CATEGORIES,
+  type ErrorCategory,
+  RECORDING_STATES,
+  startRecordingRequestJsonSchema,
+} from '@recfleet/contract';
 import { z } from 'zod';
-
-const FieldProblemSchema = z.object({
-  field: z
-    .string()
-    .meta({ description: 'Dotted path of the refused field, e.g. `recordingConfig.segmentSeconds`' }),
-  rule: z.string().meta({ description: 'The rule it broke' }),
-});
-
-const ProblemSchema = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    errors: z.array(FieldProblemSchema).optional(),
-  })
-  .meta({ description: 'RFC 7807 problem details (application/problem+json)' });
-
-const EventSchema = z.object({
-  id: z.string().meta({ description: 'Stream entry id; ordered, unique per recording' }),
-  type: z.string(),
-  at: z.number().int().meta({ description: 'When it happened, ms since epoch' }),
-  data: z.record(z.string(), z.unknown()),
-});
-
-const StateSchema = z.enum(['queued', 'joining', 'recording', 'stopping', 'uploaded', 'backed_up', 'failed']);
-
-const SummarySchema = z.object({
-  recordingId: z.string(),
-  state: StateSchema,
-  appId: z.string(),
-  channel: z.string(),
-  uid: z.number().int(),
-  createdAt: z.number().int(),
-  updatedAt: z.number().int(),
-  reason: z.string().optional(),
-  errorCode: z.string().optional(),
-  callbackUrl: z.string().optional(),
-});
-
-const RecordingSchema = SummarySchema.omit({ errorCode: true }).extend({
-  jobState: z.string(),
-  control: z.enum(['stop', 'cancel']).optional(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
-  progress: z.unknown(),
-  result: z
-    .object({
-      recordingId: z.string(),
-      channel: z.string(),
-      outcome: z.enum(['uploaded', 'backed_up']),
-      stopReason: z.string(),
-      storageProfile: z.string(),
-      playlistKey: z.string(),
-      playlistLocation: z.string(),
-      segments: z.number().int(),
-      durationSeconds: z.number(),
-      bytes: z.number().int(),
-    })
-    .optional(),
-  playlist: z.object({ key: z.string(), location: z.string() }).optional(),
-  events: z.array(EventSchema),
-  eventsTruncated: z.boolean(),
-});
-
-const PageSchema = z.object({
-  recordings: z.array(SummarySchema),
-  nextCursor: z.string().optional().meta({ description: 'Pass as `cursor` for the next page' }),
-});
-
-const StartResponseSchema = z.object({
-  recordingId: z.string(),
-  created: z.boolean().meta({ description: 'False when an existing recording was returned' }),
-  state: StateSchema,
-});
-
-const ControlResponseSchema = z.object({
-  recordingId: z.string(),
-  requested: z.enum(['stop', 'cancel']),
-  state: StateSchema,
-});
+import { LIST_LIMIT_RULE } from '../recording-read-model.js';
+import {
+  ControlResponseSchema,
+  EventSchema,
+  PageSchema,
+  ProblemSchema,
+  RECORDING_ID_JSON_PATTERN,
+  RecordingSchema,
+  StartResponseSchema,
+} from './schemas.js';
 
 function schema(s: z.ZodType): Record<string, unknown> {
   const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io: 'output', unrepresentable: 'any' });
@@ -88,22 +23,30 @@ function schema(s: z.ZodType): Record<string, unknown> {
 
 const ref = (name: string): { $ref: string } => ({ $ref: `#/components/schemas/${name}` });
 const json = (name: string): object => ({ 'application/json': { schema: ref(name) } });
-const problemResponse = (description: string): object => ({
-  description,
-  content: { 'application/problem+json': { schema: ref('Problem') } },
-});
+
+/** A problem answer, under the HTTP status its error category has in the registry. */
+function problems(...answers: [ErrorCategory, string][]): Record<string, object> {
+  return Object.fromEntries(
+    answers.map(([category, description]) => [
+      String(ERROR_CATEGORIES[category].httpStatus),
+      { description, content: { 'application/problem+json': { schema: ref('Problem') } } },
+    ]),
+  );
+}
+
 const idParam = {
   name: 'id',
   in: 'path',
   required: true,
-  schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' },
+  schema: { type: 'string', pattern: RECORDING_ID_JSON_PATTERN },
 };
-const common = {
-  '401': problemResponse('No valid API key'),
-  '404': problemResponse('Unknown recording'),
-};
+const common = problems(
+  ['unauthenticated', 'No valid API key'],
+  ['not_found', 'Unknown recording'],
+  ['unavailable', 'Redis is not reachable or did not answer in time; retry later'],
+);
 
-/** The OpenAPI 3.1 document of the producer API; body schemas are generated from the zod contract. */
+/** The OpenAPI 3.1 document of the producer API; every schema is generated from the contract. */
 export function buildOpenApiDocument(): Record<string, unknown> {
   return {
     openapi: '3.1.0',
@@ -111,7 +54,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       title: 'recfleet producer API',
       version: '1.0.0',
       description:
-        'Start, follow, stop and cancel cloud recordings. Every route but /healthz needs `Authorization: Bearer <API key>`. Errors are RFC 7807 problems naming each refused field and its rule.',
+        "Start, follow, stop and cancel cloud recordings. Every route but /healthz needs `Authorization: Bearer <API key>`. Errors are RFC 9457 problems with the error's stable `code`, naming each refused field and its rule.",
     },
     components: {
       securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key' } },
@@ -137,9 +80,13 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           responses: {
             '201': { description: 'Started', content: json('StartRecordingResponse') },
             '200': { description: 'Already exists or active', content: json('StartRecordingResponse') },
-            '400': problemResponse('Invalid request; `errors` names each field and rule'),
+            ...problems(['invalid_argument', 'Invalid request; `errors` names each field and rule']),
             '401': common['401'],
-            '415': problemResponse('Body is not application/json'),
+            '415': {
+              description: 'Body is not application/json',
+              content: { 'application/problem+json': { schema: ref('Problem') } },
+            },
+            '503': common['503'],
           },
         },
         get: {
@@ -149,7 +96,9 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             {
               name: 'state',
               in: 'query',
-              schema: { type: 'string' },
+              style: 'form',
+              explode: false,
+              schema: { type: 'array', items: { type: 'string', enum: [...RECORDING_STATES] } },
               description: 'One state or several, comma-separated',
             },
             { name: 'channel', in: 'query', schema: { type: 'string' } },
@@ -157,7 +106,13 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             {
               name: 'limit',
               in: 'query',
-              schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+              description: LIST_LIMIT_RULE.description,
+              schema: {
+                type: 'integer',
+                minimum: LIST_LIMIT_RULE.min,
+                maximum: LIST_LIMIT_RULE.max,
+                default: LIST_LIMIT_RULE.default,
+              },
             },
             {
               name: 'cursor',
@@ -168,8 +123,9 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           ],
           responses: {
             '200': { description: 'A page of recordings', content: json('RecordingPage') },
-            '400': problemResponse('Invalid query'),
+            ...problems(['invalid_argument', 'Invalid query']),
             '401': common['401'],
+            '503': common['503'],
           },
         },
       },
@@ -186,7 +142,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           responses: {
             '202': { description: 'Cancel requested', content: json('ControlResponse') },
             ...common,
-            '409': problemResponse('The recording has already ended'),
+            ...problems(['conflict', 'The recording has already ended (code RECORDING_ENDED)']),
           },
         },
       },
@@ -198,7 +154,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           responses: {
             '202': { description: 'Stop requested', content: json('ControlResponse') },
             ...common,
-            '409': problemResponse('The recording has already ended'),
+            ...problems(['conflict', 'The recording has already ended (code RECORDING_ENDED)']),
           },
         },
       },

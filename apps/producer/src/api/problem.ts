@@ -1,12 +1,22 @@
-import type { FieldProblem } from '@recfleet/contract';
+import {
+  ERROR_CATEGORIES,
+  type ErrorCategory,
+  errorPolicy,
+  type FieldProblem,
+  type RecfleetErrorCode,
+} from '@recfleet/contract';
 import type { FastifyReply } from 'fastify';
 
-/** RFC 7807 problem details, as every error of the API is answered. */
+/**
+ * RFC 9457 problem details, as every error of the API is answered: `type` names the error's category,
+ * `status` is the category's HTTP status (the contract's ERROR_CATEGORIES), `code` the registry code.
+ */
 export interface Problem {
   type: string;
   title: string;
   status: number;
   detail: string;
+  code: RecfleetErrorCode;
   errors?: FieldProblem[];
   instance?: string;
 }
@@ -14,33 +24,30 @@ export interface Problem {
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 const BASE = 'https://recfleet.dev/problems/';
 
-export const ProblemTypes = {
-  invalidRequest: { type: `${BASE}invalid-request`, title: 'The request is invalid', status: 400 },
-  unauthorized: { type: `${BASE}unauthorized`, title: 'A valid API key is required', status: 401 },
-  notFound: { type: `${BASE}not-found`, title: 'Not found', status: 404 },
-  conflict: {
-    type: `${BASE}conflict`,
-    title: 'The recording is not in a state that allows this',
-    status: 409,
-  },
-  payloadTooLarge: { type: `${BASE}payload-too-large`, title: 'The request body is too large', status: 413 },
-  unsupportedMediaType: {
-    type: `${BASE}unsupported-media-type`,
-    title: 'The request body must be application/json',
-    status: 415,
-  },
-  unavailable: { type: `${BASE}unavailable`, title: 'A dependency is unavailable', status: 503 },
-  internal: { type: `${BASE}internal`, title: 'Internal error', status: 500 },
-} as const;
+/** The problem type URI of a category: `invalid_argument` → `…/problems/invalid-argument`. */
+export function problemType(category: ErrorCategory): string {
+  return `${BASE}${category.replaceAll('_', '-')}`;
+}
 
-export function problem(
-  kind: keyof typeof ProblemTypes,
+/**
+ * The problem of a registry code. `status` overrides the category's status only for what HTTP itself
+ * distinguishes within a category (413 body too large, 415 media type, both `invalid_argument`).
+ */
+export function problemFor(
+  code: RecfleetErrorCode,
   detail: string,
   errors?: FieldProblem[],
   status?: number,
 ): Problem {
-  const t = ProblemTypes[kind];
-  return { type: t.type, title: t.title, status: status ?? t.status, detail, ...(errors ? { errors } : {}) };
+  const { category, httpStatus } = errorPolicy(code);
+  return {
+    type: problemType(category),
+    title: ERROR_CATEGORIES[category].description,
+    status: status ?? httpStatus,
+    detail,
+    code,
+    ...(errors ? { errors } : {}),
+  };
 }
 
 export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {

@@ -1,16 +1,22 @@
 import {
+  CONTROL_REQUESTS,
+  ERROR_CODES,
+  MAX_IDLE_SECONDS_RULE,
+  RECORDING_EVENT_TYPES,
+  RECORDING_STATES,
   RECORDINGS_QUEUE,
   recordingRedisKeys,
   recordingsIndexKey,
   storageProfilesKey,
+  STOP_REASONS,
   type RecordingEvent,
 } from '@recfleet/contract';
-import { RedisServer } from '@recfleet/embedded';
+import { freePort, RedisServer } from '@recfleet/embedded';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { RecordingClient } from '../recording-client.js';
+import { LIST_LIMIT_RULE, RecordingClient } from '../recording-client.js';
 import { buildApiServer } from './server.js';
 
 const KEY = 'test-key-0123456789abcdef';
@@ -104,7 +110,11 @@ describe('auth', () => {
       expect(res.statusCode).toBe(401);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
-      expect(res.json()).toMatchObject({ status: 401, type: expect.stringContaining('unauthorized') });
+      expect(res.json()).toMatchObject({
+        status: 401,
+        code: 'UNAUTHORIZED',
+        type: expect.stringContaining('unauthenticated'),
+      });
       expect(res.body).not.toContain(KEY);
     }
     expect(await footprint()).toEqual(before);
@@ -199,7 +209,8 @@ describe('POST /v1/recordings refuses bad requests, naming the field and the rul
     }>();
     expect(problem).toMatchObject({
       status: 400,
-      type: expect.stringContaining('invalid-request'),
+      type: expect.stringContaining('invalid-argument'),
+      code: expect.stringMatching(/^INVALID_(REQUEST|JOB)$/),
       title: expect.any(String),
       detail: expect.any(String),
     });
@@ -298,14 +309,20 @@ describe('start, status, list, stop and cancel (no worker: recordings stay queue
       jobState: 'waiting',
       channel: 'room 1',
       callbackUrl: 'https://hooks.example.com/r',
-      progress: 0,
+      segmentsIndexed: 0,
       eventsTruncated: false,
     });
+    // No progress before a worker reports one.
+    expect(view).not.toHaveProperty('progress');
     expect(view.events.map((e) => e.type)).toEqual(['queued']);
     for (const url of ['/v1/recordings/nope', '/v1/recordings/..%2Fx']) {
       const missing = await app.inject({ method: 'GET', url, headers: auth });
       expect(missing.statusCode).toBe(404);
-      expect(missing.json()).toMatchObject({ status: 404, type: expect.stringContaining('not-found') });
+      expect(missing.json()).toMatchObject({
+        status: 404,
+        code: 'RECORDING_NOT_FOUND',
+        type: expect.stringContaining('not-found'),
+      });
     }
   });
 
@@ -321,7 +338,12 @@ describe('start, status, list, stop and cancel (no worker: recordings stay queue
     expect(stop.json()).toEqual({ recordingId, requested: 'stop', state: 'failed' });
     const again = await app.inject({ method: 'DELETE', url: `/v1/recordings/${recordingId}`, headers: auth });
     expect(again.statusCode).toBe(409);
-    expect(again.json()).toMatchObject({ status: 409, type: expect.stringContaining('conflict') });
+    expect(again.json()).toMatchObject({
+      status: 409,
+      code: 'RECORDING_ENDED',
+      type: expect.stringContaining('conflict'),
+      detail: `recording ${recordingId} has already ended (state failed); there is nothing to cancel`,
+    });
     for (const [method, url] of [
       ['POST', '/v1/recordings/unknown-1/stop'],
       ['DELETE', '/v1/recordings/unknown-1'],
@@ -417,8 +439,9 @@ describe('start, status, list, stop and cancel (no worker: recordings stay queue
     });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+    // Cancelled in the queue: its `fatal_error` (CANCELLED) ends the stream as any failure would.
     expect(res.body).toMatch(
-      /^retry: 2000\n\nid: \d+-\d+\nevent: queued\ndata: \{.*"type":"queued".*\}\n\n$/,
+      /^retry: 2000\n\nid: \d+-\d+\nevent: queued\ndata: \{.*"type":"queued".*\}\n\nid: \d+-\d+\nevent: fatal_error\ndata: \{.*"code":"CANCELLED".*\}\n\n$/,
     );
     const missing = await app.inject({ method: 'GET', url: '/v1/recordings/unknown/events', headers: auth });
     expect(missing.statusCode).toBe(404);
@@ -450,6 +473,80 @@ describe('GET /openapi.json', () => {
     // Every $ref resolves.
     for (const [, name] of res.body.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) {
       expect(doc.components.schemas[name!], name).toBeDefined();
+    }
+  });
+});
+
+describe('the OpenAPI document is derived from the contract', () => {
+  it('lists the vocabulary, the codes and the rules as the contract defines them', async () => {
+    const res = await app.inject({ method: 'GET', url: '/openapi.json', headers: auth });
+    type Schema = {
+      properties: Record<
+        string,
+        Record<string, unknown> & { properties?: Record<string, Record<string, unknown>> }
+      >;
+    };
+    const doc = res.json<{
+      components: { schemas: Record<string, Schema> };
+      paths: Record<
+        string,
+        Record<string, { parameters?: { name: string; schema: Record<string, unknown> }[] }>
+      >;
+    }>();
+    const s = doc.components.schemas;
+    expect(s.Recording!.properties.state!.enum).toEqual([...RECORDING_STATES]);
+    expect(s.StartRecordingResponse!.properties.state!.enum).toEqual([...RECORDING_STATES]);
+    expect(s.ControlResponse!.properties.requested!.enum).toEqual([...CONTROL_REQUESTS]);
+    expect(s.RecordingEvent!.properties.type!.enum).toEqual([...RECORDING_EVENT_TYPES]);
+    expect(s.Problem!.properties.code!.enum).toEqual(Object.keys(ERROR_CODES));
+    expect(s.Recording!.properties.result!.properties!.stopReason!.enum).toEqual([...STOP_REASONS]);
+    const idle = s.StartRecordingRequest!.properties.recordingConfig!.properties!.maxIdleSeconds!;
+    expect(idle).toMatchObject({
+      minimum: MAX_IDLE_SECONDS_RULE.min,
+      maximum: MAX_IDLE_SECONDS_RULE.max,
+      default: MAX_IDLE_SECONDS_RULE.default,
+    });
+    const params = doc.paths['/v1/recordings']!.get!.parameters!;
+    expect(params.find((p) => p.name === 'limit')!.schema).toMatchObject({
+      minimum: LIST_LIMIT_RULE.min,
+      maximum: LIST_LIMIT_RULE.max,
+      default: LIST_LIMIT_RULE.default,
+    });
+    expect(params.find((p) => p.name === 'state')!.schema).toMatchObject({
+      items: { enum: [...RECORDING_STATES] },
+    });
+  });
+});
+
+describe('Redis unavailable', () => {
+  it('answers 503 problems (REDIS_UNAVAILABLE) and an unhealthy /healthz', async () => {
+    const down = new RecordingClient({
+      redisUrl: `redis://:pw-SECRET@127.0.0.1:${await freePort()}`,
+      redisTimeoutMs: 200,
+    });
+    const api = buildApiServer({ client: down, apiKeys: [KEY] });
+    try {
+      for (const [method, url] of [
+        ['GET', '/v1/recordings'],
+        ['GET', '/v1/recordings/some-id'],
+        ['POST', '/v1/recordings/some-id/stop'],
+        ['DELETE', '/v1/recordings/some-id'],
+      ] as const) {
+        const res = await api.inject({ method, url, headers: auth });
+        expect(res.statusCode, url).toBe(503);
+        expect(res.json(), url).toMatchObject({
+          status: 503,
+          code: 'REDIS_UNAVAILABLE',
+          type: expect.stringContaining('unavailable'),
+        });
+        expect(res.body).not.toContain('pw-SECRET');
+      }
+      const health = await api.inject({ method: 'GET', url: '/healthz' });
+      expect(health.statusCode).toBe(503);
+      expect(health.json()).toEqual({ status: 'unavailable', redis: 'down' });
+    } finally {
+      await api.close();
+      await down.close();
     }
   });
 });

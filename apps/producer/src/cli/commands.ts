@@ -1,12 +1,25 @@
 import {
-  InvalidRecordingJobError,
-  parseStartRecordingRequest,
+  DEFAULT_STREAM_TYPES,
+  describeNumberRule,
+  EXIT_CODES,
   type FieldProblem,
-  type RecordingState,
+  InvalidRecordingJobError,
+  MAX_DURATION_SECONDS_RULE,
+  MAX_IDLE_SECONDS_RULE,
+  parseStartRecordingRequest,
+  RECORDING_STATES,
+  SEGMENT_SECONDS_RULE,
+  STREAM_TYPES,
+  UID_RULE,
 } from '@recfleet/contract';
-import { RecordingNotFoundError, type StartRequest } from '../recording-client.js';
+import {
+  LIST_LIMIT_RULE,
+  type ListFilter,
+  type RecordingSummary,
+  type StartRequest,
+} from '../recording-client.js';
 import type { CliContext } from './context.js';
-import { CliError, ExitCode, usageError } from './errors.js';
+import { CliError, usageError } from './errors.js';
 import { formatBytes, formatProgress, formatSeconds, formatTime, listRows, table } from './format.js';
 import { watchRecording } from './watch.js';
 
@@ -54,16 +67,6 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'help', short: 'h', type: 'boolean', help: 'show help' },
 ];
 
-const RECORDING_STATES: readonly RecordingState[] = [
-  'queued',
-  'joining',
-  'recording',
-  'stopping',
-  'uploaded',
-  'backed_up',
-  'failed',
-];
-
 /** Start flags and the job-contract field each one sets. */
 const START_FIELDS: { flag: FlagSpec; field: string; kind: 'string' | 'number' }[] = [
   {
@@ -81,7 +84,7 @@ const START_FIELDS: { flag: FlagSpec; field: string; kind: 'string' | 'number' }
       name: 'uid',
       type: 'string',
       value: '<n>',
-      help: "the recorder's user id in the channel, 1…4294967295 (required)",
+      help: `the recorder's user id in the channel, ${describeNumberRule(UID_RULE)} (required)`,
     },
     field: 'uid',
     kind: 'number',
@@ -111,7 +114,7 @@ const START_FIELDS: { flag: FlagSpec; field: string; kind: 'string' | 'number' }
       name: 'segment-seconds',
       type: 'string',
       value: '<s>',
-      help: 'segment length, 1–60 (default 10)',
+      help: `segment length in seconds, ${describeNumberRule(SEGMENT_SECONDS_RULE)}`,
     },
     field: 'recordingConfig.segmentSeconds',
     kind: 'number',
@@ -121,7 +124,7 @@ const START_FIELDS: { flag: FlagSpec; field: string; kind: 'string' | 'number' }
       name: 'max-idle-seconds',
       type: 'string',
       value: '<s>',
-      help: 'stop after the channel is empty this long, 5–3600 (default 30)',
+      help: `stop after the channel has had no media this long, ${describeNumberRule(MAX_IDLE_SECONDS_RULE)}`,
     },
     field: 'recordingConfig.maxIdleSeconds',
     kind: 'number',
@@ -131,7 +134,7 @@ const START_FIELDS: { flag: FlagSpec; field: string; kind: 'string' | 'number' }
       name: 'stream-types',
       type: 'string',
       value: '<t>',
-      help: 'audio | video | both (default both)',
+      help: `${STREAM_TYPES.join(' | ')} (default ${DEFAULT_STREAM_TYPES})`,
     },
     field: 'recordingConfig.streamTypes',
     kind: 'string',
@@ -141,7 +144,7 @@ const START_FIELDS: { flag: FlagSpec; field: string; kind: 'string' | 'number' }
       name: 'max-duration-seconds',
       type: 'string',
       value: '<s>',
-      help: 'hard limit on the recorded duration',
+      help: `hard limit on the recorded duration, ${describeNumberRule(MAX_DURATION_SECONDS_RULE)}`,
     },
     field: 'recordingConfig.maxDurationSeconds',
     kind: 'number',
@@ -228,7 +231,6 @@ function invalidJob(
     return { field: p.field, rule, ...(flag ? { flag } : {}) };
   });
   return new CliError(
-    ExitCode.USAGE,
     'INVALID_JOB',
     `invalid recording request (${problems.length} problem${problems.length === 1 ? '' : 's'})`,
     explained.map((p) => `invalid ${p.flag ? `${p.flag} (${p.field})` : p.field}: ${p.rule}`),
@@ -242,12 +244,6 @@ function oneId(positionals: string[], command: string): string {
   if (positionals.length > 1)
     throw usageError(`${command} takes one recording id, got ${positionals.length}`);
   return positionals[0]!;
-}
-
-function notFound(id: string): CliError {
-  return new CliError(ExitCode.NOT_FOUND, 'RECORDING_NOT_FOUND', `no recording with id ${id}`, [], {
-    recordingId: id,
-  });
 }
 
 const start: CommandSpec = {
@@ -269,10 +265,9 @@ const start: CommandSpec = {
       if (e instanceof InvalidRecordingJobError) throw invalidJob(e.problems, given, values);
       throw e;
     }
-    const client = await ctx.client();
     let handle;
     try {
-      handle = await client.start(request as StartRequest);
+      handle = await ctx.client().start(request as StartRequest);
     } catch (e) {
       if (e instanceof InvalidRecordingJobError) throw invalidJob(e.problems, given, values);
       throw e;
@@ -283,7 +278,7 @@ const start: CommandSpec = {
       if (!handle.created)
         ctx.err(`recording ${handle.recordingId} already existed; nothing new was started`);
     }
-    return ExitCode.OK;
+    return EXIT_CODES.OK;
   },
 };
 
@@ -296,17 +291,12 @@ function controlCommand(name: 'stop' | 'cancel', summary: string): CommandSpec {
     examples: [`recfleet ${name} rec-5f0c9a1b2c3d4e5f`],
     async run(ctx, _values, positionals) {
       const id = oneId(positionals, name);
-      const client = await ctx.client();
-      try {
-        await (name === 'stop' ? client.stop(id) : client.cancel(id));
-      } catch (e) {
-        if (e instanceof RecordingNotFoundError) throw notFound(id);
-        throw e;
-      }
-      const state = (await ctx.records().then((r) => r.get(id)))?.state ?? 'unknown';
-      if (ctx.json) ctx.outJson({ recordingId: id, requested: name, state });
-      else ctx.out(`${name} requested for ${id} (state: ${state})`);
-      return ExitCode.OK;
+      const client = ctx.client();
+      // A recording that has ended is refused (RECORDING_ENDED, exit code 6), as the API's 409.
+      const outcome = await (name === 'stop' ? client.stop(id) : client.cancel(id));
+      if (ctx.json) ctx.outJson(outcome);
+      else ctx.out(`${name} requested for ${id} (state: ${outcome.state})`);
+      return EXIT_CODES.OK;
     },
   };
 }
@@ -321,45 +311,36 @@ const status: CommandSpec = {
     "recfleet status rec-5f0c9a1b2c3d4e5f --json | jq -r '.state'",
   ],
   async run(ctx, _values, positionals) {
-    const id = oneId(positionals, 'status');
-    const client = await ctx.client();
-    let s;
-    try {
-      s = await client.get(id);
-    } catch (e) {
-      if (e instanceof RecordingNotFoundError) throw notFound(id);
-      throw e;
-    }
-    const summary = await (await ctx.records()).get(id);
-    const progress = summary?.progress;
+    const s = await ctx.client().get(oneId(positionals, 'status'));
     if (ctx.json) {
       ctx.outJson({
         recordingId: s.recordingId,
         state: s.state,
         jobState: s.jobState,
-        appId: summary?.appId,
-        channel: summary?.channel,
-        uid: summary?.uid,
-        createdAt: summary?.createdAt,
-        updatedAt: summary?.updatedAt,
-        storageProfile: summary?.storageProfile,
-        reason: summary?.reason,
-        progress: progress ?? null,
+        appId: s.appId,
+        channel: s.channel,
+        uid: s.uid,
+        createdAt: s.createdAt,
+        updatedAt: s.updatedAt,
+        storageProfile: s.storageProfile,
+        reason: s.reason,
+        segmentsIndexed: s.segmentsIndexed,
+        progress: s.progress ?? null,
         result: s.result ?? null,
         error: s.error ?? null,
       });
-      return ExitCode.OK;
+      return EXIT_CODES.OK;
     }
     const lines: [string, string][] = [
       ['state', s.state],
       ['job', s.jobState],
-      ['channel', `${summary?.channel ?? '?'} (app ${summary?.appId ?? '?'}, uid ${summary?.uid ?? '?'})`],
-      ['created', formatTime(summary?.createdAt)],
-      ['updated', formatTime(summary?.updatedAt)],
+      ['channel', `${s.channel} (app ${s.appId}, uid ${s.uid})`],
+      ['created', formatTime(s.createdAt)],
+      ['updated', formatTime(s.updatedAt)],
     ];
-    if (summary?.storageProfile) lines.push(['storage', summary.storageProfile]);
-    if (progress) lines.push(['progress', formatProgress(progress)]);
-    if (summary?.reason) lines.push(['reason', summary.reason]);
+    if (s.storageProfile) lines.push(['storage', s.storageProfile]);
+    if (s.progress) lines.push(['progress', formatProgress(s.progress)]);
+    if (s.reason) lines.push(['reason', s.reason]);
     if (s.result) {
       lines.push([
         'result',
@@ -369,7 +350,7 @@ const status: CommandSpec = {
     }
     if (s.error) lines.push(['error', `[${s.error.code}] ${s.error.message}`]);
     ctx.out([s.recordingId, ...lines.map(([k, v]) => `  ${k.padEnd(9)}${v}`)].join('\n'));
-    return ExitCode.OK;
+    return EXIT_CODES.OK;
   },
 };
 
@@ -385,7 +366,12 @@ const list: CommandSpec = {
       help: `only this state: ${RECORDING_STATES.join(' | ')}`,
     },
     { name: 'channel', type: 'string', value: '<name>', help: 'only this channel' },
-    { name: 'limit', type: 'string', value: '<n>', help: 'at most this many (default 50)' },
+    {
+      name: 'limit',
+      type: 'string',
+      value: '<n>',
+      help: `at most this many, ${describeNumberRule(LIST_LIMIT_RULE)}`,
+    },
   ],
   examples: [
     'recfleet list',
@@ -394,23 +380,21 @@ const list: CommandSpec = {
   ],
   async run(ctx, values, positionals) {
     if (positionals.length > 0) throw usageError(`list takes no arguments, got ${positionals.join(' ')}`);
-    const state = values.state as string | undefined;
-    if (state !== undefined && !(RECORDING_STATES as readonly string[]).includes(state)) {
-      throw usageError(`invalid --state: must be one of ${RECORDING_STATES.join(', ')}`);
-    }
-    let limit = 50;
-    if (typeof values.limit === 'string') {
-      limit = Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1)
-        throw usageError('invalid --limit: must be a positive integer');
-    }
-    const recordings = await (
-      await ctx.records()
-    ).list({
-      limit,
-      ...(state !== undefined ? { state } : {}),
-      ...(typeof values.channel === 'string' ? { channel: values.channel } : {}),
-    });
+    // The client checks the filter (INVALID_FILTER, exit code 2) before it asks Redis.
+    const filter: ListFilter = {};
+    if (typeof values.state === 'string') filter.state = values.state;
+    if (typeof values.channel === 'string') filter.channel = values.channel;
+    const limit = typeof values.limit === 'string' ? Number(values.limit) : LIST_LIMIT_RULE.default;
+    const recordings: RecordingSummary[] = [];
+    let cursor: string | undefined;
+    do {
+      // A sparse filter can answer a short page with a cursor: the next page continues the scan.
+      const page = await ctx
+        .client()
+        .list({ ...filter, limit: limit - recordings.length, ...(cursor ? { cursor } : {}) });
+      recordings.push(...page.recordings);
+      cursor = page.nextCursor;
+    } while (cursor && recordings.length < limit);
     if (ctx.json) ctx.outJson(recordings);
     else if (recordings.length === 0) ctx.out('no recordings');
     else
@@ -420,7 +404,7 @@ const list: CommandSpec = {
           listRows(recordings),
         ),
       );
-    return ExitCode.OK;
+    return EXIT_CODES.OK;
   },
 };
 
@@ -434,7 +418,7 @@ const watch: CommandSpec = {
     'recfleet watch rec-5f0c9a1b2c3d4e5f --json > events.jsonl; echo "outcome: $?"',
   ],
   async run(ctx, _values, positionals) {
-    return watchRecording(ctx, oneId(positionals, 'watch'), notFound);
+    return watchRecording(ctx, oneId(positionals, 'watch'));
   },
 };
 

@@ -1,4 +1,4 @@
-import type { RecordingProgress, RecordingSummary } from '../dashboard/recording-records.js';
+import type { RecordingProgress, RecordingSummary } from '../recording-client.js';
 
 export function formatSeconds(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
@@ -22,9 +22,14 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/** Rounded down, so that 100 % is shown only when everything is uploaded. */
+export function formatPercent(percent: number): string {
+  return `${Math.floor(percent)}%`;
+}
+
 export function formatProgress(p: RecordingProgress | undefined): string {
   if (!p) return '-';
-  return `${formatSeconds(p.durationSeconds)}, ${p.segments} segments, ${p.segmentsUploaded} uploaded (${Math.round(p.uploadPercent)}%), ${formatBytes(p.bytes)}`;
+  return `${formatSeconds(p.durationSeconds)}, ${p.segments} segments, ${p.segmentsUploaded} uploaded (${formatPercent(p.uploadPercent)}), ${formatBytes(p.bytes)}`;
 }
 
 export function formatTime(ms: number | undefined): string {
@@ -50,11 +55,11 @@ export function listRows(recordings: readonly RecordingSummary[]): string[][] {
   return recordings.map((r) => [
     r.recordingId,
     r.state,
-    `${r.appId ?? '?'}/${r.channel ?? '?'}`,
+    `${r.appId}/${r.channel}`,
     formatTime(r.createdAt),
     r.progress ? formatSeconds(r.progress.durationSeconds) : '-',
     r.progress ? String(r.progress.segments) : '-',
-    r.progress ? `${Math.round(r.progress.uploadPercent)}%` : '-',
+    r.progress ? formatPercent(r.progress.uploadPercent) : '-',
   ]);
 }
 

@@ -1,9 +1,8 @@
-import { DEFAULT_KEY_PREFIX } from '@recfleet/contract';
 import { parseArgs } from 'node:util';
-import { redisUrlProblem } from '@recfleet/contract';
+import { DEFAULT_KEY_PREFIX, EXIT_CODES, redisUrlProblem } from '@recfleet/contract';
 import { COMMANDS, GLOBAL_FLAGS, type CommandSpec, type FlagSpec } from './commands.js';
-import { CliContext, DEFAULT_REDIS_URL, isConnectionError, redisUnreachable, type CliIo } from './context.js';
-import { CliError, ExitCode, usageError } from './errors.js';
+import { CliContext, DEFAULT_REDIS_URL, type CliIo } from './context.js';
+import { asCliError, EXIT_CODE_MEANINGS, usageError } from './errors.js';
 
 function flagLines(flags: readonly FlagSpec[]): string[] {
   const names = flags.map(
@@ -15,12 +14,9 @@ function flagLines(flags: readonly FlagSpec[]): string[] {
 
 const EXIT_CODES_HELP = [
   'Exit codes:',
-  '  0  ok (watch: the recording was uploaded)',
-  '  1  the recording failed',
-  '  2  usage or validation error (every bad field is printed)',
-  '  3  the recording ended backed_up (segments in the backup store)',
-  '  4  no recording with that id',
-  '  5  Redis is not reachable',
+  ...(Object.keys(EXIT_CODES) as (keyof typeof EXIT_CODES)[]).map(
+    (name) => `  ${EXIT_CODES[name]}  ${EXIT_CODE_MEANINGS[name]}`,
+  ),
 ];
 
 export function toolHelp(): string {
@@ -78,11 +74,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       const spec = COMMANDS.find((c) => c.name === topic);
       if (topic !== undefined && !spec) throw usageError(`unknown command "${topic}"`);
       io.stdout.write(`${spec ? commandHelp(spec) : toolHelp()}\n`);
-      return first === undefined ? ExitCode.USAGE : ExitCode.OK;
+      return first === undefined ? EXIT_CODES.USAGE : EXIT_CODES.OK;
     }
     if (first === '--version') {
       io.stdout.write(`${await version()}\n`);
-      return ExitCode.OK;
+      return EXIT_CODES.OK;
     }
     const spec = COMMANDS.find((c) => c.name === first);
     if (!spec) {
@@ -109,7 +105,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const values = parsed.values as Record<string, string | boolean | undefined>;
     if (values.help) {
       io.stdout.write(`${commandHelp(spec)}\n`);
-      return ExitCode.OK;
+      return EXIT_CODES.OK;
     }
     const redisUrl =
       (typeof values['redis-url'] === 'string' ? values['redis-url'] : undefined) ??
@@ -126,16 +122,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     ctx = new CliContext(io, redisUrl, values.json === true, keyPrefix);
     return await spec.run(ctx, values, parsed.positionals);
   } catch (e) {
-    const error =
-      e instanceof CliError
-        ? e
-        : isConnectionError(e)
-          ? redisUnreachable(ctx?.redisUrl ?? DEFAULT_REDIS_URL, e)
-          : new CliError(
-              ExitCode.RECORDING_FAILED,
-              'INTERNAL',
-              e instanceof Error ? e.message.split('\n')[0]! : String(e),
-            );
+    // The exit code is the error's category's (RedisUnavailableError: 5, RecordingNotFoundError: 4, …).
+    const error = asCliError(e);
     io.stderr.write(`recfleet: ${error.message}\n`);
     for (const line of error.details) io.stderr.write(`recfleet: ${line}\n`);
     if (json) {

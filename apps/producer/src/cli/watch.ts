@@ -1,20 +1,28 @@
-import { isFinalState, recordingRedisKeys, type RecordingEvent } from '@recfleet/contract';
-import { asProgress, type RecordingSummary } from '../dashboard/recording-records.js';
+import {
+  EXIT_CODES,
+  isTerminalEvent,
+  type RecordingEvent,
+  type RecordingEventType,
+  type RecordingState,
+  uploadPercent,
+} from '@recfleet/contract';
+import { asProgress, type RecordingStatus } from '../recording-client.js';
 import type { CliContext } from './context.js';
-import { ExitCode, type CliError } from './errors.js';
-import { bar, formatSeconds } from './format.js';
+import { bar, formatPercent, formatSeconds } from './format.js';
 
 /** What `watch` shows: the state and progress, rebuilt from the recording's events. */
 export interface WatchSnapshot {
-  state: string;
+  state: RecordingState;
   durationSeconds: number;
   segments: number;
   segmentsUploaded: number;
-  uploadPercent: number;
   bytes: number;
+  bytesUploaded: number;
+  uploadPercent: number;
 }
 
-const STATE_OF_EVENT: Partial<Record<string, string>> = {
+/** The state an event puts a recording in (events that leave it where it is are not listed). */
+const STATE_OF_EVENT: Partial<Record<RecordingEventType, RecordingState>> = {
   queued: 'queued',
   handoff: 'queued',
   joined: 'joining',
@@ -25,20 +33,41 @@ const STATE_OF_EVENT: Partial<Record<string, string>> = {
   fatal_error: 'failed',
 };
 
+/** The exit code of each way a recording ends. */
+const OUTCOME_EXIT: Partial<Record<RecordingState, number>> = {
+  uploaded: EXIT_CODES.OK,
+  backed_up: EXIT_CODES.BACKED_UP,
+  failed: EXIT_CODES.FAILED,
+};
+
+export function newSnapshot(state: RecordingState): WatchSnapshot {
+  return {
+    state,
+    durationSeconds: 0,
+    segments: 0,
+    segmentsUploaded: 0,
+    bytes: 0,
+    bytesUploaded: 0,
+    uploadPercent: 0,
+  };
+}
+
 export function applyEvent(s: WatchSnapshot, event: Pick<RecordingEvent, 'type' | 'data'>): void {
   const d = event.data;
-  const state = STATE_OF_EVENT[event.type];
-  if (state) s.state = state;
+  const n = (k: string): number => (typeof d[k] === 'number' ? (d[k] as number) : 0);
+  s.state = STATE_OF_EVENT[event.type] ?? s.state;
   switch (event.type) {
     case 'segment':
       s.segments += 1;
-      s.durationSeconds += typeof d.durationSeconds === 'number' ? d.durationSeconds : 0;
-      s.bytes += typeof d.bytes === 'number' ? d.bytes : 0;
+      s.durationSeconds += n('durationSeconds');
+      s.bytes += n('bytes');
       break;
     case 'uploaded_segment':
       s.segmentsUploaded += 1;
+      s.bytesUploaded += n('bytes');
       break;
     case 'progress': {
+      // The worker's own totals (and percentage, read as every reader reads it).
       const p = asProgress(d);
       if (p) Object.assign(s, p);
       return;
@@ -48,143 +77,122 @@ export function applyEvent(s: WatchSnapshot, event: Pick<RecordingEvent, 'type' 
       if (typeof d.segments === 'number') s.segments = d.segments;
       if (typeof d.durationSeconds === 'number') s.durationSeconds = d.durationSeconds;
       if (typeof d.bytes === 'number') s.bytes = d.bytes;
-      if (event.type === 'uploaded') s.segmentsUploaded = s.segments;
+      if (event.type === 'uploaded') {
+        s.segmentsUploaded = s.segments;
+        s.bytesUploaded = s.bytes;
+      }
       break;
   }
-  s.uploadPercent = s.segments > 0 ? Math.min(100, (100 * s.segmentsUploaded) / s.segments) : 0;
+  s.uploadPercent = uploadPercent(s.bytesUploaded, s.bytes);
 }
 
-const OUTCOME_EXIT: Record<string, number> = {
-  uploaded: ExitCode.OK,
-  backed_up: ExitCode.BACKED_UP,
-  failed: ExitCode.RECORDING_FAILED,
-};
+/** How a watched recording ended, from its terminal event or (without one) its settled record. */
+export interface WatchOutcome {
+  outcome: RecordingState;
+  exitCode: number;
+  error?: { code: string; message: string };
+}
 
-function describe(id: string, s: WatchSnapshot): string {
-  return `${id}  ${s.state.padEnd(9)} ${formatSeconds(s.durationSeconds)}, ${s.segments} segments, ${s.segmentsUploaded} uploaded (${Math.round(s.uploadPercent)}%)`;
+export function outcomeOf(terminal: RecordingEvent | undefined, after: RecordingStatus): WatchOutcome {
+  const outcome = terminal ? (STATE_OF_EVENT[terminal.type] ?? 'failed') : after.state;
+  const exitCode = OUTCOME_EXIT[outcome] ?? EXIT_CODES.FAILED;
+  if (outcome !== 'failed') return { outcome, exitCode };
+  const code = terminal?.data.code ?? after.error?.code ?? 'INTERNAL';
+  const message = terminal?.data.message ?? after.error?.message ?? '';
+  return { outcome, exitCode, error: { code: String(code), message: String(message) } };
+}
+
+/** How watch shows the snapshot: one rewritten line on a terminal, a line per change otherwise. */
+class WatchDisplay {
+  private readonly tty: boolean;
+  private lastLine = '';
+  private readonly onSigint = (): void => {
+    this.ctx.io.stdout.write('\n');
+    process.exit(130);
+  };
+
+  constructor(
+    private readonly ctx: CliContext,
+    private readonly recordingId: string,
+  ) {
+    this.tty = !ctx.json && ctx.io.stdout.isTTY === true;
+    if (this.tty) process.once('SIGINT', this.onSigint);
+  }
+
+  event(event: RecordingEvent, s: WatchSnapshot): void {
+    if (this.ctx.json) {
+      this.ctx.outJson({ recordingId: this.recordingId, ...event, state: s.state, progress: progressOf(s) });
+    }
+  }
+
+  render(s: WatchSnapshot): void {
+    if (this.ctx.json) return;
+    const id = this.recordingId;
+    if (this.tty) {
+      const line = `${bar(s.uploadPercent)} ${formatPercent(s.uploadPercent).padStart(4)} uploaded  ${s.state.padEnd(9)} ${formatSeconds(s.durationSeconds)}  ${s.segments} segments  ${id}`;
+      const width = this.ctx.io.stdout.columns ?? 120;
+      this.ctx.io.stdout.write(`\r\x1b[2K${line.slice(0, Math.max(20, width - 1))}`);
+      return;
+    }
+    const line = `${id}  ${s.state.padEnd(9)} ${formatSeconds(s.durationSeconds)}, ${s.segments} segments, ${s.segmentsUploaded} uploaded (${formatPercent(s.uploadPercent)})`;
+    if (line !== this.lastLine) {
+      this.ctx.out(`${new Date().toISOString()} ${line}`);
+      this.lastLine = line;
+    }
+  }
+
+  close(): void {
+    if (!this.tty) return;
+    process.removeListener('SIGINT', this.onSigint);
+    this.ctx.io.stdout.write('\n');
+  }
+
+  report(o: WatchOutcome, s: WatchSnapshot, after: RecordingStatus): void {
+    const id = this.recordingId;
+    if (this.ctx.json) {
+      this.ctx.outJson({
+        recordingId: id,
+        type: 'outcome',
+        outcome: o.outcome,
+        exitCode: o.exitCode,
+        progress: progressOf(s),
+        result: after.result ?? null,
+        error: o.error ?? null,
+      });
+    } else if (o.error) {
+      this.ctx.err(`recording ${id} failed: [${o.error.code}] ${o.error.message}`);
+    } else {
+      const where = after.result?.playlistLocation ? `; playlist ${after.result.playlistLocation}` : '';
+      this.ctx.out(`${id} ${o.outcome}: ${formatSeconds(s.durationSeconds)}, ${s.segments} segments${where}`);
+    }
+  }
 }
 
 /**
- * Follows a recording's event stream from its start until it reaches its outcome (a terminal event, or
- * a final state on its record — a recording cancelled before any worker took it has no terminal event).
- * Exit code: 0 uploaded, 3 backed_up, 1 failed.
+ * Follows a recording's events (RecordingClient.follow) from its start until it reaches its outcome:
+ * a terminal event, or a settled record without one. Exit code: 0 uploaded, 3 backed_up, 1 failed.
  */
-export async function watchRecording(
-  ctx: CliContext,
-  recordingId: string,
-  notFound: (id: string) => CliError,
-): Promise<number> {
-  const records = await ctx.records();
-  const initial = await records.get(recordingId);
-  if (!initial) throw notFound(recordingId);
-  const reader = await ctx.dedicatedRedis();
-  const keys = recordingRedisKeys(ctx.keyPrefix, recordingId);
-  const snap: WatchSnapshot = {
-    state: initial.state,
-    durationSeconds: 0,
-    segments: 0,
-    segmentsUploaded: 0,
-    uploadPercent: 0,
-    bytes: 0,
-  };
-  const tty = !ctx.json && ctx.io.stdout.isTTY === true;
-  let lastLine = '';
-  const render = (): void => {
-    if (ctx.json) return;
-    if (tty) {
-      const line = `${bar(snap.uploadPercent)} ${Math.round(snap.uploadPercent).toString().padStart(3)}% uploaded  ${snap.state.padEnd(9)} ${formatSeconds(snap.durationSeconds)}  ${snap.segments} segments  ${recordingId}`;
-      const width = ctx.io.stdout.columns ?? 120;
-      ctx.io.stdout.write(`\r\x1b[2K${line.slice(0, Math.max(20, width - 1))}`);
-      return;
-    }
-    const line = describe(recordingId, snap);
-    if (line !== lastLine) {
-      ctx.out(`${new Date().toISOString()} ${line}`);
-      lastLine = line;
-    }
-  };
-  const onSigint = (): void => {
-    if (tty) ctx.io.stdout.write('\n');
-    process.exit(130);
-  };
-  if (tty) process.once('SIGINT', onSigint);
-
-  let lastId = '0-0';
+export async function watchRecording(ctx: CliContext, recordingId: string): Promise<number> {
+  const client = ctx.client();
+  const initial = await client.get(recordingId);
+  const snap = newSnapshot(initial.state);
+  const display = new WatchDisplay(ctx, recordingId);
   let terminal: RecordingEvent | undefined;
-  let final: RecordingSummary | undefined;
-  let lastPoll = 0;
   try {
-    render();
-    while (!terminal) {
-      const reply = (await reader.xread('COUNT', 500, 'BLOCK', 500, 'STREAMS', keys.events, lastId)) as
-        [string, [string, string[]][]][] | null;
-      const entries = reply?.[0]?.[1] ?? [];
-      for (const [id, flat] of entries) {
-        lastId = id;
-        const f: Record<string, string> = {};
-        for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
-        let data: Record<string, unknown> = {};
-        try {
-          data = f.data ? (JSON.parse(f.data) as Record<string, unknown>) : {};
-        } catch {
-          // An unreadable event payload still counts as the event.
-        }
-        const event = { id, type: f.type as RecordingEvent['type'], at: Number(f.at), data };
-        applyEvent(snap, event);
-        if (ctx.json) ctx.outJson({ recordingId, ...event, state: snap.state, progress: progressOf(snap) });
-        if (event.type === 'uploaded' || event.type === 'backed_up' || event.type === 'fatal_error') {
-          terminal = event;
-          break;
-        }
-      }
-      render();
-      if (terminal) break;
-      // The record is the truth when no terminal event will come (cancelled while still queued).
-      if (entries.length === 0 && Date.now() - lastPoll >= 1000) {
-        lastPoll = Date.now();
-        const current = await records.get(recordingId);
-        if (current && isFinalState(current.state)) {
-          final = current;
-          break;
-        }
-      }
+    display.render(snap);
+    for await (const event of client.follow(recordingId, { blockMs: 500 })) {
+      applyEvent(snap, event);
+      display.event(event, snap);
+      display.render(snap);
+      if (isTerminalEvent(event.type)) terminal = event;
     }
   } finally {
-    if (tty) {
-      process.removeListener('SIGINT', onSigint);
-      ctx.io.stdout.write('\n');
-    }
+    display.close();
   }
-
-  const outcome = terminal ? (STATE_OF_EVENT[terminal.type] ?? 'failed') : (final?.state ?? 'failed');
-  const after = final ?? (await records.get(recordingId));
-  const error =
-    outcome === 'failed'
-      ? {
-          code: String(terminal?.data.code ?? after?.errorCode ?? 'UNKNOWN'),
-          message: String(terminal?.data.message ?? after?.errorMessage ?? ''),
-        }
-      : undefined;
-  const exitCode = OUTCOME_EXIT[outcome] ?? ExitCode.RECORDING_FAILED;
-  if (ctx.json) {
-    ctx.outJson({
-      recordingId,
-      type: 'outcome',
-      outcome,
-      exitCode,
-      progress: progressOf(snap),
-      result: after?.result ?? null,
-      error: error ?? null,
-    });
-  } else {
-    const where = after?.result?.playlistLocation ? `; playlist ${after.result.playlistLocation}` : '';
-    if (outcome === 'failed') ctx.err(`recording ${recordingId} failed: [${error?.code}] ${error?.message}`);
-    else
-      ctx.out(
-        `${recordingId} ${outcome}: ${formatSeconds(snap.durationSeconds)}, ${snap.segments} segments${where}`,
-      );
-  }
-  return exitCode;
+  const after = await client.get(recordingId);
+  const outcome = outcomeOf(terminal, after);
+  display.report(outcome, snap, after);
+  return outcome.exitCode;
 }
 
 function progressOf(s: WatchSnapshot): Omit<WatchSnapshot, 'state'> {
@@ -192,7 +200,8 @@ function progressOf(s: WatchSnapshot): Omit<WatchSnapshot, 'state'> {
     durationSeconds: Math.round(s.durationSeconds * 1000) / 1000,
     segments: s.segments,
     segmentsUploaded: s.segmentsUploaded,
-    uploadPercent: Math.round(s.uploadPercent * 10) / 10,
     bytes: s.bytes,
+    bytesUploaded: s.bytesUploaded,
+    uploadPercent: s.uploadPercent,
   };
 }

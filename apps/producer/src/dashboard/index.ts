@@ -4,12 +4,16 @@ import { createRequire } from 'node:module';
 import {
   DEFAULT_KEY_PREFIX,
   isFinalState,
+  MAINTENANCE_QUEUE,
   openRedis,
   RECORDING_ID_PATTERN,
   RECORDINGS_QUEUE,
 } from '@recfleet/contract';
 import { Queue } from 'bullmq';
 import { StorageError } from '@recfleet/storage';
+import { errorProblem } from '../api/error-problem.js';
+import { sendProblem } from '../api/problem.js';
+import { RecordingClient, RecordingNotFoundError, type RecordingSummary } from '../recording-client.js';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { dashboardAuthHook, type ApiKeyVerifier } from './auth.js';
 import { mountBullBoard } from './bull-board.js';
@@ -22,30 +26,22 @@ import {
   type MediaUrlFor,
   type PlayableRecording,
 } from './media.js';
-import { RecordingRecords, type RecordingSummary } from './recording-records.js';
 import { recordingsPageHtml, RECORDINGS_SCRIPT } from './recordings-page.js';
 import { SignedPlaylists } from './signed-playlists.js';
 
 export { presentedKey, type ApiKeyVerifier } from './auth.js';
 export type { DashboardStorageProfile, MediaUrlFor, PlayableRecording } from './media.js';
-export {
-  RecordingRecords,
-  type RecordingProgress,
-  type RecordingSummary,
-  type ListFilter,
-} from './recording-records.js';
 export { redactJobData, redactText, redactUrl, REDACTED } from '@recfleet/contract';
 export { rewriteSegmentUris, SignedPlaylists, type SignedPlaylistsOptions } from './signed-playlists.js';
 
 /** Default lifetime of signed segment URLs: long enough for a player's buffer, short enough to leak little. */
 export const DEFAULT_SIGNED_URL_TTL_SECONDS = 600;
 
-/** The backup drain's queue (the worker's `MAINTENANCE_QUEUE`). */
-const MAINTENANCE_QUEUE = 'recfleet-maintenance';
-
 export interface DashboardOptions {
   /** Redis of the fleet. */
   redisUrl: string;
+  /** The client the recordings page reads through (default: one of its own, closed with the plugin). */
+  client?: RecordingClient;
   keyPrefix?: string;
   /** The recordings queue (default `recfleet-recordings`). */
   queueName?: string;
@@ -109,8 +105,7 @@ export const registerDashboards: FastifyPluginAsync<DashboardOptions> = async (a
     ...(options.realm ? { realm: options.realm } : {}),
   });
 
-  const redis = openRedis(options.redisUrl, { maxRetriesPerRequest: 1 });
-  redis.on('error', () => undefined);
+  const client = options.client ?? new RecordingClient({ redisUrl: options.redisUrl, keyPrefix, queueName });
   const queueConnection = openRedis(options.redisUrl, { maxRetriesPerRequest: null });
   queueConnection.on('error', () => undefined);
   const queues = (options.queueNames ?? [queueName, MAINTENANCE_QUEUE]).map((name) => {
@@ -118,11 +113,10 @@ export const registerDashboards: FastifyPluginAsync<DashboardOptions> = async (a
     queue.on('error', () => undefined);
     return queue;
   });
-  const records = new RecordingRecords(redis, { keyPrefix, queueName });
   app.addHook('onClose', async () => {
     for (const q of queues) await q.close().catch(() => undefined);
     await queueConnection.quit().catch(() => queueConnection.disconnect());
-    await redis.quit().catch(() => redis.disconnect());
+    if (!options.client) await client.close();
     signed.close();
   });
 
@@ -145,7 +139,7 @@ export const registerDashboards: FastifyPluginAsync<DashboardOptions> = async (a
   await app.register(
     async (scope) =>
       registerRecordingsRoutes(scope, {
-        records,
+        client,
         profiles,
         signed,
         mediaUrlFor: options.mediaUrlFor,
@@ -161,7 +155,7 @@ function normalizePath(path: string): string {
 }
 
 interface RecordingsRoutesOptions {
-  records: RecordingRecords;
+  client: RecordingClient;
   profiles: Readonly<Record<string, DashboardStorageProfile>>;
   signed: SignedPlaylists;
   mediaUrlFor: MediaUrlFor | undefined;
@@ -200,7 +194,7 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
   const playlistAvailable = async (p: PlayableRecording): Promise<boolean> => {
     const path = localMediaPath(p, p.playlistKey.slice(p.playlistKey.lastIndexOf('/') + 1));
     if (path) return (await stat(path).catch(() => undefined))?.isFile() === true;
-    return o.records.hasDeliveredSegment(p.recordingId);
+    return o.client.hasSegmentInPrimary(p.recordingId);
   };
   const playable = (r: RecordingSummary): boolean => {
     const p = asPlayable(r, o.profiles);
@@ -225,24 +219,28 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
       .send(await hlsScript);
   });
 
+  // The page's JSON answers errors as the API does (RFC 9457 problems, status by error category).
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    sendProblem(reply, errorProblem(error, request.headers['content-type'], request.log));
+  });
+
   app.get<{ Querystring: { state?: string; channel?: string; limit?: string } }>(
     '/api/recordings',
     async (request) => {
-      const limit = Math.min(500, Math.max(1, Number(request.query.limit) || 100));
-      const list = await o.records.list({
-        limit,
+      const page = await o.client.list({
+        limit: request.query.limit === undefined ? 100 : Number(request.query.limit),
         ...(request.query.state ? { state: request.query.state } : {}),
         ...(request.query.channel ? { channel: request.query.channel } : {}),
       });
-      const recordings: DashboardRecording[] = list.map((r) => ({ ...r, playable: playable(r) }));
+      const recordings: DashboardRecording[] = page.recordings.map((r) => ({ ...r, playable: playable(r) }));
       return { recordings };
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/recordings/:id', async (request, reply) => {
+  app.get<{ Params: { id: string } }>('/api/recordings/:id', async (request) => {
     const { id } = request.params;
-    const r = RECORDING_ID_PATTERN.test(id) ? await o.records.get(id) : undefined;
-    if (!r) return reply.code(404).send({ error: 'not_found', message: `no recording with id ${id}` });
+    if (!RECORDING_ID_PATTERN.test(id)) throw new RecordingNotFoundError(id);
+    const r = await o.client.get(id);
     const p = asPlayable(r, o.profiles);
     /** `signed`: segment URLs expire; the player fetches the playlist again to renew them. */
     let media: { playlistUrl: string; live: boolean; signed: boolean } | null = null;
@@ -282,7 +280,10 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
     const { id, file } = request.params;
     const notFound = (): unknown => reply.code(404).send({ error: 'not_found' });
     if (!RECORDING_ID_PATTERN.test(id)) return notFound();
-    const r = await o.records.get(id);
+    const r = await o.client.get(id).catch((err: unknown) => {
+      if (err instanceof RecordingNotFoundError) return undefined;
+      throw err;
+    });
     const p = r ? asPlayable(r, o.profiles) : undefined;
     if (p && !isLocal(p) && o.signed.handles(p.storageProfile)) {
       return sendFromCloud(p, file, request, reply);

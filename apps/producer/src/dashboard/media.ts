@@ -1,6 +1,6 @@
 import { resolve, sep } from 'node:path';
 import { encodeChannelForKey, RECORDING_ID_PATTERN } from '@recfleet/contract';
-import type { RecordingSummary } from './recording-records.js';
+import type { RecordingSummary } from '../recording-client.js';
 
 /**
  * A storage profile as the dashboards need it: the same shape as in the worker's config

@@ -1,3 +1,5 @@
+import { RECORDING_STATES } from '@recfleet/contract';
+
 /**
  * The recordings page: static HTML and one small script (no build step). The script polls the plugin's
  * JSON endpoints and plays a recording with hls.js (served by the plugin from node_modules).
@@ -46,8 +48,7 @@ export function recordingsPageHtml(basePath: string, queuesUrl: string): string 
     <div class="filters">
       <select id="filter-state" aria-label="state">
         <option value="">all states</option>
-        <option>queued</option><option>joining</option><option>recording</option><option>stopping</option>
-        <option>uploaded</option><option>backed_up</option><option>failed</option>
+        ${RECORDING_STATES.map((state) => `<option>${state}</option>`).join('')}
       </select>
       <input id="filter-channel" placeholder="channel" aria-label="channel">
       <span id="error"></span>
@@ -125,7 +126,8 @@ export const RECORDINGS_SCRIPT = `'use strict';
         bar.max = 100;
         bar.value = p.uploadPercent;
         up.appendChild(bar);
-        up.appendChild(document.createTextNode(' ' + Math.round(p.uploadPercent) + '%'));
+        // Rounded down, as everywhere: 100 % only once everything is uploaded.
+        up.appendChild(document.createTextNode(' ' + Math.floor(p.uploadPercent) + '%'));
       } else up.textContent = '-';
       cell(tr, r.createdAt ? new Date(r.createdAt).toLocaleTimeString() : '-');
       var action = cell(tr);

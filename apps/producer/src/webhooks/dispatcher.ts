@@ -2,16 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   DEFAULT_KEY_PREFIX,
-  isFinalState,
   openRedis,
   type RecordingEvent,
   recordingRedisKeys,
+  redactText,
+  redactUrl,
   runScript,
   webhookLeaseKey,
   webhookRecordingsKey,
 } from '@recfleet/contract';
 import type { Redis } from 'ioredis';
-import { toEvent } from '../recording-client.js';
+import { isSettled, LAST_EVENTS, SETTLED_WITHOUT_EVENT_MS, toEvent } from '../recording-read-model.js';
 import { signWebhook, WEBHOOK_HEADERS } from './signature.js';
 
 /** What a receiver gets as the POST body of a webhook. */
@@ -51,10 +52,6 @@ export interface WebhookDispatcherOptions {
 
 /** Record field: the stream id of the last event delivered (or given up); delivery resumes after it. */
 export const WEBHOOK_DELIVERED_FIELD = 'webhookDelivered';
-/** Events that end a recording's webhooks (a `backed_up` one still becomes `uploaded` later). */
-const LAST_EVENTS = new Set<string>(['uploaded', 'fatal_error']);
-/** A recording final this long without a last event (failed before it ran, cancelled in the queue) is done. */
-const FINAL_GRACE_MS = 10_000;
 
 /**
  * Delivers the events of recordings that named a `callbackUrl` (registered in `<prefix>:webhooks` at
@@ -162,11 +159,8 @@ export class WebhookDispatcher extends EventEmitter {
       ][];
       if (entries.length === 0) {
         const [state, updatedAt] = await this.redis.hmget(keys.record, 'state', 'updatedAt');
-        if (
-          state !== 'backed_up' &&
-          isFinalState(state ?? undefined) &&
-          Date.now() - Number(updatedAt) > FINAL_GRACE_MS
-        ) {
+        // Settled this long without a last event (it failed before any worker ran it): done.
+        if (isSettled(state ?? undefined) && Date.now() - Number(updatedAt) > SETTLED_WITHOUT_EVENT_MS) {
           await this.redis.srem(webhookRecordingsKey(this.keyPrefix), recordingId);
           return;
         }
@@ -188,7 +182,8 @@ export class WebhookDispatcher extends EventEmitter {
         // Written only after the receiver answered 2xx: a crash here repeats this one event, no more.
         await this.redis.hset(keys.record, WEBHOOK_DELIVERED_FIELD, id);
         lastId = id;
-        if (LAST_EVENTS.has(event.type)) {
+        // Not at `backed_up`: the receiver also gets the `uploaded` that follows once the drain is done.
+        if (LAST_EVENTS.includes(event.type)) {
           await this.redis.srem(webhookRecordingsKey(this.keyPrefix), recordingId);
           return;
         }
@@ -235,7 +230,7 @@ export class WebhookDispatcher extends EventEmitter {
       this.emit('attempt_failed', payload, attempt, error);
       if (attempt >= maxAttempts) {
         this.o.log?.warn(
-          { eventId: payload.id, url: redact(url), attempts: attempt, error },
+          { eventId: payload.id, url: redactUrl(url), attempts: attempt, error: redactText(error) },
           'webhook dropped',
         );
         this.emit('dropped', payload);
@@ -274,14 +269,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
-}
-
-/** Callback URLs may carry credentials in their query string or user info. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(invalid url)';
-  }
 }

@@ -3,13 +3,13 @@
  * The webhook dispatcher on its own (when the API runs without it, or for more of them): config from
  * `RECFLEET_REDIS_URL`, `RECFLEET_KEY_PREFIX` and `RECFLEET_WEBHOOK_SECRET`.
  */
-import { RedisUrlSchema } from '@recfleet/contract';
+import { DEFAULT_KEY_PREFIX, RedisUrlSchema } from '@recfleet/contract';
 import { z } from 'zod';
 import { WebhookDispatcher } from './dispatcher.js';
 
 const Env = z.object({
   RECFLEET_REDIS_URL: RedisUrlSchema.default('redis://127.0.0.1:6379'),
-  RECFLEET_KEY_PREFIX: z.string().min(1).default('recfleet'),
+  RECFLEET_KEY_PREFIX: z.string().min(1).default(DEFAULT_KEY_PREFIX),
   RECFLEET_WEBHOOK_SECRET: z.string({ error: 'must be set' }).min(16, 'must be at least 16 characters'),
 });
 const parsed = Env.safeParse(process.env);
