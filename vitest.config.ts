@@ -13,7 +13,6 @@ export default defineConfig({
     // Live-stream tests are real-time and CPU-bound on small machines; two files at a time keep them honest.
     maxWorkers: 2,
     minWorkers: 1,
-    env: { RECFLEET_TEST_ALLOW_SHORT_IDLE: '1' },
     reporters: ['default'],
   },
 });

@@ -6,6 +6,11 @@
         "native/addon.cc",
         "native/recorder_object.cc",
         "native/recording_loop.cc",
+        "native/reconnect_supervisor.cc",
+        "native/failure_reporter.cc",
+        "native/stream_selection.cc",
+        "native/segment_cutter.cc",
+        "native/timestamp_repair.cc",
         "native/segment_writer.cc",
         "native/event_json.cc",
         "native/memory_release.cc"

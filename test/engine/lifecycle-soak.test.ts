@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { counters, Recorder, type FinalEvent, type RecorderStartOptions } from '@recfleet/engine-binding';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ffmpeg, scaledTimeout, sleep, workspace, type Workspace } from './support.js';
+import { ffmpeg, scaledTimeout, sleep, TEST_RECORDER_OPTIONS, workspace, type Workspace } from './support.js';
 
 const CYCLES = 1000;
 const BATCH = 100;
@@ -64,7 +64,7 @@ async function cycle(i: number): Promise<{ mode: Mode; final: FinalEvent }> {
     connectTimeoutSeconds: 1,
     readTimeoutSeconds: 1,
   };
-  const r = new Recorder();
+  const r = new Recorder(TEST_RECORDER_OPTIONS);
   r.on('segment', () => undefined);
   r.on('recorder_failure', () => undefined);
   r.start(options);

@@ -5,10 +5,12 @@ import { tmpdir } from 'node:os';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import {
+  NATIVE_EVENTS,
   Recorder,
   writeLocalPlaylist,
   type FinalEvent,
   type RecorderFailureEvent,
+  type RecorderOptions,
   type RecorderStartOptions,
   type SegmentEvent,
 } from '@recfleet/engine-binding';
@@ -44,8 +46,11 @@ export interface RecordingLog {
   final: Promise<FinalEvent>;
 }
 
+/** Tests of the idle path need not wait the contract's 5 s minimum each. */
+export const TEST_RECORDER_OPTIONS: RecorderOptions = { minIdleSeconds: 0.5 };
+
 export function record(options: RecorderStartOptions): RecordingLog {
-  const recorder = new Recorder();
+  const recorder = new Recorder(TEST_RECORDER_OPTIONS);
   const log: RecordingLog = {
     recorder,
     options,
@@ -54,14 +59,7 @@ export function record(options: RecorderStartOptions): RecordingLog {
     order: [],
     final: recorder.done,
   };
-  for (const name of [
-    'joined',
-    'started',
-    'segment',
-    'recorder_failure',
-    'stopped',
-    'fatal_error',
-  ] as const) {
+  for (const name of NATIVE_EVENTS) {
     recorder.on(name, () => log.order.push(name));
   }
   recorder.on('segment', (e) => log.segments.push(e));

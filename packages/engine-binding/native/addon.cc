@@ -33,14 +33,6 @@ Napi::Value GetCounters(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value Versions(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("libavformat", Napi::String::New(env, AV_STRINGIFY(LIBAVFORMAT_VERSION)));
-  o.Set("libavformatRuntime", Napi::Number::New(env, avformat_version()));
-  return o;
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // FFmpeg's own logging would write to the worker's stderr from every recording thread; the engine
   // reports what matters as events instead.
@@ -48,7 +40,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   avformat_network_init();
   exports.Set("NativeRecorder", RecorderObject::Define(env));
   exports.Set("counters", Napi::Function::New(env, GetCounters));
-  exports.Set("versions", Napi::Function::New(env, Versions));
   return exports;
 }
 }  // namespace

@@ -2,9 +2,13 @@
 // without touching any JS value off the main thread, parsed by the TypeScript wrapper.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace recfleet {
+
+// Posts one event, as JSON, to the JavaScript thread.
+using EmitFn = std::function<void(std::string json)>;
 
 class EventJson {
  public:

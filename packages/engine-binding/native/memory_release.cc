@@ -71,26 +71,28 @@ namespace {
 std::atomic<bool> trim_wanted{false};
 std::atomic<int64_t> last_trim_ms{0};
 
-void TrimIfDue() {
+void TrimIfDue(int64_t min_interval_ms) {
 #if defined(__GLIBC__)
   if (!trim_wanted.load()) return;
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now().time_since_epoch())
                           .count();
   int64_t last = last_trim_ms.load();
-  if (now - last < 1000 || !last_trim_ms.compare_exchange_strong(last, now)) return;
+  if (now - last < min_interval_ms || !last_trim_ms.compare_exchange_strong(last, now)) return;
   trim_wanted.store(false);
   malloc_trim(0);
   Counters::heap_trims++;
+#else
+  (void)min_interval_ms;
 #endif
 }
 }  // namespace
 
-void TrimFreedHeap() {
+void TrimFreedHeap(int64_t min_interval_ms) {
   trim_wanted.store(true);
-  TrimIfDue();
+  TrimIfDue(min_interval_ms);
 }
 
-void TrimFreedHeapIfWanted() { TrimIfDue(); }
+void TrimFreedHeapIfWanted(int64_t min_interval_ms) { TrimIfDue(min_interval_ms); }
 
 }  // namespace recfleet

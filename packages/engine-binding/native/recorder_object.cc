@@ -1,23 +1,92 @@
 #include "recorder_object.h"
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 namespace recfleet {
 
 namespace {
-std::string GetString(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+// Every field is required: the TypeScript layer checked the options and chose every default, so a
+// missing or mistyped field is a bug in that layer, reported as a TypeError that names the field, and
+// never replaced by a value of the C++'s own.
+[[noreturn]] void Refuse(const Napi::Object& o, const std::string& key, const char* expected) {
+  throw Napi::TypeError::New(o.Env(), "NativeRecorder.start: " + key + " must be " + expected);
 }
-double GetNumber(const Napi::Object& o, const char* key, double fallback) {
+
+std::string RequireString(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+  if (!v.IsString()) Refuse(o, key, "a string");
+  return v.As<Napi::String>().Utf8Value();
 }
-bool GetBool(const Napi::Object& o, const char* key, bool fallback) {
+
+double RequireNumber(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
+  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue())) Refuse(o, key, "a finite number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int64_t RequireInteger(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!std::isfinite(d) || std::trunc(d) != d || std::fabs(d) > 9007199254740991.0) Refuse(o, key, "an integer");
+  return static_cast<int64_t>(d);
+}
+
+bool RequireBool(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean()) Refuse(o, key, "a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::vector<std::pair<std::string, std::string>> RequireStringMap(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsObject() || v.IsArray() || v.IsFunction()) Refuse(o, key, "an object of strings");
+  Napi::Object map = v.As<Napi::Object>();
+  Napi::Array names = map.GetPropertyNames();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (uint32_t i = 0; i < names.Length(); i++) {
+    std::string name = names.Get(i).ToString().Utf8Value();
+    Napi::Value value = map.Get(name);
+    if (!value.IsString()) Refuse(o, std::string(key) + "." + name, "a string");
+    out.emplace_back(name, value.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+// The field names are those of NativeStartOptions in src/loader.ts.
+RecordingOptions ReadOptions(const Napi::Object& o) {
+  RecordingOptions opts;
+  opts.source_url = RequireString(o, "sourceUrl");
+  opts.output_dir = RequireString(o, "outputDir");
+  opts.file_prefix = RequireString(o, "filePrefix");
+  opts.input_options = RequireStringMap(o, "inputOptions");
+  opts.is_file = RequireBool(o, "isFile");
+  opts.ends_at_known_duration = RequireBool(o, "endsAtKnownDuration");
+  opts.want_audio = RequireBool(o, "wantAudio");
+  opts.want_video = RequireBool(o, "wantVideo");
+  opts.segment_seconds = RequireNumber(o, "segmentSeconds");
+  opts.max_idle_seconds = RequireNumber(o, "maxIdleSeconds");
+  opts.max_duration_seconds = RequireNumber(o, "maxDurationSeconds");
+  opts.start_sequence = RequireInteger(o, "startSequence");
+  opts.discontinuity = RequireBool(o, "discontinuity");
+  opts.connect_timeout_ms = RequireInteger(o, "connectTimeoutMs");
+  opts.read_timeout_ms = RequireInteger(o, "readTimeoutMs");
+  opts.min_connect_attempt_ms = RequireInteger(o, "minConnectAttemptMs");
+  opts.heap_trim_interval_ms = RequireInteger(o, "heapTrimIntervalMs");
+  opts.reconnect.initial_delay_ms = RequireInteger(o, "reconnectInitialDelayMs");
+  opts.reconnect.max_delay_ms = RequireInteger(o, "reconnectMaxDelayMs");
+  opts.reconnect.backoff_factor = RequireNumber(o, "reconnectBackoffFactor");
+  opts.reports.reconnect_report_every = RequireInteger(o, "reconnectReportEvery");
+  opts.reports.corrupt_report_interval_ms = RequireInteger(o, "corruptReportIntervalMs");
+  opts.timeline.start_seconds = RequireNumber(o, "timelineStartSeconds");
+  opts.timeline.gap_seconds = RequireNumber(o, "timelineGapSeconds");
+  opts.timeline.jump_back_seconds = RequireNumber(o, "clockJumpBackSeconds");
+  opts.timeline.jump_forward_seconds = RequireNumber(o, "clockJumpForwardSeconds");
+  return opts;
 }
 }  // namespace
 
@@ -53,23 +122,7 @@ Napi::Value RecorderObject::Start(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   // Options were validated by the TypeScript layer; here they are only copied.
-  Napi::Object o = info[0].As<Napi::Object>();
-  RecordingOptions opts;
-  opts.recording_id = GetString(o, "recordingId");
-  opts.source_url = GetString(o, "sourceUrl");
-  opts.output_dir = GetString(o, "outputDir");
-  opts.file_prefix = GetString(o, "filePrefix");
-  opts.segment_seconds = GetNumber(o, "segmentSeconds", 10);
-  opts.max_idle_seconds = GetNumber(o, "maxIdleSeconds", 30);
-  std::string types = GetString(o, "streamTypes");
-  opts.want_audio = types != "video";
-  opts.want_video = types != "audio";
-  opts.max_duration_seconds = GetNumber(o, "maxDurationSeconds", 0);
-  opts.start_sequence = static_cast<int64_t>(GetNumber(o, "startSequence", 0));
-  opts.discontinuity = GetBool(o, "discontinuity", false);
-  opts.connect_timeout_ms = static_cast<int>(GetNumber(o, "connectTimeoutSeconds", 10) * 1000);
-  opts.read_timeout_ms = static_cast<int>(GetNumber(o, "readTimeoutSeconds", 10) * 1000);
-  opts.is_file = GetBool(o, "isFile", false);
+  RecordingOptions opts = ReadOptions(info[0].As<Napi::Object>());
 
   Napi::ThreadSafeFunction tsfn =
       Napi::ThreadSafeFunction::New(env, on_event_.Value(), "recfleet-recorder-events", 0, 1);

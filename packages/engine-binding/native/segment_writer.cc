@@ -13,6 +13,7 @@ extern "C" {
 #include <cstring>
 
 #include "counters.h"
+#include "generated/vocabulary.h"
 
 namespace recfleet {
 
@@ -30,6 +31,12 @@ int WriteThunk(void* opaque, uint8_t* buf, int size) {
 #endif
 }  // namespace
 
+const char* ErrnoCode(int errnum) {
+  if (errnum == ENOSPC || errnum == EDQUOT) return fatal_codes::kDiskFull;
+  if (errnum == ENOMEM) return fatal_codes::kOutOfMemory;
+  return fatal_codes::kOutputNotWritable;
+}
+
 SegmentWriter::SegmentWriter(std::string dir, std::string prefix)
     : dir_(std::move(dir)), prefix_(std::move(prefix)) {}
 
@@ -45,21 +52,18 @@ std::string SegmentWriter::PathFor(int64_t sequence) const {
 }
 
 WriteError SegmentWriter::ErrnoError(int errnum, const std::string& what) const {
-  std::string code = "OUTPUT_NOT_WRITABLE";
-  if (errnum == ENOSPC || errnum == EDQUOT) code = "DISK_FULL";
-  if (errnum == ENOMEM) code = "OUT_OF_MEMORY";
-  return WriteError{code, what + ": " + std::strerror(errnum)};
+  return WriteError{ErrnoCode(errnum), what + ": " + std::strerror(errnum)};
 }
 
 bool SegmentWriter::Init(const std::vector<const AVCodecParameters*>& params, WriteError* err) {
   if (avformat_alloc_output_context2(&oc_, nullptr, "mpegts", nullptr) < 0 || !oc_) {
-    *err = WriteError{"OUT_OF_MEMORY", "cannot allocate the MPEG-TS muxer"};
+    *err = WriteError{fatal_codes::kOutOfMemory, "cannot allocate the MPEG-TS muxer"};
     return false;
   }
   for (const AVCodecParameters* par : params) {
     AVStream* st = avformat_new_stream(oc_, nullptr);
     if (!st || avcodec_parameters_copy(st->codecpar, par) < 0) {
-      *err = WriteError{"OUT_OF_MEMORY", "cannot add an output stream"};
+      *err = WriteError{fatal_codes::kOutOfMemory, "cannot add an output stream"};
       return false;
     }
     st->codecpar->codec_tag = 0;
@@ -105,7 +109,7 @@ bool SegmentWriter::OpenSegment(int64_t sequence, WriteError* err) {
     if (buffer) av_free(buffer);
     ::close(fd_);
     fd_ = -1;
-    *err = WriteError{"OUT_OF_MEMORY", "cannot allocate an output buffer"};
+    *err = WriteError{fatal_codes::kOutOfMemory, "cannot allocate an output buffer"};
     return false;
   }
   oc_->pb = pb_;
@@ -117,7 +121,7 @@ bool SegmentWriter::OpenSegment(int64_t sequence, WriteError* err) {
       } else {
         char msg[AV_ERROR_MAX_STRING_SIZE];
         av_strerror(ret, msg, sizeof msg);
-        *err = WriteError{"UNSUPPORTED_CODEC", std::string("the MPEG-TS muxer refused the streams: ") + msg};
+        *err = WriteError{fatal_codes::kUnsupportedCodec, std::string("the MPEG-TS muxer refused the streams: ") + msg};
       }
       return false;
     }

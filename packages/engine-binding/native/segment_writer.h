@@ -15,9 +15,12 @@ extern "C" {
 namespace recfleet {
 
 struct WriteError {
-  std::string code;  // stable engine error code (OUTPUT_NOT_WRITABLE, DISK_FULL, OUT_OF_MEMORY, INTERNAL)
+  const char* code = nullptr;  // one of fatal_codes (generated/vocabulary.h)
   std::string message;
 };
+
+// The code of a failed write, open or sync: a full disk, no memory, or otherwise an unwritable spool.
+const char* ErrnoCode(int errnum);
 
 struct ClosedSegment {
   std::string path;
@@ -42,7 +45,6 @@ class SegmentWriter {
   void Abandon();
 
   bool segment_open() const { return fd_ >= 0; }
-  int64_t segment_bytes() const { return segment_bytes_; }
   static int WritePacketCallback(void* opaque, const uint8_t* buf, int size);
 
  private:

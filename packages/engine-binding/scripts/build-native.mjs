@@ -38,11 +38,26 @@ function nodeDir() {
   return undefined;
 }
 
-let gyp;
-try {
-  gyp = require.resolve('node-gyp/bin/node-gyp.js');
-} catch {
-  fail('node-gyp is not installed; run `npm ci` at the repository root first.');
+// node-gyp is a build tool, not something the recorder needs at run time: it is a devDependency, and
+// without dev dependencies installed (`npm ci --omit=dev`) the copy that ships with npm is used, which
+// npm names in npm_config_node_gyp when it runs this script.
+function nodeGyp() {
+  const candidates = [];
+  try {
+    candidates.push(require.resolve('node-gyp/bin/node-gyp.js'));
+  } catch {
+    // not installed as a dev dependency
+  }
+  if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
+  return candidates.find((path) => existsSync(path));
+}
+
+const gyp = nodeGyp();
+if (!gyp) {
+  fail(
+    'node-gyp was not found: neither as a dev dependency nor the one npm ships.\n' +
+      '  Run `npm ci` at the repository root, or build through npm (`npm run build:native`).',
+  );
 }
 const dir = nodeDir();
 const args = [gyp, 'rebuild', '--jobs', 'max', ...(dir ? [`--nodedir=${dir}`] : [])];

@@ -1,5 +1,25 @@
-export { EngineErrorCode, RecorderError, RecorderFailureCode } from './errors.js';
-export { resolveStartOptions, type RecorderStartOptions, type StreamTypes } from './options.js';
+export {
+  ENGINE_ERROR_CODES,
+  EngineErrorCode,
+  NATIVE_FATAL_CODES,
+  RECORDER_FAILURE_CODES,
+  RecorderError,
+  RecorderFailureCode,
+} from './errors.js';
+export {
+  RECORDER_OPTION_RULES,
+  resolveRecorderOptions,
+  type RecorderOptions,
+  type RecorderPolicy,
+} from './recorder-options.js';
+export {
+  CONNECT_TIMEOUT_SECONDS_RULE,
+  READ_TIMEOUT_SECONDS_RULE,
+  resolveStartOptions,
+  START_SEQUENCE_RULE,
+  type RecorderStartOptions,
+  type StreamTypes,
+} from './start-options.js';
 export {
   counters,
   Recorder,
@@ -16,4 +36,5 @@ export {
   type StreamInfo,
 } from './recorder.js';
 export { writeLocalPlaylist } from './local-playlist.js';
+export { NATIVE_EVENTS } from './native-vocabulary.js';
 export type { NativeCounters } from './loader.js';

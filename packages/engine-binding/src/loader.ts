@@ -16,8 +16,45 @@ export interface NativeCounters {
   heapTrims: number;
 }
 
+/**
+ * Exactly what the addon's start() reads (native/recorder_object.cc). Every field is required there and
+ * has no default or fallback in C++: a missing or mistyped one is a TypeError naming it.
+ */
+export interface NativeStartOptions {
+  sourceUrl: string;
+  outputDir: string;
+  filePrefix: string;
+  /** Handed to avformat_open_input as they are (probing limits, protocol options). */
+  inputOptions: Record<string, string>;
+  /** A file ends the recording when it ends or breaks; a failed open is final. */
+  isFile: boolean;
+  /** End of input with a known duration is the end of the recording (HLS VOD, a progressive file). */
+  endsAtKnownDuration: boolean;
+  wantAudio: boolean;
+  wantVideo: boolean;
+  segmentSeconds: number;
+  maxIdleSeconds: number;
+  /** 0: no limit. */
+  maxDurationSeconds: number;
+  startSequence: number;
+  discontinuity: boolean;
+  connectTimeoutMs: number;
+  readTimeoutMs: number;
+  minConnectAttemptMs: number;
+  reconnectInitialDelayMs: number;
+  reconnectMaxDelayMs: number;
+  reconnectBackoffFactor: number;
+  reconnectReportEvery: number;
+  corruptReportIntervalMs: number;
+  heapTrimIntervalMs: number;
+  timelineStartSeconds: number;
+  timelineGapSeconds: number;
+  clockJumpBackSeconds: number;
+  clockJumpForwardSeconds: number;
+}
+
 export interface NativeRecorderInstance {
-  start(options: object): void;
+  start(options: NativeStartOptions): void;
   stop(): void;
   cancel(): void;
   join(): void;
@@ -26,7 +63,6 @@ export interface NativeRecorderInstance {
 export interface NativeAddon {
   NativeRecorder: new (onEvent: (json: string) => void) => NativeRecorderInstance;
   counters(): NativeCounters;
-  versions(): { libavformat: string; libavformatRuntime: number };
 }
 
 let addon: NativeAddon | undefined;

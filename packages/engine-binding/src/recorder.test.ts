@@ -124,13 +124,13 @@ describe('recording a file', () => {
       sourceUrl: input,
       outputDir,
       segmentSeconds: 1,
-      maxDurationSeconds: 2.5,
+      maxDurationSeconds: 3,
     });
     const final = await rec.final;
     expect(final).toMatchObject({ type: 'stopped', reason: 'max_duration' });
     if (final.type !== 'stopped') throw new Error('unreachable');
-    expect(final.durationSeconds).toBeGreaterThanOrEqual(2.4);
-    expect(final.durationSeconds).toBeLessThan(3.2);
+    expect(final.durationSeconds).toBeGreaterThanOrEqual(2.9);
+    expect(final.durationSeconds).toBeLessThan(3.7);
     const playlist = await writeLocalPlaylist(outputDir, 'index.m3u8', rec.segments);
     expect(decodeErrors(playlist)).toBe('');
     await rec.recorder.release();

@@ -1,7 +1,18 @@
 import { EventEmitter } from 'node:events';
-import { EngineErrorCode, RecorderError, RecorderFailureCode } from './errors.js';
+import type { StopReason } from '@recfleet/contract';
+import {
+  NATIVE_FATAL_CODES,
+  RECORDER_FAILURE_CODES,
+  RecorderError,
+  type EngineErrorCode,
+  type RecorderFailureCode,
+} from './errors.js';
 import { loadAddon, type NativeCounters, type NativeRecorderInstance } from './loader.js';
-import { resolveStartOptions, type RecorderStartOptions } from './options.js';
+import { nativeStartOptions } from './native-options.js';
+import { resolveRecorderOptions, type RecorderOptions, type RecorderPolicy } from './recorder-options.js';
+import { resolveStartOptions, type RecorderStartOptions } from './start-options.js';
+
+export type { StopReason };
 
 export interface StreamInfo {
   index: number;
@@ -54,7 +65,6 @@ export interface RecorderFailureEvent {
   message: string;
   counts: { reconnects: number; corruptPackets: number; droppedPackets: number };
 }
-export type StopReason = 'requested' | 'idle_timeout' | 'source_ended' | 'max_duration' | 'cancelled';
 /** The recording ended normally; every finished segment has been emitted before this. */
 export interface StoppedEvent {
   type: 'stopped';
@@ -89,6 +99,7 @@ export type RecorderState = 'idle' | 'running' | 'stopping' | 'ended' | 'release
  * Media I/O runs on a native thread; events arrive here, in order, on the JS thread.
  */
 export class Recorder extends EventEmitter<RecorderEvents> {
+  private readonly policy: RecorderPolicy;
   private native: NativeRecorderInstance | undefined;
   private id = '';
   private sourceUrl = '';
@@ -99,8 +110,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   /** Resolves with the final event (`stopped` or `fatal_error`). */
   readonly done: Promise<FinalEvent>;
 
-  constructor() {
+  /**
+   * `options` tune the engine's own policy (reconnect backoff, report throttles, probing, timeline); every
+   * one has a default (RECORDER_OPTION_RULES), so `new Recorder()` is the usual call. A bad one throws
+   * RecorderError INVALID_OPTION naming it.
+   */
+  constructor(options: RecorderOptions = {}) {
     super();
+    this.policy = resolveRecorderOptions(options);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -118,16 +135,17 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (this.currentState !== 'idle') {
       throw new RecorderError('ALREADY_STARTED', `recorder ${this.id} was already started`);
     }
-    const resolved = resolveStartOptions(options);
+    const resolved = resolveStartOptions(options, this.policy);
     const addon = loadAddon();
     this.id = resolved.recordingId;
     this.sourceUrl = resolved.sourceUrl;
     try {
       const native = new addon.NativeRecorder((json) => this.onNativeEvent(json));
-      native.start(resolved);
+      native.start(nativeStartOptions(resolved, this.policy));
       this.native = native;
     } catch (err) {
-      // Only resource exhaustion gets here (no thread, no thread-safe function): options were checked.
+      // Resource exhaustion (no thread, no thread-safe function), or a TypeError for a native field
+      // nativeStartOptions got wrong: the options themselves were checked above.
       throw new RecorderError('INTERNAL', `could not start the recorder: ${(err as Error).message}`);
     }
     this.currentState = 'running';
@@ -210,7 +228,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
           this.emit('recorder_failure', {
             type: 'recorder_failure',
             recordingId,
-            code: knownCode(RecorderFailureCode, raw.code, 'SOURCE_LOST'),
+            code: knownCode(RECORDER_FAILURE_CODES, raw.code, 'SOURCE_LOST'),
             message: String(raw.message),
             counts: {
               reconnects: Number(raw.reconnects),
@@ -227,7 +245,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
               : {
                   type: 'fatal_error',
                   recordingId,
-                  code: knownCode(EngineErrorCode, raw.code, 'INTERNAL'),
+                  code: knownCode(NATIVE_FATAL_CODES, raw.code, 'INTERNAL'),
                   message: String(raw.message),
                 };
           this.finalEvent = final;
@@ -259,7 +277,7 @@ export function counters(): NativeCounters {
   return loadAddon().counters();
 }
 
-/** Native codes are checked against the published list: callers switch on them exhaustively. */
-function knownCode<T extends string>(codes: Readonly<Record<string, T>>, value: unknown, fallback: T): T {
-  return typeof value === 'string' && Object.values(codes).includes(value as T) ? (value as T) : fallback;
+/** Native codes are checked against the list the addon may emit: callers switch on them exhaustively. */
+function knownCode<T extends string>(codes: readonly T[], value: unknown, fallback: T): T {
+  return typeof value === 'string' && (codes as readonly string[]).includes(value) ? (value as T) : fallback;
 }

@@ -5,7 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Recorder, type FinalEvent, type RecorderFailureEvent, type SegmentEvent } from './recorder.js';
-import type { RecorderStartOptions } from './options.js';
+import { NATIVE_EVENTS } from './native-vocabulary.js';
+import type { RecorderOptions } from './recorder-options.js';
+import type { RecorderStartOptions } from './start-options.js';
 
 export async function tempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `recfleet-${prefix}-`));
@@ -101,19 +103,15 @@ export interface RecordingLog {
   final: Promise<FinalEvent>;
 }
 
+/** Tests of the idle path need not wait the contract's 5 s minimum each. */
+export const TEST_RECORDER_OPTIONS: RecorderOptions = { minIdleSeconds: 0.5 };
+
 export function record(options: RecorderStartOptions): RecordingLog {
-  const recorder = new Recorder();
+  const recorder = new Recorder(TEST_RECORDER_OPTIONS);
   const segments: SegmentEvent[] = [];
   const failures: RecorderFailureEvent[] = [];
   const order: string[] = [];
-  for (const name of [
-    'joined',
-    'started',
-    'segment',
-    'recorder_failure',
-    'stopped',
-    'fatal_error',
-  ] as const) {
+  for (const name of NATIVE_EVENTS) {
     recorder.on(name, () => order.push(name));
   }
   recorder.on('segment', (e) => segments.push(e));

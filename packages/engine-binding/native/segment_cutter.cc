@@ -1,0 +1,175 @@
+#include "segment_cutter.h"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavutil/mem.h>
+}
+
+#include <algorithm>
+#include <cstring>
+
+#include "generated/vocabulary.h"
+#include "memory_release.h"
+
+namespace recfleet {
+
+namespace {
+double Seconds(int64_t ticks) { return static_cast<double>(ticks) / TimestampRepair::kTimeBase.den; }
+}  // namespace
+
+SegmentCutter::SegmentCutter(const RecordingOptions& options, EmitFn emit)
+    : output_dir_(options.output_dir),
+      file_prefix_(options.file_prefix),
+      segment_seconds_(options.segment_seconds),
+      heap_trim_interval_ms_(options.heap_trim_interval_ms),
+      emit_(std::move(emit)),
+      repair_(options.timeline),
+      sequence_(options.start_sequence),
+      next_discontinuity_(options.discontinuity) {}
+
+double SegmentCutter::span_seconds() const { return Seconds(repair_.end() - recording_start_ts_); }
+
+bool SegmentCutter::StartMuxer(const std::vector<const AVCodecParameters*>& params, WriteError* err) {
+  writer_ = std::make_unique<SegmentWriter>(output_dir_, file_prefix_);
+  return writer_->Init(params, err);
+}
+
+bool SegmentCutter::Configure(const StreamSelection& selection, bool* replaced, WriteError* err) {
+  *replaced = false;
+  if (writer_ && selection.layout != layout_) {
+    if (writer_->segment_open() && !Cut(true, err)) return false;
+    writer_.reset();
+    next_discontinuity_ = true;
+    *replaced = true;
+  }
+  if (writer_) return true;
+  if (!StartMuxer(selection.params, err)) return false;
+  layout_ = selection.layout;
+  repair_.ResetStreams(selection.params.size());
+  extradata_.clear();
+  for (const AVCodecParameters* par : selection.params) {
+    extradata_.emplace_back(par->extradata, par->extradata + (par->extradata ? par->extradata_size : 0));
+  }
+  return true;
+}
+
+bool SegmentCutter::ExtradataChanged(const AVPacket* pkt, int output_index) {
+  size_t size = 0;
+#if LIBAVCODEC_VERSION_MAJOR >= 59
+  const uint8_t* data = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &size);
+#else
+  int isize = 0;
+  const uint8_t* data = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &isize);
+  size = isize > 0 ? static_cast<size_t>(isize) : 0;
+#endif
+  if (!data || size == 0) return false;
+  std::vector<uint8_t>& current = extradata_[output_index];
+  if (current.size() == size && std::memcmp(current.data(), data, size) == 0) return false;
+  current.assign(data, data + size);
+  return true;
+}
+
+bool SegmentCutter::Rebuild(const AVFormatContext* ic, const StreamSelection& selection, WriteError* err) {
+  if (writer_->segment_open() && !Cut(true, err)) return false;
+  std::vector<AVCodecParameters*> owned;
+  std::vector<const AVCodecParameters*> params(selection.map.size(), nullptr);
+  bool ok = true;
+  for (const StreamMap& m : selection.map) {
+    AVCodecParameters* par = avcodec_parameters_alloc();
+    if (!par) {
+      ok = false;
+      break;
+    }
+    owned.push_back(par);
+    if (avcodec_parameters_copy(par, ic->streams[m.input_index]->codecpar) < 0) {
+      ok = false;
+      break;
+    }
+    const std::vector<uint8_t>& extradata = extradata_[m.output_index];
+    if (!extradata.empty()) {
+      av_freep(&par->extradata);
+      par->extradata = static_cast<uint8_t*>(av_mallocz(extradata.size() + AV_INPUT_BUFFER_PADDING_SIZE));
+      if (!par->extradata) {
+        par->extradata_size = 0;
+        ok = false;
+        break;
+      }
+      std::memcpy(par->extradata, extradata.data(), extradata.size());
+      par->extradata_size = static_cast<int>(extradata.size());
+    }
+    params[m.output_index] = par;
+  }
+  *err = WriteError{fatal_codes::kOutOfMemory, "cannot copy the stream parameters"};
+  if (ok) ok = StartMuxer(params, err);
+  for (AVCodecParameters* par : owned) avcodec_parameters_free(&par);
+  return ok;
+}
+
+void SegmentCutter::Rejoined() {
+  if (segment_open()) force_cut_ = true;
+  next_discontinuity_ = true;
+  repair_.Rejoin();
+}
+
+SegmentCutter::Written SegmentCutter::Write(AVPacket* pkt, AVRational time_base, const StreamMap& stream,
+                                            bool have_video, WriteError* err) {
+  PacketTime t;
+  if (!repair_.Map(pkt, time_base, stream.output_index, &t)) return Written::kNoTimestamp;
+
+  bool key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
+  bool cut_point = have_video ? (stream.is_video && key) : true;
+  if (segment_has_start_ && cut_point && (force_cut_ || Seconds(t.pts - segment_start_ts_) >= segment_seconds_)) {
+    pending_cut_ts_ = t.pts;
+    bool ok = Cut(false, err);
+    pending_cut_ts_ = AV_NOPTS_VALUE;
+    if (!ok) return Written::kFailed;
+    force_cut_ = false;
+  }
+  if (!writer_->segment_open() && !writer_->OpenSegment(sequence_, err)) return Written::kFailed;
+  if (!segment_has_start_) {
+    segment_has_start_ = true;
+    segment_start_ts_ = t.pts;
+    segment_starts_keyframe_ = cut_point;
+    segment_discontinuity_ = next_discontinuity_;
+    next_discontinuity_ = false;
+    if (segments_ == 0 && recording_start_ts_ == 0) recording_start_ts_ = t.pts;
+  }
+
+  pkt->stream_index = stream.output_index;
+  pkt->pts = t.pts;
+  pkt->dts = t.dts;
+  pkt->duration = t.duration;
+  pkt->pos = -1;
+  if (!writer_->Write(pkt, err)) return Written::kFailed;
+  repair_.Written(t.pts + t.duration);
+  return Written::kOk;
+}
+
+bool SegmentCutter::Cut(bool last, WriteError* err) {
+  ClosedSegment closed;
+  if (!writer_->CloseSegment(last, &closed, err)) return false;
+  TrimFreedHeapIfWanted(heap_trim_interval_ms_);
+  // A cut before a packet ends the segment where that packet starts; the last one where media ends.
+  int64_t end = !last && pending_cut_ts_ != AV_NOPTS_VALUE ? pending_cut_ts_ : repair_.end();
+  double duration = std::max(0.0, Seconds(end - segment_start_ts_));
+  recorded_seconds_ += duration;
+  segments_++;
+  emit_(EventJson(events::kSegment)
+            .integer("sequence", sequence_)
+            .str("path", closed.path)
+            .num("durationSeconds", duration)
+            .integer("bytes", closed.bytes)
+            .num("startPtsSeconds", Seconds(segment_start_ts_))
+            .boolean("startsWithKeyframe", segment_starts_keyframe_)
+            .boolean("discontinuity", segment_discontinuity_)
+            .done());
+  sequence_++;
+  segment_has_start_ = false;
+  return true;
+}
+
+void SegmentCutter::Abandon() {
+  if (writer_) writer_->Abandon();
+}
+
+}  // namespace recfleet

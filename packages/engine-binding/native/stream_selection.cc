@@ -1,0 +1,106 @@
+#include "stream_selection.h"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+}
+
+#include <cstdio>
+
+#include "event_json.h"
+#include "generated/vocabulary.h"
+
+namespace recfleet {
+
+namespace {
+// Codecs the MPEG-TS muxer can carry by stream copy.
+bool TsCanCarry(AVCodecID id) {
+  switch (id) {
+    case AV_CODEC_ID_H264:
+    case AV_CODEC_ID_HEVC:
+    case AV_CODEC_ID_MPEG2VIDEO:
+    case AV_CODEC_ID_MPEG1VIDEO:
+    case AV_CODEC_ID_MPEG4:
+    case AV_CODEC_ID_AAC:
+    case AV_CODEC_ID_AAC_LATM:
+    case AV_CODEC_ID_MP2:
+    case AV_CODEC_ID_MP3:
+    case AV_CODEC_ID_AC3:
+    case AV_CODEC_ID_EAC3:
+    case AV_CODEC_ID_OPUS:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int Channels(const AVCodecParameters* par) {
+#if LIBAVUTIL_VERSION_INT >= AV_VERSION_INT(57, 28, 100)
+  return par->ch_layout.nb_channels;
+#else
+  return par->channels;
+#endif
+}
+
+std::string Signature(const AVCodecParameters* par) {
+  char buf[160];
+  snprintf(buf, sizeof buf, "%d:%d:%dx%d:%d:%d:%d", par->codec_type, par->codec_id, par->width, par->height,
+           par->sample_rate, Channels(par), par->extradata_size);
+  return buf;
+}
+
+std::string StreamJson(const AVStream* st, const AVCodecParameters* par, int64_t output_index, bool is_video) {
+  EventJson s("stream");
+  s.integer("index", output_index)
+      .str("kind", is_video ? "video" : "audio")
+      .str("codec", avcodec_get_name(par->codec_id));
+  if (is_video) {
+    s.integer("width", par->width).integer("height", par->height);
+    AVRational fr = st->avg_frame_rate;
+    if (fr.num > 0 && fr.den > 0) s.num("frameRate", av_q2d(fr));
+  } else {
+    s.integer("sampleRate", par->sample_rate).integer("channels", Channels(par));
+  }
+  return s.done();
+}
+}  // namespace
+
+const StreamMap* StreamSelection::Find(int input_index) const {
+  const StreamMap* found = nullptr;
+  for (const auto& m : map) {
+    if (m.input_index == input_index) found = &m;
+  }
+  return found;
+}
+
+bool SelectStreams(AVFormatContext* ic, bool want_audio, bool want_video, StreamSelection* out,
+                   const char** code, std::string* message) {
+  int v = want_video ? av_find_best_stream(ic, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0) : -1;
+  int a = want_audio ? av_find_best_stream(ic, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0) : -1;
+  if (v < 0 && a < 0) {
+    *code = fatal_codes::kNoMedia;
+    *message = "the source has no selected audio or video stream";
+    return false;
+  }
+  out->streams_json = "[";
+  for (int idx : {v, a}) {
+    if (idx < 0) continue;
+    const AVCodecParameters* par = ic->streams[idx]->codecpar;
+    if (!TsCanCarry(par->codec_id)) {
+      *code = fatal_codes::kUnsupportedCodec;
+      *message = std::string("codec ") + avcodec_get_name(par->codec_id) + " cannot be recorded to MPEG-TS";
+      return false;
+    }
+    bool is_video = par->codec_type == AVMEDIA_TYPE_VIDEO;
+    int output_index = static_cast<int>(out->params.size());
+    out->map.push_back(StreamMap{idx, output_index, is_video});
+    out->params.push_back(par);
+    out->layout.push_back(Signature(par));
+    if (out->streams_json.size() > 1) out->streams_json += ",";
+    out->streams_json += StreamJson(ic->streams[idx], par, output_index, is_video);
+  }
+  out->streams_json += "]";
+  out->have_video = v >= 0;
+  return true;
+}
+
+}  // namespace recfleet

@@ -1,0 +1,34 @@
+// Which of a joined source's streams are recorded: the best video and the best audio stream the options
+// ask for, each of a codec MPEG-TS can carry by stream copy.
+#pragma once
+
+extern "C" {
+#include <libavformat/avformat.h>
+}
+
+#include <string>
+#include <vector>
+
+namespace recfleet {
+
+struct StreamMap {
+  int input_index;
+  int output_index;
+  bool is_video;
+};
+
+struct StreamSelection {
+  std::vector<StreamMap> map;  // output order: video first
+  std::vector<const AVCodecParameters*> params;  // per output stream, owned by the input context
+  std::vector<std::string> layout;  // codec signature per output stream: a change needs a new muxer
+  std::string streams_json;  // the `started` event's streams
+  bool have_video = false;
+
+  const StreamMap* Find(int input_index) const;
+};
+
+// Fills `out` from the input's streams; on failure returns false with a fatal code and a message.
+bool SelectStreams(AVFormatContext* ic, bool want_audio, bool want_video, StreamSelection* out,
+                   const char** code, std::string* message);
+
+}  // namespace recfleet

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { loadAddon, type NativeStartOptions } from './loader.js';
+import { nativeStartOptions } from './native-options.js';
+import { RECORDER_OPTION_RULES, resolveRecorderOptions } from './recorder-options.js';
+import { resolveStartOptions, type RecorderStartOptions } from './start-options.js';
+
+const valid = { recordingId: 'rec-1', sourceUrl: 'rtmp://127.0.0.1/live/room', outputDir: '/tmp/out' };
+
+function native(start: Partial<RecorderStartOptions> = {}, policy: object = {}): NativeStartOptions {
+  return nativeStartOptions(resolveStartOptions({ ...valid, ...start }), resolveRecorderOptions(policy));
+}
+
+/** Calls the addon's start() directly and returns what it threw (it must throw: no thread is started). */
+function startRefusal(options: unknown): Error {
+  const recorder = new (loadAddon().NativeRecorder)(() => undefined);
+  try {
+    recorder.start(options as NativeStartOptions);
+  } catch (err) {
+    return err as Error;
+  }
+  recorder.cancel();
+  recorder.join();
+  throw new Error('the addon started a recording from incomplete options');
+}
+
+describe('the options the addon receives', () => {
+  it('carry the engine policy as it was resolved', () => {
+    const n = native({}, { reconnectMaxDelayMs: 5000, corruptReportIntervalMs: 100 });
+    expect(n).toMatchObject({
+      reconnectInitialDelayMs: RECORDER_OPTION_RULES.reconnectInitialDelayMs.default,
+      reconnectMaxDelayMs: 5000,
+      corruptReportIntervalMs: 100,
+      connectTimeoutMs: 10_000,
+      readTimeoutMs: 10_000,
+      maxDurationSeconds: 0,
+      wantAudio: true,
+      wantVideo: true,
+    });
+  });
+
+  it('decide per source: probing, RTSP over TCP, whether an end of input is the end', () => {
+    const live = native();
+    expect(live.inputOptions).toEqual({
+      analyzeduration: String(RECORDER_OPTION_RULES.liveProbeSeconds.default * 1_000_000),
+      probesize: String(RECORDER_OPTION_RULES.probeBytes.default),
+    });
+    expect(live).toMatchObject({ isFile: false, endsAtKnownDuration: false });
+    const file = native({ sourceUrl: '/media/in.ts' });
+    expect(file.inputOptions.analyzeduration).toBe(
+      String(RECORDER_OPTION_RULES.fileProbeSeconds.default * 1_000_000),
+    );
+    expect(file).toMatchObject({ isFile: true, sourceUrl: 'file:/media/in.ts' });
+    expect(native({ sourceUrl: 'rtsp://cam/stream' }).inputOptions.rtsp_transport).toBe('tcp');
+    expect(native({ sourceUrl: 'https://cdn/vod.m3u8' }).endsAtKnownDuration).toBe(true);
+    expect(native({ streamTypes: 'audio' })).toMatchObject({ wantAudio: true, wantVideo: false });
+  });
+
+  // The C++ keeps no default of its own: each field must arrive, with its type.
+  it.each(Object.keys(native()))('are refused by the addon without %s, or with it mistyped', (key) => {
+    const complete = native() as unknown as Record<string, unknown>;
+    const { [key]: _dropped, ...missing } = complete;
+    for (const options of [missing, { ...complete, [key]: null }]) {
+      const err = startRefusal(options);
+      expect(err).toBeInstanceOf(TypeError);
+      expect(err.message).toContain(key);
+    }
+  });
+
+  it('are refused by the addon when an input option is not a string', () => {
+    const err = startRefusal({ ...native(), inputOptions: { probesize: 1000 } });
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toContain('inputOptions.probesize');
+  });
+});

@@ -1,0 +1,200 @@
+import { isAbsolute } from 'node:path';
+import {
+  DEFAULT_STREAM_TYPES,
+  isSourceScheme,
+  MAX_DURATION_SECONDS_RULE,
+  MAX_IDLE_SECONDS_RULE,
+  RECORDING_ID_PATTERN,
+  RECORDING_ID_RULE,
+  SEGMENT_SECONDS_RULE,
+  SOURCE_SCHEMES,
+  STREAM_TYPES,
+  urlScheme,
+  type NumberRule,
+  type SourceScheme,
+  type StreamTypes,
+} from '@recfleet/contract';
+import { invalidOption, numberOption, optionsObject } from './option-checks.js';
+
+export type { StreamTypes };
+
+/*
+ * The fields a job also has (recordingId, sourceUrl, segmentSeconds, maxIdleSeconds, streamTypes,
+ * maxDurationSeconds) are checked with the contract's own rules, so the engine accepts exactly what a
+ * job may carry. The rules below are the engine's own options, each written once with its default.
+ */
+
+export const CONNECT_TIMEOUT_SECONDS_RULE = {
+  min: 1,
+  max: 120,
+  integer: false,
+  default: 10,
+  description: 'limit for opening the source, per attempt',
+} as const satisfies NumberRule;
+
+export const READ_TIMEOUT_SECONDS_RULE = {
+  min: 1,
+  max: 120,
+  integer: false,
+  default: 10,
+  description: 'limit for one read while recording',
+} as const satisfies NumberRule;
+
+export const START_SEQUENCE_RULE = {
+  min: 0,
+  max: Number.MAX_SAFE_INTEGER,
+  integer: true,
+  default: 0,
+  description: "the first segment's sequence number (resuming elsewhere)",
+} as const satisfies NumberRule;
+
+/** Segment file names are `<filePrefix>_<sequence>.ts`: nothing that could leave the output directory. */
+const FILE_PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+const FILE_PREFIX_RULE = '1-128 of A-Z a-z 0-9 _ -';
+
+export interface RecorderStartOptions {
+  /** Names the recording in events and logs; the job contract's recordingId rule. */
+  recordingId: string;
+  /** A URL with one of the contract's source schemes (rtmp(s), srt, rtsp, http(s), udp, rtp, file), or an absolute path. */
+  sourceUrl: string;
+  /** Existing, writable directory for the segments (the worker's spool). */
+  outputDir: string;
+  /** Segment files are `<filePrefix>_<sequence, 6 digits>.ts`; defaults to recordingId. */
+  filePrefix?: string;
+  /** Cut at the first video keyframe after this many seconds (audio-only: by time). The contract's rule: 1–60, default 10. */
+  segmentSeconds?: number;
+  /**
+   * Stop with `idle_timeout` after this long without media (or, before any media, since start). The
+   * contract's rule: an integer 5–3600, default 30 (tests may lower the floor: RecorderOptions.minIdleSeconds).
+   */
+  maxIdleSeconds?: number;
+  /** Which streams to record; default both. */
+  streamTypes?: StreamTypes;
+  /** Stop with `max_duration` once this much media is recorded. The contract's rule; none by default. */
+  maxDurationSeconds?: number;
+  /** First segment's sequence number (resuming elsewhere). Default 0. */
+  startSequence?: number;
+  /** Flag the first segment as a discontinuity (resuming elsewhere). Default false. */
+  discontinuity?: boolean;
+  /** Limit for opening the source, per attempt. 1–120, default 10. */
+  connectTimeoutSeconds?: number;
+  /** Limit for one read while recording. 1–120, default 10. */
+  readTimeoutSeconds?: number;
+}
+
+export interface ResolvedStartOptions {
+  recordingId: string;
+  /** As given, except that an absolute path becomes a `file:` URL. */
+  sourceUrl: string;
+  scheme: SourceScheme;
+  outputDir: string;
+  filePrefix: string;
+  segmentSeconds: number;
+  maxIdleSeconds: number;
+  streamTypes: StreamTypes;
+  maxDurationSeconds: number | undefined;
+  startSequence: number;
+  discontinuity: boolean;
+  connectTimeoutSeconds: number;
+  readTimeoutSeconds: number;
+}
+
+const KNOWN = [
+  'recordingId',
+  'sourceUrl',
+  'outputDir',
+  'filePrefix',
+  'segmentSeconds',
+  'maxIdleSeconds',
+  'streamTypes',
+  'maxDurationSeconds',
+  'startSequence',
+  'discontinuity',
+  'connectTimeoutSeconds',
+  'readTimeoutSeconds',
+] as const satisfies readonly (keyof RecorderStartOptions)[];
+
+/** The lowest maxIdleSeconds accepted; only tests lower it (RecorderOptions.minIdleSeconds). */
+export interface StartLimits {
+  minIdleSeconds: number;
+}
+
+/**
+ * Checks every start option before anything native runs, applies defaults, and refuses unknown keys
+ * (a misspelled option must not silently fall back to its default).
+ */
+export function resolveStartOptions(
+  input: unknown,
+  limits: StartLimits = { minIdleSeconds: MAX_IDLE_SECONDS_RULE.min },
+): ResolvedStartOptions {
+  const o = optionsObject(input, KNOWN);
+  if (typeof o.recordingId !== 'string' || !RECORDING_ID_PATTERN.test(o.recordingId)) {
+    throw invalidOption('recordingId', RECORDING_ID_RULE, o.recordingId);
+  }
+  const { sourceUrl, scheme } = checkSourceUrl(o.sourceUrl);
+  if (typeof o.outputDir !== 'string' || !isAbsolute(o.outputDir)) {
+    throw invalidOption('outputDir', 'an absolute directory path', o.outputDir);
+  }
+  const filePrefix = o.filePrefix ?? o.recordingId;
+  if (typeof filePrefix !== 'string' || !FILE_PREFIX_PATTERN.test(filePrefix)) {
+    throw invalidOption('filePrefix', FILE_PREFIX_RULE, filePrefix);
+  }
+  const streamTypes = o.streamTypes ?? DEFAULT_STREAM_TYPES;
+  if (!(STREAM_TYPES as readonly unknown[]).includes(streamTypes)) {
+    throw invalidOption('streamTypes', `one of ${STREAM_TYPES.join(', ')}`, streamTypes);
+  }
+  const discontinuity = o.discontinuity ?? false;
+  if (typeof discontinuity !== 'boolean') throw invalidOption('discontinuity', 'a boolean', discontinuity);
+  return {
+    recordingId: o.recordingId,
+    sourceUrl,
+    scheme,
+    outputDir: o.outputDir,
+    filePrefix,
+    segmentSeconds: numberOption(o, 'segmentSeconds', SEGMENT_SECONDS_RULE),
+    maxIdleSeconds: numberOption(o, 'maxIdleSeconds', idleRule(limits.minIdleSeconds)),
+    streamTypes: streamTypes as StreamTypes,
+    maxDurationSeconds: numberOption(o, 'maxDurationSeconds', MAX_DURATION_SECONDS_RULE),
+    startSequence: numberOption(o, 'startSequence', START_SEQUENCE_RULE),
+    discontinuity,
+    connectTimeoutSeconds: numberOption(o, 'connectTimeoutSeconds', CONNECT_TIMEOUT_SECONDS_RULE),
+    readTimeoutSeconds: numberOption(o, 'readTimeoutSeconds', READ_TIMEOUT_SECONDS_RULE),
+  };
+}
+
+/** The contract's idle rule, with a lower floor (and fractions) only when a test asked for one. */
+function idleRule(minIdleSeconds: number): NumberRule & { default: number } {
+  return minIdleSeconds < MAX_IDLE_SECONDS_RULE.min
+    ? { ...MAX_IDLE_SECONDS_RULE, min: minIdleSeconds, integer: false }
+    : MAX_IDLE_SECONDS_RULE;
+}
+
+function checkSourceUrl(url: unknown): { sourceUrl: string; scheme: SourceScheme } {
+  // A plain path is handed to FFmpeg as file: so that a colon in it is not read as a protocol.
+  if (typeof url === 'string' && isAbsolute(url)) return { sourceUrl: `file:${url}`, scheme: 'file' };
+  const scheme = typeof url === 'string' ? urlScheme(url) : undefined;
+  if (typeof url !== 'string' || !isSourceScheme(scheme)) {
+    throw invalidOption(
+      'sourceUrl',
+      `a URL with a scheme of ${SOURCE_SCHEMES.join(', ')} or an absolute path`,
+      url,
+    );
+  }
+  // udp:// and rtp:// may listen on every interface (`udp://@:1234`), so only the others need a host.
+  if (scheme !== 'file' && scheme !== 'udp' && scheme !== 'rtp' && !hasHost(url)) {
+    throw invalidOption('sourceUrl', `a ${scheme}:// URL with a host`, url);
+  }
+  if (scheme === 'file' && url.slice('file:'.length).replace(/^\/\/[^/]*/, '').length === 0) {
+    throw invalidOption('sourceUrl', 'a file: URL with a path', url);
+  }
+  return { sourceUrl: url, scheme };
+}
+
+/** Network sources need a host; `new URL` also catches spaces and other malformed input. */
+function hasHost(url: string): boolean {
+  try {
+    return new URL(url).hostname.length > 0;
+  } catch {
+    return false;
+  }
+}
