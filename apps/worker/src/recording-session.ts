@@ -4,6 +4,7 @@ import {
   RecfleetError,
   redactText,
   redactUrl,
+  uploadPercent,
   type RecfleetErrorCode,
   type RecordingEventType,
   type RecordingJob,
@@ -92,6 +93,8 @@ export class RecordingSession {
   private uploader!: RecordingUploader;
   private index!: RedisSegmentIndex;
   private recordedSeconds = 0;
+  /** Bytes an earlier owner of the recording delivered to the primary store. */
+  private bytesUploadedBefore = 0;
   private segments = 0;
   private bytes = 0;
   /** Events reach Redis in the order they happened, one write at a time. */
@@ -136,6 +139,7 @@ export class RecordingSession {
     for (const s of earlier) {
       this.recordedSeconds += s.durationSeconds;
       this.bytes += s.bytes;
+      if (s.location === 'primary') this.bytesUploadedBefore += s.bytes;
     }
     this.segments = earlier.length;
     this.uploader = new RecordingUploader(this.o.store, this.keys, {
@@ -380,12 +384,16 @@ export class RecordingSession {
 
   private progressSnapshot(): Record<string, number> {
     const up = this.uploader.progress();
+    // The whole recording's figures, earlier owners' segments included, so a resumed recording does
+    // not restart its percentage at zero.
+    const bytesUploaded = this.bytesUploadedBefore + up.bytesUploaded;
     return {
       durationSeconds: round3(this.recordedSeconds),
       segments: this.segments,
       bytes: this.bytes,
       segmentsUploaded: up.segmentsUploaded,
-      uploadPercent: up.percent,
+      bytesUploaded,
+      uploadPercent: uploadPercent(bytesUploaded, this.bytes),
     };
   }
 
