@@ -3,10 +3,14 @@
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
-import { recordingJobJsonSchema } from '../dist/index.js';
+import { channelManifestJsonSchema, recordingJobJsonSchema } from '../dist/index.js';
 
-const target = fileURLToPath(new URL('../schema/recording-job.schema.json', import.meta.url));
-const options = (await resolveConfig(target)) ?? {};
-const text = await format(JSON.stringify(recordingJobJsonSchema(), null, 2), { ...options, parser: 'json' });
-await writeFile(target, text);
-process.stdout.write(`wrote ${target}\n`);
+for (const [name, schema] of [
+  ['recording-job.schema.json', recordingJobJsonSchema()],
+  ['channel-manifest.schema.json', channelManifestJsonSchema()],
+]) {
+  const target = fileURLToPath(new URL(`../schema/${name}`, import.meta.url));
+  const options = (await resolveConfig(target)) ?? {};
+  await writeFile(target, await format(JSON.stringify(schema, null, 2), { ...options, parser: 'json' }));
+  process.stdout.write(`wrote ${target}\n`);
+}

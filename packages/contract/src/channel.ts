@@ -65,3 +65,37 @@ export function encodeChannelAsStreamName(channel: string): string {
   }
   return out;
 }
+
+/**
+ * The stream name under which user `uid` of `channel` publishes on an RTMP channel server:
+ * `<channel as a stream name>_u<uid>` (`room 1`, uid 42 → `room_201_u42`). The channel part never
+ * contains `_u` (every `_` in it starts an `_XX` hex escape, and `u` is not a hex digit), so the first `_u`
+ * separates the two unambiguously; the channel's own stream name (no `_u`) is not a user.
+ */
+export function userStreamName(channel: string, uid: number): string {
+  return `${encodeChannelAsStreamName(channel)}_u${uid}`;
+}
+
+const USER_STREAM_NAME = /^((?:[A-Za-z0-9-]|_[0-9A-F]{2})+)_u([1-9][0-9]{0,9})$/;
+
+/** The channel and uid a user stream name stands for, or undefined when it is not one. */
+export function parseUserStreamName(name: string): { channel: string; uid: number } | undefined {
+  const m = USER_STREAM_NAME.exec(name);
+  if (!m) return undefined;
+  const uid = Number(m[2]);
+  if (uid > 2 ** 32 - 1) return undefined;
+  return { channel: decodeChannelFromStreamName(m[1]!), uid };
+}
+
+export function decodeChannelFromStreamName(encoded: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < encoded.length; i++) {
+    if (encoded[i] === '_') {
+      bytes.push(parseInt(encoded.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(encoded.charCodeAt(i));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}

@@ -126,6 +126,10 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { category: 'unauthenticated', description: 'no valid API key' },
   RECORDING_NOT_FOUND: { category: 'not_found', description: 'no recording with that id' },
   ROUTE_NOT_FOUND: { category: 'not_found', description: 'no such route' },
+  NOT_A_CHANNEL_RECORDING: {
+    category: 'invalid_argument',
+    description: 'the request needs a channel recording (a job without sourceUrl)',
+  },
   RECORDING_ENDED: {
     category: 'conflict',
     description: 'the recording has already ended; there is nothing to stop or cancel',
@@ -148,6 +152,11 @@ export const ERROR_CODES = {
     description: 'the source URL cannot be opened by any protocol',
   },
   SOURCE_UNREACHABLE: { category: 'source', description: 'the channel or source could not be reached' },
+  CHANNEL_AUTH_FAILED: {
+    category: 'source',
+    description: "the channel refused the job's token (wrong, expired or missing)",
+  },
+  UID_CONFLICT: { category: 'source', description: "the recorder's uid is a publisher's in the channel" },
   NO_MEDIA: { category: 'source', description: 'the source has no selected audio or video stream' },
   UNSUPPORTED_CODEC: { category: 'source', description: 'a codec the segment format cannot carry' },
   OUTPUT_NOT_WRITABLE: { category: 'host', description: "the worker's spool cannot be written" },

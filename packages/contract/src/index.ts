@@ -1,4 +1,6 @@
 export * from './channel.js';
+export * from './channel-manifest.js';
+export * from './channel-token.js';
 export * from './error-registry.js';
 export * from './job-rules.js';
 export * from './json-schema.js';

@@ -44,6 +44,22 @@ export const MAX_DURATION_SECONDS_RULE = {
   description: 'optional hard limit on the recorded duration',
 } as const satisfies NumberRule;
 
+/**
+ * Users recorded at once in a channel recording. The worker's admission control reserves this many
+ * streams for the recording (like the reference service's subscribeUidGroup), so a host never records
+ * more streams than it budgets for: set it to the size of your rooms.
+ */
+export const MAX_USERS_RULE = {
+  min: 1,
+  max: 64,
+  integer: true,
+  default: 17,
+  description: 'users recorded at once; later users are reported (user_not_recorded), not recorded',
+} as const satisfies NumberRule;
+
+/** Entries in one subscription list (subscribeAudioUids, …), as the reference service allows. */
+export const UID_LIST_MAX = 32;
+
 /** The zod check of a number rule, with its default when it has one. */
 export function numberSchema(rule: NumberRule): z.ZodNumber {
   let s = z.number();

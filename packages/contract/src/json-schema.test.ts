@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
 import { describe, expect, it } from 'vitest';
+import { channelManifestJsonSchema } from './channel-manifest.js';
 import { recordingJobJsonSchema, startRecordingRequestJsonSchema } from './json-schema.js';
 import { InvalidRecordingJobError, parseRecordingJob, parseStartRecordingRequest } from './recording-job.js';
 
@@ -25,6 +26,16 @@ describe('JSON Schema of the job contract', () => {
       parser: 'json',
     });
     expect(await readFile(committed, 'utf8')).toBe(generated);
+  });
+
+  it('the committed channel manifest schema is the one generated from its zod schema', async () => {
+    const file = fileURLToPath(new URL('../schema/channel-manifest.schema.json', import.meta.url));
+    const options = (await resolveConfig(file)) ?? {};
+    const generated = await format(JSON.stringify(channelManifestJsonSchema(), null, 2), {
+      ...options,
+      parser: 'json',
+    });
+    expect(await readFile(file, 'utf8')).toBe(generated);
   });
 
   it('lists every field and refuses unknown ones', () => {

@@ -24,7 +24,12 @@ function problems(data: unknown): string[] {
 describe('recording job contract', () => {
   it('applies the documented defaults', () => {
     const job = parseRecordingJob(valid);
-    expect(job.recordingConfig).toEqual({ segmentSeconds: 10, maxIdleSeconds: 30, streamTypes: 'both' });
+    expect(job.recordingConfig).toEqual({
+      mode: 'individual',
+      segmentSeconds: 10,
+      maxIdleSeconds: 30,
+      streamTypes: 'both',
+    });
   });
 
   it.each([

@@ -7,6 +7,7 @@ import {
   CALLBACK_URL_MAX_LENGTH,
   MAX_DURATION_SECONDS_RULE,
   MAX_IDLE_SECONDS_RULE,
+  MAX_USERS_RULE,
   numberSchema,
   RECORDING_ID_PATTERN,
   RECORDING_ID_RULE,
@@ -18,9 +19,17 @@ import {
   STORAGE_PROFILE_PATTERN,
   STORAGE_PROFILE_RULE,
   TOKEN_MAX_LENGTH,
+  UID_LIST_MAX,
   UID_RULE,
 } from './job-rules.js';
-import { isSourceScheme, SOURCE_SCHEMES, STREAM_TYPES, urlScheme } from './vocabulary.js';
+import {
+  DEFAULT_RECORDING_MODE,
+  isSourceScheme,
+  RECORDING_MODES,
+  SOURCE_SCHEMES,
+  STREAM_TYPES,
+  urlScheme,
+} from './vocabulary.js';
 
 /** The BullMQ queue every producer adds to and every worker takes from. */
 export const RECORDINGS_QUEUE = 'recfleet-recordings';
@@ -34,21 +43,132 @@ export const DEFAULT_KEY_PREFIX = 'recfleet';
 export const StreamTypesSchema = z.enum(STREAM_TYPES);
 export const DEFAULT_STREAM_TYPES = 'both' satisfies (typeof STREAM_TYPES)[number];
 
+/** A list of user ids (subscriptions): distinct uids, at most UID_LIST_MAX of them. */
+export const UidListSchema = z
+  .array(numberSchema(UID_RULE))
+  .max(UID_LIST_MAX, `must list at most ${UID_LIST_MAX} uids`)
+  .refine((uids) => new Set(uids).size === uids.length, 'must not list a uid twice');
+
+/**
+ * Which users' audio and video a channel recording records (the reference service's rules): by default
+ * every user's; `subscribe*Uids` records only those users, `unsubscribe*Uids` everyone but those. A
+ * `subscribe` and an `unsubscribe` list of the same kind exclude each other.
+ */
+export const SubscriptionsShape = {
+  subscribeAudioUids: UidListSchema.optional(),
+  subscribeVideoUids: UidListSchema.optional(),
+  unsubscribeAudioUids: UidListSchema.optional(),
+  unsubscribeVideoUids: UidListSchema.optional(),
+};
+export const SUBSCRIPTION_FIELDS = Object.keys(SubscriptionsShape) as (keyof typeof SubscriptionsShape)[];
+
+function checkSubscriptions(
+  value: Partial<Record<keyof typeof SubscriptionsShape, number[] | undefined>>,
+  ctx: z.RefinementCtx,
+): void {
+  for (const kind of ['Audio', 'Video'] as const) {
+    if (value[`subscribe${kind}Uids`] !== undefined && value[`unsubscribe${kind}Uids`] !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [`unsubscribe${kind}Uids`],
+        message: `must not be given together with subscribe${kind}Uids`,
+      });
+    }
+  }
+}
+
 export const RecordingConfigSchema = z
   .object({
+    /** What a channel recording makes of its users (a job with a sourceUrl records that one stream). */
+    mode: z.enum(RECORDING_MODES).default(DEFAULT_RECORDING_MODE),
     segmentSeconds: numberSchema(SEGMENT_SECONDS_RULE).default(SEGMENT_SECONDS_RULE.default),
     maxIdleSeconds: numberSchema(MAX_IDLE_SECONDS_RULE).default(MAX_IDLE_SECONDS_RULE.default),
     streamTypes: StreamTypesSchema.default(DEFAULT_STREAM_TYPES),
     maxDurationSeconds: numberSchema(MAX_DURATION_SECONDS_RULE).optional(),
+    /** Optional: a channel recording without it records up to MAX_USERS_RULE.default (maxUsersOf). */
+    maxUsers: numberSchema(MAX_USERS_RULE).optional(),
+    ...SubscriptionsShape,
   })
-  .strict();
+  .strict()
+  .superRefine(checkSubscriptions);
+
+/**
+ * A change of a running channel recording's subscriptions (`RecordingClient.update`, `PATCH
+ * /v1/recordings/:id`, `recfleet update`): each list given replaces that list; `null` removes it. At
+ * least one list must be named.
+ */
+export const UpdateRecordingRequestSchema = z
+  .object(
+    Object.fromEntries(SUBSCRIPTION_FIELDS.map((f) => [f, UidListSchema.nullable().optional()])) as {
+      [K in keyof typeof SubscriptionsShape]: z.ZodOptional<z.ZodNullable<typeof UidListSchema>>;
+    },
+  )
+  .strict()
+  .superRefine((value, ctx) => {
+    if (SUBSCRIPTION_FIELDS.every((f) => value[f] === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `must name at least one of ${SUBSCRIPTION_FIELDS.join(', ')}`,
+      });
+    }
+    checkSubscriptions(Object.fromEntries(SUBSCRIPTION_FIELDS.map((f) => [f, value[f] ?? undefined])), ctx);
+  });
+export type UpdateRecordingRequest = z.input<typeof UpdateRecordingRequestSchema>;
+export type Subscriptions = Partial<Record<keyof typeof SubscriptionsShape, number[]>>;
+
+/** Validates an update request; throws InvalidRecordingJobError naming every bad field. */
+export function parseUpdateRecordingRequest(data: unknown): z.output<typeof UpdateRecordingRequestSchema> {
+  const result = UpdateRecordingRequestSchema.safeParse(data);
+  if (result.success) return result.data;
+  throw new InvalidRecordingJobError(fieldProblems(result.error.issues));
+}
+
+/**
+ * The subscriptions after an update: each list named replaces the current one (`null` removes it). The
+ * result obeys the same exclusion rule (checked by the caller with UpdateRecordingRequestSchema first).
+ */
+export function applySubscriptionUpdate(
+  current: Subscriptions,
+  update: z.output<typeof UpdateRecordingRequestSchema>,
+): Subscriptions {
+  const next: Subscriptions = { ...current };
+  for (const f of SUBSCRIPTION_FIELDS) {
+    const v = update[f];
+    if (v === null) delete next[f];
+    else if (v !== undefined) next[f] = v;
+  }
+  return next;
+}
+
+/** Whether a user's audio (or video) is subscribed under these subscriptions. */
+export function isSubscribed(subscriptions: Subscriptions, uid: number, kind: 'audio' | 'video'): boolean {
+  const K = kind === 'audio' ? 'Audio' : 'Video';
+  const only = subscriptions[`subscribe${K}Uids`];
+  if (only !== undefined) return only.includes(uid);
+  const except = subscriptions[`unsubscribe${K}Uids`];
+  return except === undefined || !except.includes(uid);
+}
+
+/** The subscription lists of a recording config (for the record and the update). */
+export function subscriptionsOf(config: Subscriptions): Subscriptions {
+  const out: Subscriptions = {};
+  for (const f of SUBSCRIPTION_FIELDS) if (config[f] !== undefined) out[f] = [...config[f]];
+  return out;
+}
 
 /** The recording config a job gets when it names none (each field's own default). */
 export const RECORDING_CONFIG_DEFAULTS = {
+  mode: DEFAULT_RECORDING_MODE,
   segmentSeconds: SEGMENT_SECONDS_RULE.default,
   maxIdleSeconds: MAX_IDLE_SECONDS_RULE.default,
   streamTypes: DEFAULT_STREAM_TYPES,
 } as const;
+
+/** A channel recording's limit of users recorded at once (its maxUsers, or the rule's default). */
+export function maxUsersOf(config: { maxUsers?: number | undefined }): number {
+  return config.maxUsers ?? MAX_USERS_RULE.default;
+}
 
 export const StorageRefSchema = z
   .object({
@@ -89,7 +209,7 @@ const callbackUrl = z
 /** The channel rule as a JSON Schema pattern (the zod check is `channelNameProblem`). */
 const CHANNEL_JSON_PATTERN = `^[A-Za-z0-9${CHANNEL_ALLOWED_PUNCTUATION.replace(/[\\\][^-]/g, (c) => `\\${c}`)}]{1,${CHANNEL_MAX_BYTES}}$`;
 
-export const RecordingJobSchema = z
+const RecordingJobObject = z
   .object({
     recordingId: z.string().regex(RECORDING_ID_PATTERN, `must be ${RECORDING_ID_RULE}`),
     appId: z.string().regex(APP_ID_PATTERN, `must be ${APP_ID_RULE}`),
@@ -105,8 +225,9 @@ export const RecordingJobSchema = z
     /** Channel join token, passed to the channel as-is; never logged. */
     token: z.string().max(TOKEN_MAX_LENGTH).optional(),
     /**
-     * Where to pull the channel from. When absent, the worker derives it from its configured channel
-     * URL template (e.g. `rtmp://media.internal/{appId}/{channel}`).
+     * Records this one stream instead of the channel's users (a `single_stream` recording). When
+     * absent, the worker's channel directory finds the users of (appId, channel) and the recording
+     * records them in its `recordingConfig.mode`.
      */
     sourceUrl: sourceUrl.optional(),
     recordingConfig: RecordingConfigSchema.default(RECORDING_CONFIG_DEFAULTS),
@@ -121,13 +242,41 @@ export const RecordingJobSchema = z
   })
   .strict();
 
+/** Fields that only a channel recording (no `sourceUrl`) may set. */
+const CHANNEL_ONLY_FIELDS = [...SUBSCRIPTION_FIELDS, 'maxUsers'] as const;
+
+/** A job with a `sourceUrl` records one stream: it has no users to subscribe to or to count. */
+function checkRecordingKind(
+  job: { sourceUrl?: string | undefined; recordingConfig?: Partial<Record<string, unknown>> | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (job.sourceUrl === undefined) return;
+  for (const field of CHANNEL_ONLY_FIELDS) {
+    if (job.recordingConfig?.[field] !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['recordingConfig', field],
+        message: 'applies to channel recordings only (a job with sourceUrl records one stream)',
+      });
+    }
+  }
+}
+
+export const RecordingJobSchema = RecordingJobObject.superRefine(checkRecordingKind);
+
 /**
  * A start request as a producer's API receives it: the job contract without `requestedAt` (set by the
  * producer) and with the recording id optional (generated when absent).
  */
-export const StartRecordingRequestSchema = RecordingJobSchema.omit({ requestedAt: true }).extend({
-  recordingId: RecordingJobSchema.shape.recordingId.optional(),
-});
+export const StartRecordingRequestSchema = RecordingJobObject.omit({ requestedAt: true })
+  .extend({ recordingId: RecordingJobObject.shape.recordingId.optional() })
+  .superRefine(checkRecordingKind);
+
+/** What a job records: one stream (`sourceUrl`), or the users of its channel. */
+export type RecordingKind = 'single_stream' | 'channel';
+export function recordingKind(job: { sourceUrl?: string | undefined }): RecordingKind {
+  return job.sourceUrl === undefined ? 'channel' : 'single_stream';
+}
 export type StartRecordingRequest = z.input<typeof StartRecordingRequestSchema>;
 
 /** What a producer sends (defaults not yet applied). */
@@ -135,6 +284,7 @@ export type RecordingJobInput = z.input<typeof RecordingJobSchema>;
 /** What a worker runs (defaults applied). */
 export type RecordingJob = z.output<typeof RecordingJobSchema>;
 export type RecordingConfig = z.output<typeof RecordingConfigSchema>;
+
 export type StorageRef = z.output<typeof StorageRefSchema>;
 
 /** One refused field: its dotted path and the rule it broke. */

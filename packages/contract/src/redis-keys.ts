@@ -15,12 +15,22 @@ export interface RecordingRedisKeys {
   events: string;
   /** Hash: delivered segments by sequence (JSON), written under the owner's epoch. */
   segments: string;
+  /** Hash, channel recordings: uid → the user's timeline and tracks (JSON), written under the owner's epoch. */
+  users: string;
 }
 
 export function recordingRedisKeys(keyPrefix: string, recordingId: string): RecordingRedisKeys {
   // The hash tag keeps a recording's keys in one Redis Cluster slot.
   const base = `${keyPrefix}:rec:{${recordingId}}`;
-  return { record: base, events: `${base}:events`, segments: `${base}:segments` };
+  return { record: base, events: `${base}:events`, segments: `${base}:segments`, users: `${base}:users` };
+}
+
+/**
+ * The segment index of one user's track in a channel recording (`<uid>-<av|audio|video>`): the same
+ * hash shape as a single stream's `segments`, in the recording's Cluster slot, fenced by its epoch.
+ */
+export function trackSegmentsKey(keyPrefix: string, recordingId: string, trackId: string): string {
+  return `${recordingRedisKeys(keyPrefix, recordingId).segments}:${trackId}`;
 }
 
 /** Set of recordings with segments waiting in a backup store. */

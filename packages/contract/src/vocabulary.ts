@@ -64,6 +64,13 @@ export const RECORDING_EVENTS = {
     description: 'ended with segments in the backup store (the drain finishes it)',
   },
   fatal_error: { terminal: true, description: 'the recording failed, with a stable code' },
+  user_joined: { terminal: false, description: 'a user of the channel started publishing (recorded or not)' },
+  user_left: { terminal: false, description: "a user's recording ended, with the reason" },
+  user_not_recorded: {
+    terminal: false,
+    description: 'a user of the channel is not recorded (over maxUsers, the recorder’s own uid)',
+  },
+  updated: { terminal: false, description: "the recording's subscriptions changed (update)" },
 } as const satisfies Record<string, { terminal: boolean; description: string }>;
 export type RecordingEventType = keyof typeof RECORDING_EVENTS;
 export const RECORDING_EVENT_TYPES = Object.keys(RECORDING_EVENTS) as RecordingEventType[];
@@ -129,6 +136,30 @@ export type ControlRequest = (typeof CONTROL_REQUESTS)[number];
 export function isControlRequest(value: unknown): value is ControlRequest {
   return typeof value === 'string' && (CONTROL_REQUESTS as readonly string[]).includes(value);
 }
+
+/**
+ * What a recording records. A job with a `sourceUrl` records that one stream (`single_stream`, whatever
+ * its mode). A job without one records the users of its channel, found by the worker's channel
+ * directory, in its `recordingConfig.mode`: `individual` gives each user their own playlist.
+ */
+export const RECORDING_MODES = ['individual'] as const;
+export type RecordingMode = (typeof RECORDING_MODES)[number];
+export const DEFAULT_RECORDING_MODE: RecordingMode = 'individual';
+
+/** Why a user's recording in a channel ended (`user_left`). */
+export const USER_LEFT_REASONS = ['left', 'unsubscribed', 'recording_ended', 'failed'] as const;
+export type UserLeftReason = (typeof USER_LEFT_REASONS)[number];
+
+/** Why a user of the channel is not recorded (`user_not_recorded`). */
+export const USER_NOT_RECORDED_REASONS = ['max_users', 'recorder_uid', 'unsubscribed'] as const;
+export type UserNotRecordedReason = (typeof USER_NOT_RECORDED_REASONS)[number];
+
+/**
+ * A user's track type, as the reference service's individual-mode file names say it: `av` (audio and
+ * video), `audio` or `video`. It is what the user publishes, less what the recording does not subscribe.
+ */
+export const TRACK_TYPES = ['av', 'audio', 'video'] as const;
+export type TrackType = (typeof TRACK_TYPES)[number];
 
 /** How a completed recording was delivered (a job's result). */
 export const RECORDING_OUTCOMES = ['uploaded', 'backed_up'] as const;
