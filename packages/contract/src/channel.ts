@@ -30,25 +30,11 @@ export function channelNameProblem(name: string): string | undefined {
  * byte length. Object keys and the default channel URL template both use it.
  */
 export function encodeChannelForKey(channel: string): string {
-  let out = '';
-  for (const byte of Buffer.from(channel, 'utf8')) {
-    const ch = String.fromCharCode(byte);
-    out += /[A-Za-z0-9-]/.test(ch) ? ch : `~${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
+  return escapeBytes(channel, '~');
 }
 
 export function decodeChannelFromKey(encoded: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < encoded.length; i++) {
-    if (encoded[i] === '~') {
-      bytes.push(parseInt(encoded.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else {
-      bytes.push(encoded.charCodeAt(i));
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
+  return unescapeBytes(encoded, '~');
 }
 
 /**
@@ -58,12 +44,7 @@ export function decodeChannelFromKey(encoded: string): string {
  * name; the worker's default channel URL template uses it as `{channelName}`.
  */
 export function encodeChannelAsStreamName(channel: string): string {
-  let out = '';
-  for (const byte of Buffer.from(channel, 'utf8')) {
-    const ch = String.fromCharCode(byte);
-    out += /[A-Za-z0-9-]/.test(ch) ? ch : `_${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
+  return escapeBytes(channel, '_');
 }
 
 /**
@@ -88,9 +69,23 @@ export function parseUserStreamName(name: string): { channel: string; uid: numbe
 }
 
 export function decodeChannelFromStreamName(encoded: string): string {
+  return unescapeBytes(encoded, '_');
+}
+
+/** Keeps ASCII letters, digits and `-`; writes every other UTF-8 byte as `<escape>XX` (upper-case hex). */
+function escapeBytes(text: string, escape: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    out += /[A-Za-z0-9-]/.test(ch) ? ch : `${escape}${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+function unescapeBytes(encoded: string, escape: string): string {
   const bytes: number[] = [];
   for (let i = 0; i < encoded.length; i++) {
-    if (encoded[i] === '_') {
+    if (encoded[i] === escape) {
       bytes.push(parseInt(encoded.slice(i + 1, i + 3), 16));
       i += 2;
     } else {
