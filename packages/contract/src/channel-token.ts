@@ -9,18 +9,25 @@ import { encodeChannelAsStreamName } from './channel.js';
  * (the service that starts recordings) makes one per recording.
  */
 export function channelToken(appId: string, channel: string, secret: string, expiresAt: Date): string {
+  return streamPathSign(channelPath(appId, channel), secret, expiresAt);
+}
+
+/**
+ * node-media-server's sign for one stream path (`/<app>/<name>`, no query), the value of `?sign=` its
+ * `auth.play`/`auth.publish` check accepts: a channel token is this over the channel's path; a channel
+ * server that admits the token to a user's stream re-signs the user's path with it.
+ */
+export function streamPathSign(streamPath: string, secret: string, expiresAt: Date): string {
   const exp = Math.floor(expiresAt.getTime() / 1000);
-  return `${exp}-${channelTokenDigest(appId, channel, secret, exp)}`;
+  return `${exp}-${streamPathDigest(streamPath, secret, exp)}`;
 }
 
 export function channelPath(appId: string, channel: string): string {
   return `/${appId}/${encodeChannelAsStreamName(channel)}`;
 }
 
-function channelTokenDigest(appId: string, channel: string, secret: string, exp: number): string {
-  return createHash('md5')
-    .update(`${channelPath(appId, channel)}-${exp}-${secret}`)
-    .digest('hex');
+function streamPathDigest(streamPath: string, secret: string, exp: number): string {
+  return createHash('md5').update(`${streamPath}-${exp}-${secret}`).digest('hex');
 }
 
 /** The expiry a token says it has, or undefined when it is not of the token's form. */
@@ -40,5 +47,5 @@ export function verifyChannelToken(
   const expiry = channelTokenExpiry(token);
   if (!expiry || expiry.getTime() < now.getTime() - 999) return false;
   const exp = Math.floor(expiry.getTime() / 1000);
-  return token.slice(token.indexOf('-') + 1) === channelTokenDigest(appId, channel, secret, exp);
+  return token.slice(token.indexOf('-') + 1) === streamPathDigest(channelPath(appId, channel), secret, exp);
 }
