@@ -1,5 +1,18 @@
 import { ManagedProcess } from './managed-process.js';
 
+/** FFmpeg's lavfi test sources a publisher may show (tell users apart in a grid by their pattern). */
+export const TEST_PATTERNS = [
+  'testsrc2',
+  'testsrc',
+  'smptebars',
+  'smptehdbars',
+  'pal75bars',
+  'rgbtestsrc',
+  'yuvtestsrc',
+  'colorspectrum',
+] as const;
+export type TestPattern = (typeof TEST_PATTERNS)[number];
+
 export interface TestPublisherOptions {
   /** Where to push, e.g. `rtmp://127.0.0.1:1935/live/demo` or an `srt://…?mode=listener` URL. */
   url: string;
@@ -10,32 +23,67 @@ export interface TestPublisherOptions {
   gop?: number;
   /** Container for the URL's protocol: `flv` for RTMP, `mpegts` for SRT/UDP. */
   format?: 'flv' | 'mpegts';
+  /** Publish an audio stream (default true); `false` makes a video-only publisher. */
+  audio?: boolean;
+  /** Publish a video stream (default true); `false` makes an audio-only publisher. */
+  video?: boolean;
+  /** The moving picture (default `testsrc2`). */
+  pattern?: TestPattern;
+  /** The tone's frequency in Hz (default 440). */
+  toneHz?: number;
+  /**
+   * Marks that make sync measurable in a recording (default false): the frame number drawn in the
+   * picture's lower left corner (drawtext; needs FFmpeg with libfreetype and fontconfig, as Debian's),
+   * a white square flashing in the upper left corner on the first frame of every second of media time,
+   * and a beep (the tone at 4×) at the start of every second. Frame n is at media time n / frameRate.
+   */
+  syncMarks?: boolean;
 }
 
 /**
- * An FFmpeg test-pattern publisher (moving test card + 440 Hz tone) pushed in real time, as a live
- * call's participant would be. The clock overlay makes gaps visible when a recording is played.
+ * An FFmpeg test-pattern publisher (a moving test card and a tone) pushed in real time, as a live call's
+ * participant would be.
  */
 export class TestPublisher {
   private constructor(private readonly proc: ManagedProcess) {}
 
   static start(options: TestPublisherOptions): TestPublisher {
-    const { url, width = 640, height = 360, frameRate = 25, gop = frameRate, format } = options;
-    const args = [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-nostdin',
-      '-re',
-      '-f',
-      'lavfi',
-      '-i',
-      `testsrc2=size=${width}x${height}:rate=${frameRate}`,
-      '-re',
-      '-f',
-      'lavfi',
-      '-i',
-      'sine=frequency=440:sample_rate=48000',
+    return new TestPublisher(new ManagedProcess('ffmpeg publisher', 'ffmpeg', testPublisherArgs(options)));
+  }
+
+  get running(): boolean {
+    return this.proc.running;
+  }
+
+  output(): string {
+    return this.proc.output();
+  }
+
+  /** Resolves with the exit code when FFmpeg ends (by itself or by stop()). */
+  waitExit(): Promise<number | null> {
+    return this.proc.waitExit();
+  }
+
+  /** Disconnects the publisher, as a participant leaving the channel. */
+  async stop(): Promise<void> {
+    await this.proc.stop('SIGTERM', 3000);
+  }
+}
+
+/** FFmpeg's command line for a test publisher. */
+export function testPublisherArgs(options: TestPublisherOptions): string[] {
+  const { url, width = 640, height = 360, frameRate = 25, gop = frameRate, format } = options;
+  const { audio = true, video = true, pattern = 'testsrc2', toneHz = 440, syncMarks = false } = options;
+  if (!audio && !video) throw new TypeError('TestPublisher: audio and video cannot both be false');
+  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin'];
+  if (video) args.push('-re', '-f', 'lavfi', '-i', `${pattern}=size=${width}x${height}:rate=${frameRate}`);
+  if (audio) {
+    const beep = syncMarks ? ':beep_factor=4' : '';
+    args.push('-re', '-f', 'lavfi', '-i', `sine=frequency=${toneHz}:sample_rate=48000${beep}`);
+  }
+  if (video) {
+    if (syncMarks) args.push('-vf', syncMarksFilter(height, frameRate));
+    args.push(
       '-c:v',
       'libx264',
       '-preset',
@@ -52,29 +100,17 @@ export class TestPublisher {
       '0',
       '-b:v',
       '800k',
-      '-c:a',
-      'aac',
-      '-b:a',
-      '64k',
-      '-ar',
-      '48000',
-      '-f',
-      format ?? (url.startsWith('rtmp') ? 'flv' : 'mpegts'),
-      url,
-    ];
-    return new TestPublisher(new ManagedProcess('ffmpeg publisher', 'ffmpeg', args));
+    );
   }
+  if (audio) args.push('-c:a', 'aac', '-b:a', '64k', '-ar', '48000');
+  args.push('-f', format ?? (url.startsWith('rtmp') ? 'flv' : 'mpegts'), url);
+  return args;
+}
 
-  get running(): boolean {
-    return this.proc.running;
-  }
-
-  output(): string {
-    return this.proc.output();
-  }
-
-  /** Disconnects the publisher, as a participant leaving the channel. */
-  async stop(): Promise<void> {
-    await this.proc.stop('SIGTERM', 3000);
-  }
+function syncMarksFilter(height: number, frameRate: number): string {
+  const size = Math.max(8, Math.round(height / 8));
+  return [
+    `drawbox=x=0:y=0:w=${size}:h=${size}:color=white:t=fill:enable='eq(mod(n,${frameRate}),0)'`,
+    `drawtext=text='%{frame_num}':x=8:y=h-th-8:fontsize=${size}:fontcolor=white:box=1:boxcolor=black@0.6`,
+  ].join(',');
 }
