@@ -8,6 +8,11 @@ import {
 } from '@recfleet/contract';
 import { openStorage, StorageProfilesSchema } from '@recfleet/storage';
 import { z } from 'zod';
+import {
+  ChannelDirectoryConfigSchema,
+  DEFAULT_CHANNEL_DIRECTORY_CONFIG,
+  openChannelDirectory,
+} from './channel-directory/index.js';
 
 /** The one worker config, validated at start-up; every refusal names the key. */
 export const WorkerConfigSchema = z
@@ -27,6 +32,8 @@ export const WorkerConfigSchema = z
      * digits and `-`), which any RTMP server accepts.
      */
     channelUrlTemplate: z.string().min(1).default('rtmp://127.0.0.1:1935/{appId}/{channelName}'),
+    /** Where a channel recording (no `sourceUrl`) finds the channel's users: channel-directory/. */
+    channelDirectory: ChannelDirectoryConfigSchema.default(DEFAULT_CHANNEL_DIRECTORY_CONFIG),
     storageProfiles: StorageProfilesSchema.default({
       local: { type: 'local', root: '/var/lib/recfleet/recordings' },
     }),
@@ -131,6 +138,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     } catch (err) {
       problems.push(`  storageProfiles.${name}: ${(err as Error).message}`);
     }
+  }
+  try {
+    openChannelDirectory(config.channelDirectory, env);
+  } catch (err) {
+    problems.push(`  ${(err as Error).message}`);
   }
   if (config.backup) {
     if (!config.storageProfiles[config.backup.profile]) {
