@@ -98,6 +98,7 @@ class ScriptedRecorder extends EventEmitter<RecorderEvents> implements SessionRe
       durationSeconds: 1,
       bytes: SEGMENT_BYTES,
       startPtsSeconds: sequence + 1,
+      programDateTimeMs: Date.now(),
       startsWithKeyframe: true,
       discontinuity: sequence === (o.startSequence ?? 0) && o.discontinuity === true,
     });
