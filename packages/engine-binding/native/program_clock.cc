@@ -8,8 +8,12 @@ namespace recfleet {
 
 namespace {
 static_assert(TimestampRepair::kTimeBase.num == 1 && TimestampRepair::kTimeBase.den == 90000, "a 90 kHz timeline");
-// 90 kHz ticks to microseconds without overflowing for any realistic recording length.
-int64_t TicksToUs(int64_t ticks) { return ticks * 100 / 9; }
+// 90 kHz ticks to microseconds. A corrupt source can carry any pts: clamped (to ~8,000 years) so the
+// arithmetic cannot overflow; such a date is nonsense either way, and the playlist leaves it out.
+int64_t TicksToUs(int64_t ticks) {
+  constexpr int64_t kMaxTicks = INT64_MAX / 400;
+  return std::clamp(ticks, -kMaxTicks, kMaxTicks) * 100 / 9;
+}
 // To the nearest millisecond (wall times are positive).
 int64_t UsToMs(int64_t us) { return (us + 500) / 1000; }
 }  // namespace
