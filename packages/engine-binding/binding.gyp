@@ -11,6 +11,7 @@
         "native/stream_selection.cc",
         "native/segment_cutter.cc",
         "native/timestamp_repair.cc",
+        "native/program_clock.cc",
         "native/segment_writer.cc",
         "native/event_json.cc",
         "native/memory_release.cc"

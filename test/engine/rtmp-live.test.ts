@@ -3,65 +3,48 @@
  * publisher: recording, idle exits, a publisher that leaves and comes back, and stop() during a join.
  * Every segment is checked with ffprobe/ffmpeg, and the local playlist must decode without a word.
  */
-import { ChannelServer, TestPublisher } from '@recfleet/embedded';
+import { TestPublisher } from '@recfleet/embedded';
 import type { JoinedEvent } from '@recfleet/engine-binding';
 import { counters } from '@recfleet/engine-binding';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   checkPlaylist,
   firstFrameSize,
+  LiveChannelFixture,
   once,
   partFiles,
   probeSegments,
   record,
   sleep,
   totalDuration,
-  workspace,
   type RecordingLog,
-  type Workspace,
 } from './support.js';
 
 const APP = 'engine';
-let ws: Workspace;
-let server: ChannelServer;
-const publishers: TestPublisher[] = [];
-const recordings: RecordingLog[] = [];
-
-beforeAll(async () => {
-  ws = await workspace('rtmp');
-  server = await ChannelServer.start();
-});
-afterEach(async () => {
-  await Promise.all(recordings.splice(0).map((r) => r.recorder.release({ cancel: true })));
-  await Promise.all(publishers.splice(0).map((p) => p.stop()));
-});
-afterAll(async () => {
-  await server?.stop();
-  await ws?.remove();
-});
+const live = new LiveChannelFixture('rtmp');
 
 /** Starts a low-resolution publisher (keyframe every second) and waits until the channel is live. */
 async function publish(channel: string, width = 320, height = 180): Promise<TestPublisher> {
-  const live = server.waitForPublish(APP, channel, 20_000);
+  const published = live.server.waitForPublish(APP, channel, 20_000);
   const p = TestPublisher.start({
-    url: server.rtmpUrl(APP, channel),
+    url: live.server.rtmpUrl(APP, channel),
     width,
     height,
     frameRate: 25,
     gop: 25,
   });
-  publishers.push(p);
-  await live;
+  live.publishers.push(p);
+  await published;
   return p;
 }
 
 async function stopPublisher(p: TestPublisher): Promise<void> {
   await p.stop();
-  publishers.splice(publishers.indexOf(p), 1);
+  live.publishers.splice(live.publishers.indexOf(p), 1);
 }
 
 function track(log: RecordingLog): RecordingLog {
-  recordings.push(log);
+  live.recordings.push(log);
   return log;
 }
 
@@ -84,11 +67,11 @@ async function expectCleanOutput(log: RecordingLog, dir: string): Promise<void> 
 describe('recording a live RTMP channel', () => {
   it('records ~6 s of a live channel; stop() closes the last segment cleanly', async () => {
     await publish('live one');
-    const dir = await ws.sub('live');
+    const dir = await live.ws.sub('live');
     const log = track(
       record({
         recordingId: 'rtmp-live',
-        sourceUrl: server.rtmpUrl(APP, 'live one'),
+        sourceUrl: live.server.rtmpUrl(APP, 'live one'),
         outputDir: dir,
         segmentSeconds: 1,
         maxIdleSeconds: 10,
@@ -121,12 +104,12 @@ describe('recording a live RTMP channel', () => {
   });
 
   it('waits on a channel nobody publishes yet, then ends with idle_timeout on time', async () => {
-    const dir = await ws.sub('unpublished');
+    const dir = await live.ws.sub('unpublished');
     const began = Date.now();
     const log = track(
       record({
         recordingId: 'rtmp-nobody',
-        sourceUrl: server.rtmpUrl(APP, 'nobody here'),
+        sourceUrl: live.server.rtmpUrl(APP, 'nobody here'),
         outputDir: dir,
         maxIdleSeconds: 2,
         connectTimeoutSeconds: 10,
@@ -149,11 +132,11 @@ describe('recording a live RTMP channel', () => {
 
   it('rejoins a publisher that comes back within maxIdleSeconds, flagging the next segment', async () => {
     const first = await publish('comes back');
-    const dir = await ws.sub('rejoin');
+    const dir = await live.ws.sub('rejoin');
     const log = track(
       record({
         recordingId: 'rtmp-rejoin',
-        sourceUrl: server.rtmpUrl(APP, 'comes back'),
+        sourceUrl: live.server.rtmpUrl(APP, 'comes back'),
         outputDir: dir,
         segmentSeconds: 1,
         readTimeoutSeconds: 1,
@@ -205,11 +188,11 @@ describe('recording a live RTMP channel', () => {
 
   it('follows a publisher that comes back at another resolution: STREAM_CHANGED, one flagged segment', async () => {
     const first = await publish('resizes');
-    const dir = await ws.sub('resizes');
+    const dir = await live.ws.sub('resizes');
     const log = track(
       record({
         recordingId: 'rtmp-resize',
-        sourceUrl: server.rtmpUrl(APP, 'resizes'),
+        sourceUrl: live.server.rtmpUrl(APP, 'resizes'),
         outputDir: dir,
         segmentSeconds: 1,
         readTimeoutSeconds: 1,
@@ -248,11 +231,11 @@ describe('recording a live RTMP channel', () => {
 
   it('ends with idle_timeout, keeping its segments, when the publisher leaves for good', async () => {
     const p = await publish('leaves');
-    const dir = await ws.sub('leaves');
+    const dir = await live.ws.sub('leaves');
     const log = track(
       record({
         recordingId: 'rtmp-leaves',
-        sourceUrl: server.rtmpUrl(APP, 'leaves'),
+        sourceUrl: live.server.rtmpUrl(APP, 'leaves'),
         outputDir: dir,
         segmentSeconds: 1,
         readTimeoutSeconds: 1,
@@ -278,9 +261,9 @@ describe('recording a live RTMP channel', () => {
   });
 
   it('stop() during a join (server up, nobody publishing) resolves within 500 ms', async () => {
-    const dir = await ws.sub('stop-join');
+    const dir = await live.ws.sub('stop-join');
     const playing = new Promise<void>((resolve) => {
-      const off = server.onEvent((e) => {
+      const off = live.server.onEvent((e) => {
         if (e.event === 'postPlay') {
           off();
           resolve();
@@ -290,7 +273,7 @@ describe('recording a live RTMP channel', () => {
     const log = track(
       record({
         recordingId: 'rtmp-stop-join',
-        sourceUrl: server.rtmpUrl(APP, 'stop while joining'),
+        sourceUrl: live.server.rtmpUrl(APP, 'stop while joining'),
         outputDir: dir,
         connectTimeoutSeconds: 30,
         maxIdleSeconds: 30,
@@ -310,7 +293,7 @@ describe('recording a live RTMP channel', () => {
   });
 
   it('leaves no recorder or thread behind', async () => {
-    await Promise.all(recordings.splice(0).map((r) => r.recorder.release({ cancel: true })));
+    await Promise.all(live.recordings.splice(0).map((r) => r.recorder.release({ cancel: true })));
     expect(counters()).toMatchObject({ activeRecorders: 0, threads: 0 });
   });
 });

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { ChannelServer, type TestPublisher } from '@recfleet/embedded';
 import {
   NATIVE_EVENTS,
   Recorder,
@@ -14,6 +15,7 @@ import {
   type RecorderStartOptions,
   type SegmentEvent,
 } from '@recfleet/engine-binding';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { decodePlaylist, probeSegment } from '../src/harness/media-check.js';
 
 export interface Workspace {
@@ -34,6 +36,32 @@ export async function workspace(prefix: string): Promise<Workspace> {
     },
     remove: () => rm(path, { recursive: true, force: true }),
   };
+}
+
+/**
+ * The embedded channel server and a workspace for the tests of one file, and the publishers and
+ * recordings they start: after each test every recording is released and every publisher stopped.
+ */
+export class LiveChannelFixture {
+  ws!: Workspace;
+  server!: ChannelServer;
+  readonly publishers: TestPublisher[] = [];
+  readonly recordings: RecordingLog[] = [];
+
+  constructor(prefix: string) {
+    beforeAll(async () => {
+      this.ws = await workspace(prefix);
+      this.server = await ChannelServer.start();
+    });
+    afterEach(async () => {
+      await Promise.all(this.recordings.splice(0).map((r) => r.recorder.release({ cancel: true })));
+      await Promise.all(this.publishers.splice(0).map((p) => p.stop()));
+    });
+    afterAll(async () => {
+      await this.server?.stop();
+      await this.ws?.remove();
+    });
+  }
 }
 
 /** Everything a recording emitted, collected as it happens. */

@@ -98,6 +98,7 @@ class ScriptedRecorder extends EventEmitter<RecorderEvents> implements SessionRe
       durationSeconds: 1,
       bytes: SEGMENT_BYTES,
       startPtsSeconds: sequence + 1,
+      programDateTimeMs: Date.now(),
       startsWithKeyframe: true,
       discontinuity: sequence === (o.startSequence ?? 0) && o.discontinuity === true,
     });
@@ -323,6 +324,8 @@ describe('recording session', () => {
     expect(types.at(-1)).toBe('uploaded');
     const text = await playlist('rec-delivered');
     expect(text.split('\n').filter((l) => l.endsWith('.ts'))).toHaveLength(3);
+    // Each segment dated as the engine dated it.
+    expect(text.match(/^#EXT-X-PROGRAM-DATE-TIME:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/gm)).toHaveLength(3);
     expect(text.trim().endsWith('#EXT-X-ENDLIST')).toBe(true);
     // The spool is emptied only once everything is in the store.
     expect(await readdir(join(dir, 'spool'))).not.toContain('rec-delivered');

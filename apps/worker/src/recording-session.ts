@@ -347,6 +347,8 @@ export class RecordingSession {
       durationSeconds: e.durationSeconds,
       bytes: e.bytes,
       discontinuity: e.discontinuity,
+      // Kept with the reservation, so that spool recovery dates the segment in the playlist too.
+      programDateTime: e.programDateTimeMs,
       at: Date.now(),
     };
     const spooled = {
@@ -355,6 +357,7 @@ export class RecordingSession {
       durationSeconds: e.durationSeconds,
       bytes: e.bytes,
       discontinuity: e.discontinuity,
+      programDateTime: e.programDateTimeMs,
     };
     // Nothing is put into storage before it is reserved under this worker's epoch: a worker that lost
     // the recording cannot overwrite its successor's objects.

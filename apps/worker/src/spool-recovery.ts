@@ -97,6 +97,7 @@ export async function recoverSpool(args: {
           durationSeconds: entry.durationSeconds,
           bytes: entry.bytes,
           discontinuity: entry.discontinuity,
+          ...(entry.programDateTime !== undefined ? { programDateTime: entry.programDateTime } : {}),
         });
       }
       // The playlist is rewritten from the index; it keeps its ENDLIST if the recording has ended.

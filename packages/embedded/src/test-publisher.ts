@@ -38,17 +38,72 @@ export interface TestPublisherOptions {
    * and a beep (the tone at 4×) at the start of every second. Frame n is at media time n / frameRate.
    */
   syncMarks?: boolean;
+  /**
+   * Report the publisher's own clock (see `startedAt()`), for tests that check recorded program dates
+   * against the publisher's real timing. ffmpeg then prints a number for every video frame.
+   */
+  clock?: boolean;
 }
+
+/**
+ * For every frame, its time (`T`, seconds) and then ffmpeg's wall clock (`time(0)`, CLOCK_REALTIME) in ms
+ * (`;` evaluates in order), printed at error level so that `-loglevel error` lets them through; the
+ * timestamps are left as they are.
+ */
+const CLOCK_FILTER = "setpts='print(T,16);print(time(0)*1000,16);PTS'";
+const CLOCK_LINE = /^-?\d+\.\d+$/;
 
 /**
  * An FFmpeg test-pattern publisher (a moving test card and a tone) pushed in real time, as a live call's
  * participant would be.
  */
 export class TestPublisher {
+  /** [frame time (s), wall clock when ffmpeg made it (ms)] of every frame so far. */
+  private readonly frames: [number, number][] = [];
+
   private constructor(private readonly proc: ManagedProcess) {}
 
   static start(options: TestPublisherOptions): TestPublisher {
-    return new TestPublisher(new ManagedProcess('ffmpeg publisher', 'ffmpeg', testPublisherArgs(options)));
+    const publisher = new TestPublisher(
+      new ManagedProcess('ffmpeg publisher', 'ffmpeg', testPublisherArgs(options)),
+    );
+    if (options.clock) publisher.readClock();
+    return publisher;
+  }
+
+  /**
+   * With `clock`: when the publisher's timeline began on the wall clock (ms since the Unix epoch), as
+   * ffmpeg itself measured it: with `-re` a frame is made as soon as the input clock lets it, so the
+   * smallest (wall clock - frame time) over its frames is the wall time of its frame at pts 0. Only the
+   * frames before `untilSeconds` (frame time) count, e.g. those of a recording's first segment.
+   * Undefined before the first frame.
+   */
+  startedAt(untilSeconds = Infinity): number | undefined {
+    let start: number | undefined;
+    for (const [t, at] of this.frames) {
+      if (t >= untilSeconds) continue;
+      start = Math.min(start ?? Infinity, at - t * 1000);
+    }
+    return start;
+  }
+
+  private readClock(): void {
+    let buffer = '';
+    let frameTime: number | undefined;
+    this.proc.child.stderr?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!CLOCK_LINE.test(line.trim())) continue;
+        const value = Number(line.trim());
+        if (frameTime === undefined) frameTime = value;
+        else {
+          this.frames.push([frameTime, value]);
+          frameTime = undefined;
+        }
+      }
+    });
   }
 
   get running(): boolean {
@@ -82,7 +137,11 @@ export function testPublisherArgs(options: TestPublisherOptions): string[] {
     args.push('-re', '-f', 'lavfi', '-i', `sine=frequency=${toneHz}:sample_rate=48000${beep}`);
   }
   if (video) {
-    if (syncMarks) args.push('-vf', syncMarksFilter(height, frameRate));
+    const filters = [
+      ...(syncMarks ? [syncMarksFilter(height, frameRate)] : []),
+      ...(options.clock ? [CLOCK_FILTER] : []),
+    ];
+    if (filters.length > 0) args.push('-vf', filters.join(','));
     args.push(
       '-c:v',
       'libx264',

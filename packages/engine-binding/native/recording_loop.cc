@@ -44,6 +44,19 @@ int64_t RecordingLoop::NowMs() const {
       .count();
 }
 
+// The program dates' clock: the wall clock the publisher's dates are on, not the monotonic one used
+// for timeouts.
+int64_t RecordingLoop::WallClockUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Media that has an end: a file, or a source that announced its duration where that means it is stored
+// (HLS VOD, a progressive download). It is read as fast as it comes, not as it was published.
+bool RecordingLoop::StoredMedia(const AVFormatContext* ic) const {
+  return o_.is_file || (o_.ends_at_known_duration && ic->duration > 0);
+}
+
 bool RecordingLoop::IdleExpired() const { return NowMs() - last_media_ms_ >= o_.max_idle_seconds * 1000; }
 
 int64_t RecordingLoop::IdleLeftMs() const {
@@ -171,6 +184,7 @@ bool RecordingLoop::SetupStreams(AVFormatContext* ic, StreamSelection* selection
   }
   bool replaced = false;
   WriteError err;
+  cutter_.SetStoredMedia(StoredMedia(ic));
   bool ok = cutter_.Configure(*selection, &replaced, &err);
   if (replaced) reporter_.StreamChanged("the source's streams changed; continuing in a new segment");
   if (!ok) {
@@ -206,6 +220,7 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
   // At least 1 ms: a deadline of 0 would mean none.
   deadline_ms_.store(NowMs() + std::max<int64_t>(1, std::min<int64_t>(o_.read_timeout_ms, IdleLeftMs())));
   int ret = av_read_frame(ic, pkt);
+  const int64_t arrival_us = WallClockUs();
   deadline_ms_.store(0);
   if (ret == AVERROR(EAGAIN)) return std::nullopt;
   if (ret < 0) return SourceStopped(ic, ret);
@@ -246,7 +261,7 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
     }
   }
   AVRational time_base = ic->streams[stream->input_index]->time_base;
-  switch (cutter_.Write(pkt, time_base, *stream, selection.have_video, &err)) {
+  switch (cutter_.Write(pkt, time_base, *stream, selection.have_video, arrival_us, &err)) {
     case SegmentCutter::Written::kFailed:
       Fatal(err);
       return ReadOutcome::kFatal;
@@ -267,7 +282,7 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
 // progressive file over http). A live source that ends (EOF; SRT reports a publisher's disconnect as EIO)
 // or goes silent past the read timeout is rejoined until maxIdleSeconds have passed without media.
 ReadOutcome RecordingLoop::SourceStopped(const AVFormatContext* ic, int averr) {
-  const bool ended = o_.is_file || (averr == AVERROR_EOF && ic->duration > 0 && o_.ends_at_known_duration);
+  const bool ended = o_.is_file || (averr == AVERROR_EOF && StoredMedia(ic));
   if (Stopping()) return ReadOutcome::kStop;
   if (ended) return ReadOutcome::kSourceEnded;
   if (IdleExpired()) return ReadOutcome::kIdle;

@@ -40,6 +40,8 @@ class RecordingLoop {
   bool CheckOutputDir();
   bool Stopping() const { return stop_.load() || cancel_.load(); }
   int64_t NowMs() const;
+  static int64_t WallClockUs();
+  bool StoredMedia(const AVFormatContext* ic) const;
   bool IdleExpired() const;
   int64_t IdleLeftMs() const;
   void SleepInterruptible(int64_t ms);

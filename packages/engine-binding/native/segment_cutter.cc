@@ -112,9 +112,11 @@ void SegmentCutter::Rejoined() {
 }
 
 SegmentCutter::Written SegmentCutter::Write(AVPacket* pkt, AVRational time_base, const StreamMap& stream,
-                                            bool have_video, WriteError* err) {
+                                            bool have_video, int64_t arrival_us, WriteError* err) {
   PacketTime t;
   if (!repair_.Map(pkt, time_base, stream.output_index, &t)) return Written::kNoTimestamp;
+  // Before a cut: a packet that cuts is the open segment's last word on the estimate too.
+  clock_.Observe(repair_.epoch(), arrival_us, t.pts);
 
   bool key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
   bool cut_point = have_video ? (stream.is_video && key) : true;
@@ -132,6 +134,7 @@ SegmentCutter::Written SegmentCutter::Write(AVPacket* pkt, AVRational time_base,
     segment_starts_keyframe_ = cut_point;
     segment_discontinuity_ = next_discontinuity_;
     next_discontinuity_ = false;
+    clock_.SegmentStarted();
     if (segments_ == 0 && recording_start_ts_ == 0) recording_start_ts_ = t.pts;
   }
 
@@ -162,6 +165,7 @@ bool SegmentCutter::Cut(bool last, WriteError* err) {
             .num("startPtsSeconds", Seconds(segment_start_ts_))
             .boolean("startsWithKeyframe", segment_starts_keyframe_)
             .boolean("discontinuity", segment_discontinuity_)
+            .integer("programDateTimeMs", clock_.SegmentDateMs(segment_start_ts_))
             .done());
   sequence_++;
   segment_has_start_ = false;

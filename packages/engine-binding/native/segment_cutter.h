@@ -13,6 +13,7 @@ extern "C" {
 #include <vector>
 
 #include "event_json.h"
+#include "program_clock.h"
 #include "recording_options.h"
 #include "segment_writer.h"
 #include "stream_selection.h"
@@ -39,8 +40,13 @@ class SegmentCutter {
   void Rejoined();
   void FlagNextSegment() { next_discontinuity_ = true; }
 
+  // The source is stored media (a file, a VOD): see ProgramClock.
+  void SetStoredMedia(bool stored) { clock_.SetStoredMedia(stored); }
+
   // Writes one packet (timestamps in `time_base`), first cutting the segment when the packet is a cut point.
-  Written Write(AVPacket* pkt, AVRational time_base, const StreamMap& stream, bool have_video, WriteError* err);
+  // `arrival_us`: the wall clock (CLOCK_REALTIME) when it was read, for the segments' program dates.
+  Written Write(AVPacket* pkt, AVRational time_base, const StreamMap& stream, bool have_video, int64_t arrival_us,
+                WriteError* err);
   // Completes the open segment and reports it; `last` also ends the muxer.
   bool Cut(bool last, WriteError* err);
   // Drops the open segment (cancel, or after a fatal error).
@@ -64,6 +70,7 @@ class SegmentCutter {
   const int64_t heap_trim_interval_ms_;
   EmitFn emit_;
   TimestampRepair repair_;
+  ProgramClock clock_;
   std::unique_ptr<SegmentWriter> writer_;
   std::vector<std::string> layout_;  // codec signature of the muxer's streams
   std::vector<std::vector<uint8_t>> extradata_;  // per output stream, to notice in-band changes

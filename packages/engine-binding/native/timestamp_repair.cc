@@ -40,6 +40,7 @@ bool TimestampRepair::Map(const AVPacket* pkt, AVRational time_base, size_t stre
     int64_t base = max_end_ > 0 ? max_end_ + gap_ : start_;
     offset_ = base - dts;
     offset_set_ = true;
+    epoch_++;
   }
   dts += offset_;
   pts += offset_;
@@ -50,6 +51,7 @@ bool TimestampRepair::Map(const AVPacket* pkt, AVRational time_base, size_t stre
   if ((last != AV_NOPTS_VALUE && dts < last - jump_back_) || (max_end_ > 0 && dts > max_end_ + jump_forward_)) {
     int64_t shift = max_end_ + gap_ - dts;
     offset_ += shift;
+    epoch_++;
     dts += shift;
     pts += shift;
   }

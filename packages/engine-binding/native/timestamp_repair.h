@@ -38,6 +38,8 @@ class TimestampRepair {
   void Written(int64_t end);
   // The end of what was written (0 before anything was).
   int64_t end() const { return max_end_; }
+  // Changes whenever the offset from the source's clock to the timeline does (a rejoin, a jump).
+  uint64_t epoch() const { return epoch_; }
 
  private:
   const int64_t start_;
@@ -46,6 +48,7 @@ class TimestampRepair {
   const int64_t jump_forward_;
   int64_t offset_ = 0;  // added to every source timestamp
   bool offset_set_ = false;
+  uint64_t epoch_ = 0;
   std::vector<int64_t> last_dts_;  // per output stream
   int64_t max_end_ = 0;
 };

@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecorderError } from './errors.js';
 import { writeLocalPlaylist } from './local-playlist.js';
-import { counters, Recorder } from './recorder.js';
+import { counters, Recorder, type SegmentEvent } from './recorder.js';
 import {
   decodeErrors,
   firstVideoFrameIsKey,
@@ -54,11 +54,27 @@ afterAll(async () => {
   await dir?.remove();
 });
 
+/**
+ * Stored media is read far faster than real time, so its program dates cannot come from arrival times:
+ * they start when its first packet was read and run on with the media, segment after segment.
+ */
+function expectDatedFromStart(segments: readonly SegmentEvent[], startedAt: number, endedAt: number): void {
+  const first = segments[0]!;
+  expect(first.programDateTimeMs).toBeGreaterThanOrEqual(startedAt);
+  expect(first.programDateTimeMs).toBeLessThanOrEqual(endedAt);
+  for (const s of segments) {
+    const expected = first.programDateTimeMs + (s.startPtsSeconds - first.startPtsSeconds) * 1000;
+    expect(Math.abs(s.programDateTimeMs - expected), `segment ${s.sequence}`).toBeLessThanOrEqual(1);
+  }
+}
+
 describe('recording a file', () => {
   it('cuts keyframe-aligned segments that play back as one clean stream, then ends with source_ended', async () => {
     const outputDir = await outDir();
+    const startedAt = Date.now();
     const rec = record({ recordingId: 'file-1', sourceUrl: `file:${input}`, outputDir, segmentSeconds: 1 });
     const final = await rec.final;
+    expectDatedFromStart(rec.segments, startedAt, Date.now());
 
     expect(final).toMatchObject({ type: 'stopped', reason: 'source_ended', recordingId: 'file-1' });
     expect(rec.order[0]).toBe('joined');
@@ -219,6 +235,7 @@ describe('recording a file', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = server.address() as { port: number };
+      const startedAt = Date.now();
       const rec = record({
         recordingId: 'from-http',
         sourceUrl: `http://127.0.0.1:${port}/index.m3u8`,
@@ -227,6 +244,7 @@ describe('recording a file', () => {
       });
       expect(await rec.final).toMatchObject({ type: 'stopped', reason: 'source_ended' });
       expect(rec.failures).toEqual([]);
+      expectDatedFromStart(rec.segments, startedAt, Date.now());
       const total = rec.segments.reduce((t, s) => t + s.durationSeconds, 0);
       expect(total).toBeGreaterThan(5.5);
       expect(total).toBeLessThan(6.5);

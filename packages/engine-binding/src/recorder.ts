@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { StopReason } from '@recfleet/contract';
+import { redactUrl, type StopReason } from '@recfleet/contract';
 import {
   NATIVE_FATAL_CODES,
   RECORDER_FAILURE_CODES,
@@ -29,6 +29,7 @@ export interface StreamInfo {
 export interface JoinedEvent {
   type: 'joined';
   recordingId: string;
+  /** The source URL without its user-info and query (a token such as `?sign=…` never leaves the engine). */
   sourceUrl: string;
   /** True when the source came back after it had been lost. */
   rejoin: boolean;
@@ -56,6 +57,15 @@ export interface SegmentEvent {
   startsWithKeyframe: boolean;
   /** Set on the first segment after a rejoin or a codec change (and on the first with `discontinuity`). */
   discontinuity: boolean;
+  /**
+   * When the segment's first packet was made on the publisher's wall clock, in ms since the Unix epoch
+   * (the playlists' `EXT-X-PROGRAM-DATE-TIME`): per join of a live source, the smallest (arrival time −
+   * timeline position) of its packets so far plus the segment's start, so a burst of late packets (a
+   * server's GOP cache at a join) is corrected by the live ones that follow. Stored media (a file, a VOD)
+   * is dated from the moment its first packet was read, segment after segment. Never earlier than the
+   * previous segment's.
+   */
+  programDateTimeMs: number;
 }
 /** Trouble the recorder works around (reconnecting, skipping corrupt packets); the recording goes on. */
 export interface RecorderFailureEvent {
@@ -197,8 +207,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       raw = JSON.parse(json) as Record<string, unknown>;
     } catch {
       // Cannot happen with the addon's own encoder; if it did, end the recording rather than guess.
-      this.native?.cancel();
-      raw = { type: 'fatal_error', code: 'INTERNAL', message: 'unreadable event from the native recorder' };
+      raw = this.internalFailure('unreadable event from the native recorder');
+    }
+    const segment = raw.type === 'segment' ? segmentEvent(raw, this.id) : undefined;
+    if (raw.type === 'segment' && !segment) {
+      // An addon built from older sources than this wrapper: ends the recording the same way.
+      raw = this.internalFailure(
+        'the native recorder sent a segment without its program date-time; rebuild it (npm run build:native)',
+      );
     }
     // Exactly one final event: nothing is emitted after it, whatever the native side still sends.
     if (this.finalEvent) return;
@@ -209,7 +225,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
           this.emit('joined', {
             type: 'joined',
             recordingId,
-            sourceUrl: this.sourceUrl,
+            sourceUrl: redactUrl(this.sourceUrl),
             rejoin: raw.rejoin === true,
             at: Date.now(),
           });
@@ -222,7 +238,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
           break;
         }
         case 'segment':
-          this.emit('segment', { ...(raw as unknown as SegmentEvent), recordingId });
+          this.emit('segment', segment!);
           break;
         case 'recorder_failure':
           this.emit('recorder_failure', {
@@ -270,6 +286,30 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   get result(): FinalEvent | undefined {
     return this.finalEvent;
   }
+
+  /** Cancels the native recording and returns the INTERNAL fatal error that ends it here. */
+  private internalFailure(message: string): Record<string, unknown> {
+    this.native?.cancel();
+    return { type: 'fatal_error', code: 'INTERNAL', message };
+  }
+}
+
+/** A native `segment` event as its type says, or undefined when a field is missing. */
+function segmentEvent(raw: Record<string, unknown>, recordingId: string): SegmentEvent | undefined {
+  const date = raw.programDateTimeMs;
+  if (typeof date !== 'number' || !Number.isSafeInteger(date)) return undefined;
+  return {
+    type: 'segment',
+    recordingId,
+    sequence: Number(raw.sequence),
+    path: String(raw.path),
+    durationSeconds: Number(raw.durationSeconds),
+    bytes: Number(raw.bytes),
+    startPtsSeconds: Number(raw.startPtsSeconds),
+    startsWithKeyframe: raw.startsWithKeyframe === true,
+    discontinuity: raw.discontinuity === true,
+    programDateTimeMs: date,
+  };
 }
 
 /** Process-wide engine counters (active recorders, threads, bytes and packets), for admission and metrics. */

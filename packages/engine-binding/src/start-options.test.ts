@@ -113,6 +113,19 @@ describe('start options', () => {
     expect(expectRefused('sourceUrl', 'ftp://h/x').message).toContain(SOURCE_SCHEMES.join(', '));
   });
 
+  it('takes a URL with a query (a channel token) as it is, and never shows its secrets when refusing one', () => {
+    const tokenized = 'rtmp://127.0.0.1:1935/app1/room_201_u42?sign=1767225600-0123456789abcdef';
+    expect(resolveStartOptions({ ...valid, sourceUrl: tokenized }).sourceUrl).toBe(tokenized);
+    for (const url of [
+      'rtmp://?sign=1767225600-0123456789abcdef',
+      'ftp://user:0123456789abcdef@h/x?sign=0123456789abcdef',
+    ]) {
+      const err = expectRefused('sourceUrl', url);
+      expect(err.message).not.toContain('0123456789abcdef');
+      expect(err.message).toContain('[redacted]');
+    }
+  });
+
   it('uses the contract rule for recordingId', () => {
     expect(resolveStartOptions({ ...valid, recordingId: 'a'.repeat(64) }).recordingId).toHaveLength(64);
     expectRefused('recordingId', 'a'.repeat(65));

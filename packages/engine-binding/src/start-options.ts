@@ -6,6 +6,7 @@ import {
   MAX_IDLE_SECONDS_RULE,
   RECORDING_ID_PATTERN,
   RECORDING_ID_RULE,
+  redactUrl,
   SEGMENT_SECONDS_RULE,
   SOURCE_SCHEMES,
   STREAM_TYPES,
@@ -55,7 +56,11 @@ const FILE_PREFIX_RULE = '1-128 of A-Z a-z 0-9 _ -';
 export interface RecorderStartOptions {
   /** Names the recording in events and logs; the job contract's recordingId rule. */
   recordingId: string;
-  /** A URL with one of the contract's source schemes (rtmp(s), srt, rtsp, http(s), udp, rtp, file), or an absolute path. */
+  /**
+   * A URL with one of the contract's source schemes (rtmp(s), srt, rtsp, http(s), udp, rtp, file), or an
+   * absolute path. It may carry credentials (user-info, a query such as a channel token `?sign=…`): they
+   * reach the source and nothing else — events and error messages show the URL through `redactUrl`.
+   */
   sourceUrl: string;
   /** Existing, writable directory for the segments (the worker's spool). */
   outputDir: string;
@@ -173,19 +178,18 @@ function checkSourceUrl(url: unknown): { sourceUrl: string; scheme: SourceScheme
   // A plain path is handed to FFmpeg as file: so that a colon in it is not read as a protocol.
   if (typeof url === 'string' && isAbsolute(url)) return { sourceUrl: `file:${url}`, scheme: 'file' };
   const scheme = typeof url === 'string' ? urlScheme(url) : undefined;
+  // A refused URL is shown without its user-info and query: they may hold a token.
+  const refuse = (rule: string) =>
+    invalidOption('sourceUrl', rule, typeof url === 'string' ? redactUrl(url) : url);
   if (typeof url !== 'string' || !isSourceScheme(scheme)) {
-    throw invalidOption(
-      'sourceUrl',
-      `a URL with a scheme of ${SOURCE_SCHEMES.join(', ')} or an absolute path`,
-      url,
-    );
+    throw refuse(`a URL with a scheme of ${SOURCE_SCHEMES.join(', ')} or an absolute path`);
   }
   // udp:// and rtp:// may listen on every interface (`udp://@:1234`), so only the others need a host.
   if (scheme !== 'file' && scheme !== 'udp' && scheme !== 'rtp' && !hasHost(url)) {
-    throw invalidOption('sourceUrl', `a ${scheme}:// URL with a host`, url);
+    throw refuse(`a ${scheme}:// URL with a host`);
   }
   if (scheme === 'file' && url.slice('file:'.length).replace(/^\/\/[^/]*/, '').length === 0) {
-    throw invalidOption('sourceUrl', 'a file: URL with a path', url);
+    throw refuse('a file: URL with a path');
   }
   return { sourceUrl: url, scheme };
 }

@@ -14,3 +14,4 @@ export * from './oss-storage.js';
 export * from './qiniu-storage.js';
 export * from './upload-slots.js';
 export * from './backup-drain.js';
+export * from './channel-manifest-writer.js';

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
 import {
-  errorCodeOf,
   errorPolicy,
   uploadPercent,
   type RecfleetErrorCode,
@@ -12,7 +11,10 @@ import { renderPlaylist } from './playlist.js';
 import { backoffDelay, DEFAULT_RETRY, sleep, type RetryPolicy } from './retry.js';
 import { FencedError, MemorySegmentIndex, type IndexedSegment, type SegmentIndex } from './segment-index.js';
 import { StorageError, type StorageAdapter } from './storage-adapter.js';
-import { UploadSlots, withTimeout } from './upload-slots.js';
+import { describeStorageFailure, putWithin, retryWrite, type StorageFailure } from './storage-write.js';
+import { UploadSlots } from './upload-slots.js';
+
+export { describeStorageFailure, type StorageFailure };
 
 export interface SpooledSegment {
   sequence: number;
@@ -21,6 +23,8 @@ export interface SpooledSegment {
   durationSeconds: number;
   bytes: number;
   discontinuity: boolean;
+  /** The engine's programDateTimeMs: written to the playlist as EXT-X-PROGRAM-DATE-TIME. */
+  programDateTime?: number;
 }
 
 export interface UploadProgress {
@@ -46,12 +50,6 @@ export interface UploadOutcome extends UploadProgress {
   backedUp: number[];
   missing: number[];
   error?: StorageFailure;
-}
-
-/** Why a storage operation failed, by its code in the contract's registry. */
-export interface StorageFailure {
-  code: RecfleetErrorCode;
-  message: string;
 }
 
 /** When the primary counts as failing, and where segments go then. */
@@ -250,16 +248,12 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
     const maxAttempts = giveUp ? giveUp.afterAttempts : this.retry.attempts;
     for (let attempt = 1; ; attempt++) {
       try {
-        const stored = await this.slots.run(() =>
-          withTimeout(
-            store.put(key, { filePath: segment.filePath, contentType: 'video/mp2t' }),
-            this.attemptTimeoutMs,
-            () =>
-              new StorageError(
-                'STORAGE_TIMEOUT',
-                `${store.kind} put ${key}: no answer within ${this.attemptTimeoutMs} ms`,
-              ),
-          ),
+        const stored = await putWithin(
+          store,
+          key,
+          { filePath: segment.filePath, contentType: 'video/mp2t' },
+          this.attemptTimeoutMs,
+          this.slots,
         );
         if (stored.bytes !== segment.bytes) {
           throw new StorageError(
@@ -292,6 +286,7 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
       durationSeconds: segment.durationSeconds,
       bytes: segment.bytes,
       discontinuity: segment.discontinuity,
+      ...(segment.programDateTime !== undefined ? { programDateTime: segment.programDateTime } : {}),
       location,
       key,
       ...(md5 ? { md5 } : {}),
@@ -304,21 +299,10 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
     await writePlaylist(this.store, this.keys, this.index, ended, this.slots, this.attemptTimeoutMs);
   }
 
-  private async withRetry(sequence: number, attempts: number, op: () => Promise<void>): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await op();
-        return;
-      } catch (err) {
-        const { code, message } = describeStorageFailure(err);
-        // The code's category decides: a refused credential or a fenced write (another worker owns the
-        // recording now) will never succeed, a timeout or a 5xx may.
-        const willRetry = errorPolicy(code).retry && attempt < attempts;
-        this.emit('uploader_failure', { sequence, code, message, attempt, willRetry });
-        if (!willRetry) throw err;
-        await sleep(backoffDelay(attempt, this.retry));
-      }
-    }
+  private withRetry(sequence: number, attempts: number, op: () => Promise<void>): Promise<void> {
+    return retryWrite(op, this.retry, attempts, (failure) =>
+      this.emit('uploader_failure', { sequence, ...failure }),
+    );
   }
 }
 
@@ -365,6 +349,7 @@ function renderPlaylistText(
         uri: keys.segmentName(s.sequence),
         durationSeconds: s.durationSeconds,
         discontinuity: s.discontinuity,
+        ...(s.programDateTime !== undefined ? { programDateTime: s.programDateTime } : {}),
       })),
     { ended },
   );
@@ -377,30 +362,11 @@ async function putPlaylist(
   slots: UploadSlots | undefined,
   timeoutMs: number,
 ): Promise<void> {
-  const put = (): Promise<unknown> =>
-    withTimeout(
-      store.put(keys.playlistKey, {
-        data: Buffer.from(text, 'utf8'),
-        contentType: 'application/vnd.apple.mpegurl',
-      }),
-      timeoutMs,
-      () =>
-        new StorageError(
-          'STORAGE_TIMEOUT',
-          `${store.kind} put ${keys.playlistKey}: no answer within ${timeoutMs} ms`,
-        ),
-    );
-  await (slots ? slots.run(put) : put());
-}
-
-/**
- * The registry code and message of a failed storage operation: a StorageError's or FencedError's own
- * code; anything else (a socket error an SDK let through) counts as STORAGE_WRITE_FAILED, a transient
- * failure worth another attempt.
- */
-export function describeStorageFailure(err: unknown): StorageFailure {
-  return {
-    code: errorCodeOf(err, 'STORAGE_WRITE_FAILED'),
-    message: err instanceof Error ? err.message : String(err),
-  };
+  await putWithin(
+    store,
+    keys.playlistKey,
+    { data: Buffer.from(text, 'utf8'), contentType: 'application/vnd.apple.mpegurl' },
+    timeoutMs,
+    slots,
+  );
 }

@@ -12,6 +12,11 @@ export interface IndexedSegment {
   durationSeconds: number;
   bytes: number;
   discontinuity: boolean;
+  /**
+   * When the segment's first packet was made on the publisher's wall clock (ms since the Unix epoch,
+   * the engine's programDateTimeMs): the playlist's EXT-X-PROGRAM-DATE-TIME for it.
+   */
+  programDateTime?: number;
   location: SegmentLocation;
   /** Object key in the store named by `location`. */
   key: string;
