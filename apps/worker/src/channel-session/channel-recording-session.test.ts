@@ -59,6 +59,8 @@ afterAll(async () => {
 interface ChannelRun {
   recorders: ScriptedRecorder[];
   outcome: Promise<RecordingResult | Error>;
+  /** The job's first and, after a hand-off, second run. */
+  outcomes: Promise<RecordingResult | Error>[];
   job(): Promise<Job>;
   sessions: ChannelRecordingSession[];
 }
@@ -106,8 +108,15 @@ async function runChannel(
     recordingId,
     { token: TOKEN, recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 5, ...recordingConfig } },
     (c) => channelSession({ ...c, owner: `test:${c.attempt}` }, directory, recorders, extra),
+    2,
   );
-  return { recorders, outcome: run.outcomes[0]!, job: run.job, sessions: run.sessions };
+  return {
+    recorders,
+    outcome: run.outcomes[0]!,
+    outcomes: run.outcomes,
+    job: run.job,
+    sessions: run.sessions,
+  };
 }
 
 const events = (id: string): Promise<RecordedEvent[]> => bed.events(id);
@@ -496,6 +505,41 @@ describe('channel recording session', () => {
       epoch: '2',
       owner: 'test:resumed',
     });
+  });
+
+  it("hands off at a segment boundary of every track; the next worker continues each user's playlist", async () => {
+    const id = 'chan-handoff';
+    const { run } = await twoUsersRecording(id, 2);
+    await run.sessions[0]!.handOff();
+    const first = await run.outcomes[0]!;
+    expect((first as Error).name).toBe('WaitingError');
+    const handedOff = run.recorders.map((r) => ({
+      url: r.options!.sourceUrl,
+      last: Math.max(...r.sequences),
+    }));
+    // The job runs again (here, on the same host): every user still publishing is recorded on.
+    await expect.poll(() => run.recorders.length).toBe(4);
+    for (const r of run.recorders.slice(2)) {
+      const before = handedOff.find((h) => h.url === r.options!.sourceUrl)!;
+      expect(r.options!.startSequence).toBe(before.last + 1);
+      expect(r.options!.discontinuity).toBe(true);
+    }
+    await atLeast(id, '10-av', handedOff[0]!.last + 3);
+    await requestControl(id, 'stop');
+    const result = (await run.outcomes[1]!) as RecordingResult;
+    expect(result).toMatchObject({ outcome: 'uploaded', users: 2 });
+    const types = await bed.eventTypes(id);
+    expect(types.filter((t) => t === 'handoff')).toHaveLength(1);
+    // No user left at the hand-off: their intervals go on with the next worker.
+    expect(await userEvents(id, 10)).toEqual(['user_joined', 'user_joined', 'user_left:recording_ended']);
+    const manifest = await manifestOf(id);
+    expect(manifest.users.map((u) => u.intervals.length)).toEqual([1, 1]);
+    for (const uid of [10, 20]) {
+      const text = await playlistOf(id, uid);
+      expect(text.match(/#EXT-X-DISCONTINUITY/g)).toHaveLength(1);
+      expect(listed(text)).toHaveLength((await trackIndex(id, `${uid}-av`)).length);
+    }
+    expect(await bed.recordFields(id)).toMatchObject({ state: 'uploaded', epoch: '2', owner: 'test:1' });
   });
 
   it('backs every track up when the primary refuses, and the drain then delivers every playlist and the manifest', async () => {

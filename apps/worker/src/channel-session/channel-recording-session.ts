@@ -9,6 +9,7 @@ import {
   trackId,
   trackSegmentsKey,
   trackStreams,
+  ManifestUserSchema,
   type ManifestUser,
   type RecordingResult,
   type Subscriptions,
@@ -148,8 +149,13 @@ export class ChannelRecordingSession extends SessionLifecycle {
       notRecorded: fields.notRecorded ? (JSON.parse(fields.notRecorded) as ManifestFacts['notRecorded']) : [],
     };
     for (const [uid, json] of Object.entries(await redis.hgetall(record.keys.users))) {
-      const user = this.user(Number(uid), JSON.parse(json) as ManifestUser);
-      for (const t of user.entry.tracks) user.tracks.set(t.type, await this.openTrack(user.uid, t.type));
+      const entry = parseUserEntry(json);
+      if (!entry) {
+        this.o.log.warn({ uid }, 'unreadable user entry in the users hash; that user starts afresh');
+        continue;
+      }
+      const user = this.user(entry.uid, entry);
+      for (const t of entry.tracks) user.tracks.set(t.type, await this.openTrack(user.uid, t.type));
     }
   }
 
@@ -675,4 +681,14 @@ function closeInterval(u: UserState, at: number, reason: UserLeftReason): void {
   if (!open || open.leftAt !== undefined) return;
   open.leftAt = new Date(Math.max(at, Date.parse(open.joinedAt))).toISOString();
   open.reason = reason;
+}
+
+/** A user entry of the users hash, or undefined when it is not one (the manifest's schema decides). */
+function parseUserEntry(json: string): ManifestUser | undefined {
+  try {
+    const parsed = ManifestUserSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -29,6 +29,8 @@ export type ManifestWriterFactory = (store: StorageAdapter, key: string) => Mani
 export class ObjectManifestWriter implements ManifestWriter {
   private pending: ChannelManifest | undefined;
   private inFlight: Promise<void> | undefined;
+  /** Once the final manifest is being written, no running one may land over it. */
+  private finished = false;
 
   constructor(
     private readonly store: StorageAdapter,
@@ -37,11 +39,13 @@ export class ObjectManifestWriter implements ManifestWriter {
   ) {}
 
   update(manifest: ChannelManifest): void {
+    if (this.finished) return;
     this.pending = manifest;
     this.inFlight ??= this.drain();
   }
 
   async finish(manifest: ChannelManifest): Promise<void> {
+    this.finished = true;
     this.pending = undefined;
     await this.inFlight;
     for (let attempt = 1; ; attempt++) {
