@@ -142,7 +142,6 @@ function startWorker(fleet: Fleet, name: string, cleanup: Cleanup): Promise<Flee
     {
       name,
       redisUrl: fleet.redis.url,
-      channelPort: fleet.channels.port,
       storageRoot: fleet.storageRoot,
       // A replacement gets the same spool dir, as a restarted host has: spool recovery runs.
       spoolDir: join(fleet.dir, `spool-${name}`),
@@ -159,6 +158,7 @@ function startRecording(fleet: Fleet): Promise<{ recordingId: string }> {
     channel: CHANNEL,
     // One uid per recording: a producer refuses a second live recording of the same identity.
     uid: (uid += 1),
+    sourceUrl: fleet.channels.rtmpUrl(APP, CHANNEL),
     recordingConfig: { segmentSeconds: SEGMENT_SECONDS, maxIdleSeconds: MAX_IDLE_SECONDS },
     storage: { profile: 'local' },
   });

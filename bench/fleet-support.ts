@@ -148,7 +148,6 @@ export class Cleanup {
 export interface FleetWorkerOptions {
   name: string;
   redisUrl: string;
-  channelPort: number;
   storageRoot: string;
   spoolDir: string;
   /** Config keys beyond the ones above; everything else stays at the worker's defaults. */
@@ -172,7 +171,6 @@ export async function startFleetWorker(o: FleetWorkerOptions, cleanup: Cleanup):
     JSON.stringify({
       redisUrl: o.redisUrl,
       spoolDir: o.spoolDir,
-      channelUrlTemplate: `rtmp://127.0.0.1:${o.channelPort}/{appId}/{channelName}`,
       storageProfiles: { local: { type: 'local', root: o.storageRoot } },
       logLevel: 'warn',
       ...o.extra,

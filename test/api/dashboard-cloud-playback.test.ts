@@ -186,6 +186,7 @@ beforeAll(async () => {
       appId: fleet.app,
       channel: fleet.channel,
       uid: uid++,
+      sourceUrl: fleet.sourceUrl,
       recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
       storage: { profile, prefix: `cloud/${profile}` },
     });

@@ -82,6 +82,7 @@ describe.skipIf(!hasChromium)(
         channel: fleet.channel,
         uid: 21,
         token: TOKEN,
+        sourceUrl: fleet.sourceUrl,
         callbackUrl: `http://127.0.0.1:9/hook?sig=${CALLBACK_SECRET}`,
         recordingConfig: { segmentSeconds: 2, maxIdleSeconds: 10 },
         storage: { profile: 'local' },
@@ -90,6 +91,7 @@ describe.skipIf(!hasChromium)(
         appId: fleet.app,
         channel: fleet.channel,
         uid: 22,
+        sourceUrl: fleet.sourceUrl,
         recordingConfig: { segmentSeconds: 2, maxIdleSeconds: 10 },
         storage: { profile: 's3', prefix: 'dash' },
       }));

@@ -53,6 +53,8 @@ function startArgs(uid: number, extra: string[] = []): string[] {
     '10',
     '--profile',
     'local',
+    '--source-url',
+    fleet.sourceUrl,
     ...extra,
   ];
 }

@@ -61,7 +61,6 @@ beforeAll(async () => {
   await channels.waitForPublish(APP, CHANNEL);
   worker = await startWorkerProcess({
     redisUrl: redis.url,
-    channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
     spoolDir: join(dir, 'spool'),
     storageProfiles: {
       aliyun: {
@@ -119,6 +118,7 @@ describe('storage authentication failure', () => {
       appId: APP,
       channel: CHANNEL,
       uid: 1,
+      sourceUrl: channels.rtmpUrl(APP, CHANNEL),
       recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
       storage: { profile: 'aliyun' },
       callbackUrl: receiver.url,

@@ -75,7 +75,6 @@ beforeAll(async () => {
   await channels.waitForPublish(APP, CHANNEL);
   worker = await startWorkerProcess({
     redisUrl: redis.url,
-    channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
     storageProfiles: {
       primary: {
         type: 's3',
@@ -115,6 +114,7 @@ describe('primary storage outage', () => {
       appId: APP,
       channel: CHANNEL,
       uid: 9,
+      sourceUrl: channels.rtmpUrl(APP, CHANNEL),
       recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 5 },
       storage: { profile: 'primary', prefix: 'tenant-a' },
     });

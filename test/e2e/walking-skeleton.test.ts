@@ -47,7 +47,6 @@ beforeAll(async () => {
   storageRoot = await mkdtemp(join(tmpdir(), 'recfleet-e2e-store-'));
   worker = await startWorkerProcess({
     redisUrl: redis.url,
-    channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
     storageProfiles: { local: { type: 'local', root: storageRoot } },
   });
   client = new RecordingClient({ redisUrl: redis.url });
@@ -80,6 +79,7 @@ describe('walking skeleton: live RTMP channel → worker → local storage', () 
       appId: APP,
       channel: CHANNEL,
       uid: 4242,
+      sourceUrl: channels.rtmpUrl(APP, CHANNEL),
       recordingConfig: { segmentSeconds: 2, maxIdleSeconds: 5 },
       storage: { profile: 'local', prefix: 'e2e/run-1' },
     });

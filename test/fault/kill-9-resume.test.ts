@@ -52,7 +52,6 @@ function profile(endpoint: string): Record<string, unknown> {
 async function worker(name: string, endpoint: string): Promise<ManagedProcess> {
   const w = await startWorkerProcess({
     redisUrl: redis.url,
-    channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
     storageProfiles: { s3: profile(endpoint) },
     spoolDir: join(dir, `spool-${name}`),
     extra: {
@@ -119,6 +118,7 @@ describe('kill -9 of the worker holding a recording', () => {
       appId: APP,
       channel: CHANNEL,
       uid: 1,
+      sourceUrl: channels.rtmpUrl(APP, CHANNEL),
       recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
       storage: { profile: 's3' },
     });
@@ -159,7 +159,6 @@ describe('kill -9 of the worker holding a recording', () => {
     throttling.faults.throttleNext = 0;
     const restarted = await startWorkerProcess({
       redisUrl: redis.url,
-      channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
       storageProfiles: { s3: profile(clean.url) },
       spoolDir: join(dir, 'spool-a'),
       extra: { lockSeconds: 4, stalledCheckSeconds: 1 },

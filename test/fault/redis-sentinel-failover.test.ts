@@ -115,7 +115,6 @@ async function startFleet(topology: RedisSentinelTopology): Promise<SentinelFlee
   const storageRoot = join(dir, 'storage');
   const worker = await startWorkerProcess({
     redisUrl: topology.url,
-    channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
     storageProfiles: { local: { type: 'local', root: storageRoot } },
     spoolDir: join(dir, 'spool'),
     extra: {
@@ -150,6 +149,7 @@ async function record(
     appId: APP,
     channel: CHANNEL,
     uid: 1,
+    sourceUrl: channels.rtmpUrl(APP, CHANNEL),
     recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
     storage: { profile: 'local' },
   });

@@ -21,7 +21,7 @@ describe('admission control', () => {
   it('refuses recordings over the host budget and leaves them to another host', async () => {
     // Budget 1 core, cost 0.5 core per recording: room for exactly two.
     const small = await fleet.worker('small', {
-      admission: { cpuBudgetCores: 1, cpuCoresPerRecording: 0.5, memoryMbPerRecording: 1 },
+      admission: { cpuBudgetCores: 1, cpuCoresPerStream: 0.5, memoryMbPerStream: 1 },
       httpPort: 0,
       httpHost: '127.0.0.1',
     });
@@ -35,10 +35,11 @@ describe('admission control', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ ready: true, recordings: 2, capacity: 2 });
+    expect(await ready.json()).toMatchObject({ ready: true, recordings: 2, streams: 2, capacity: 2 });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^recfleet_active_recordings 2$/m);
     expect(metrics).toMatch(/^recfleet_admission_capacity 2$/m);
+    expect(metrics).toMatch(/^recfleet_reserved_streams 2$/m);
     expect(metrics).toMatch(/^recfleet_queue_depth 1$/m);
     expect(metrics).toMatch(/^recfleet_event_loop_delay_p99_seconds /m);
     expect(metrics).toMatch(/^recfleet_upload_latency_seconds_bucket/m);

@@ -16,7 +16,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { recordingRedisKeys } from '@recfleet/contract';
+import { encodeChannelAsStreamName, recordingRedisKeys } from '@recfleet/contract';
 import type { ManagedProcess } from '@recfleet/embedded';
 import { RecordingClient } from '@recfleet/producer';
 import { recordingObjectKeys, S3Storage, type IndexedSegment } from '@recfleet/storage';
@@ -32,7 +32,7 @@ const CHANNELS = ['north', 'south', 'east'];
 const BUCKET = 'rec';
 /** Admission budget of every host: 1.5 cores at 0.1 core per recording, i.e. 15 recordings. */
 const CAPACITY = 15;
-const ADMISSION = { cpuBudgetCores: 1.5, cpuCoresPerRecording: 0.1, memoryMbPerRecording: 1 };
+const ADMISSION = { cpuBudgetCores: 1.5, cpuCoresPerStream: 0.1, memoryMbPerStream: 1 };
 const SEGMENT_SECONDS = 2;
 
 /** Lines worth seeing in the run's output (why it skipped; spread, resume time), on stderr. */
@@ -72,7 +72,6 @@ async function startHost(name: string): Promise<Host> {
   const host = lab.addHost(name);
   const worker = await startWorkerProcess({
     redisUrl: services.redisUrl,
-    channelUrlTemplate: services.rtmpUrlTemplate,
     storageProfiles: {
       s3: {
         type: 's3',
@@ -135,6 +134,7 @@ async function startRecordings(prefix: string, count: number): Promise<string[]>
       appId: APP,
       channel,
       uid,
+      sourceUrl: `${services.rtmpBaseUrl}/${APP}/${encodeChannelAsStreamName(channel)}`,
       recordingConfig: { segmentSeconds: SEGMENT_SECONDS, maxIdleSeconds: 15 },
       storage: { profile: 's3' },
     });

@@ -89,6 +89,7 @@ const start = (client: RecordingClient, uid: number): ReturnType<RecordingClient
     appId: APP,
     channel: CHANNEL,
     uid,
+    sourceUrl: channels.rtmpUrl(APP, CHANNEL),
     recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
     storage: { profile: 'local' },
   });
@@ -117,7 +118,6 @@ describe('Redis Cluster key layout', () => {
       const storageRoot = join(dir, 'storage');
       const worker = await startWorkerProcess({
         redisUrl: url,
-        channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
         storageProfiles: { local: { type: 'local', root: storageRoot } },
         spoolDir: join(dir, 'spool'),
         extra: { keyPrefix: prefix, lockSeconds: 6, stalledCheckSeconds: 1, shutdownGraceSeconds: 2 },

@@ -55,7 +55,6 @@ async function main(): Promise<number> {
     JSON.stringify({
       redisUrl: redis.url,
       spoolDir: join(work, 'spool'),
-      channelUrlTemplate: `rtmp://127.0.0.1:${channels.port}/{appId}/{channelName}`,
       storageProfiles: { local: { type: 'local', root: outputRoot } },
       progressIntervalSeconds: 2,
       logLevel: 'warn',
@@ -75,6 +74,7 @@ async function main(): Promise<number> {
     appId: APP_ID,
     channel: CHANNEL,
     uid: 1001,
+    sourceUrl: channels.rtmpUrl(APP_ID, CHANNEL),
     recordingConfig: { segmentSeconds: 4, maxIdleSeconds: 10 },
     storage: { profile: 'local' },
   });

@@ -5,15 +5,18 @@ export interface AdmissionConfig {
   cpuBudgetCores?: number;
   /** Memory this host gives to recordings, in MB (default: 70 % of its RAM). */
   memoryBudgetMb?: number;
-  /** Estimated cost of one live recording (defaults from docs/benchmarks.md, with head-room). */
-  cpuCoresPerRecording: number;
-  memoryMbPerRecording: number;
+  /** Estimated cost of one live stream (defaults from docs/benchmarks.md, with head-room). */
+  cpuCoresPerStream: number;
+  memoryMbPerStream: number;
 }
 
 export interface AdmissionSnapshot {
-  /** Recordings this host may run by the estimates and `maxRecordings`. */
+  /** Streams this host may record by the estimates. */
   capacity: number;
-  active: number;
+  /** Streams reserved by the recordings it runs (a channel recording reserves its maxUsers). */
+  streams: number;
+  /** Recordings it runs. */
+  recordings: number;
   /** Measured CPU use of this process, in cores, over the last interval. */
   cpuCores: number;
   rssMb: number;
@@ -23,58 +26,115 @@ export interface AdmissionSnapshot {
   concurrency: number;
 }
 
+/** The first wait after a refused job, doubled for every refusal in a row up to the most. */
+const REFUSAL_BACKOFF_MS = { first: 500, most: 8000 };
+
 /**
- * Decides how many recordings this host takes. Each recording has a CPU and memory cost estimate;
- * the host's budget divided by it (and `maxRecordings`) caps concurrency, so a full host leaves new
- * jobs in the queue for other hosts. Measured use is checked too: a host over budget (estimates too
- * low, a heavy source) stops taking jobs until it is back under.
+ * Decides which recordings this host takes, by streams: a single-stream recording costs one, a channel
+ * recording reserves as many as it may record at once (its maxUsers), so users joining a recording can
+ * never take the host over its budget. The budget is the host's CPU and memory divided by a stream's
+ * estimated cost; `maxRecordings` caps the recordings. A job that does not fit is put back for another
+ * host — unless the host runs nothing at all (a recording larger than a whole host runs alone rather
+ * than never) — and after a refusal the host takes no job for a while, doubling, so that hosts at their
+ * budget do not take the same job back and forth. Measured use is checked too: a host over budget
+ * (estimates too low, a heavy source) takes nothing until it is back under.
  */
 export class AdmissionControl {
   readonly capacity: number;
   private readonly cpuBudget: number;
   private readonly memoryBudget: number;
+  private readonly reserved = new Map<string, number>();
   private lastCpu = process.cpuUsage();
   private lastAt = Date.now();
-  private snapshotValue: AdmissionSnapshot;
+  private saturated = false;
+  private cpuCores = 0;
+  private rssMb = 0;
+  private refusedUntil = 0;
+  private backoffMs = REFUSAL_BACKOFF_MS.first;
 
-  constructor(config: AdmissionConfig, maxRecordings: number) {
+  constructor(
+    config: AdmissionConfig,
+    private readonly maxRecordings: number,
+  ) {
     this.cpuBudget = config.cpuBudgetCores ?? cpus().length * 0.8;
     this.memoryBudget = config.memoryBudgetMb ?? (totalmem() / 1024 / 1024) * 0.7;
     this.capacity = Math.max(
       1,
       Math.min(
-        maxRecordings,
-        Math.floor(this.cpuBudget / config.cpuCoresPerRecording),
-        Math.floor(this.memoryBudget / config.memoryMbPerRecording),
+        Math.floor(this.cpuBudget / config.cpuCoresPerStream),
+        Math.floor(this.memoryBudget / config.memoryMbPerStream),
       ),
     );
-    this.snapshotValue = {
-      capacity: this.capacity,
-      active: 0,
-      cpuCores: 0,
-      rssMb: 0,
-      saturated: false,
-      concurrency: this.capacity,
-    };
   }
 
-  /** Samples this process and returns the concurrency the worker should have now. */
-  evaluate(active: number): AdmissionSnapshot {
+  /** Streams reserved now. */
+  get streams(): number {
+    let sum = 0;
+    for (const n of this.reserved.values()) sum += n;
+    return sum;
+  }
+
+  /**
+   * Reserves `streams` for a job if they fit (true), else refuses it (false) and backs off. An empty
+   * host takes any job.
+   */
+  admit(jobId: string, streams: number): boolean {
+    const reserved = this.streams;
+    const fits =
+      this.reserved.size === 0 ||
+      (this.reserved.size < this.maxRecordings && reserved + streams <= this.capacity && !this.saturated);
+    if (!fits) {
+      this.refusedUntil = Date.now() + this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, REFUSAL_BACKOFF_MS.most);
+      return false;
+    }
+    this.reserved.set(jobId, streams);
+    this.backoffMs = REFUSAL_BACKOFF_MS.first;
+    return true;
+  }
+
+  /** Frees a job's streams (it ended here, failed, or went back to the queue). */
+  release(jobId: string): void {
+    if (this.reserved.delete(jobId)) {
+      // Room again: the next job is worth a look at once.
+      this.refusedUntil = 0;
+      this.backoffMs = REFUSAL_BACKOFF_MS.first;
+    }
+  }
+
+  /** Samples this process. */
+  sample(): void {
     const now = Date.now();
     const cpu = process.cpuUsage(this.lastCpu);
     const elapsedMs = Math.max(1, now - this.lastAt);
     this.lastCpu = process.cpuUsage();
     this.lastAt = now;
-    const cpuCores = (cpu.user + cpu.system) / 1000 / elapsedMs;
-    const rssMb = process.memoryUsage().rss / 1024 / 1024;
-    const saturated = cpuCores > this.cpuBudget || rssMb > this.memoryBudget;
-    // BullMQ needs a concurrency of at least 1; holding it at `active` takes no new job.
-    const concurrency = saturated ? Math.max(1, active) : this.capacity;
-    this.snapshotValue = { capacity: this.capacity, active, cpuCores, rssMb, saturated, concurrency };
-    return this.snapshotValue;
+    this.cpuCores = (cpu.user + cpu.system) / 1000 / elapsedMs;
+    this.rssMb = process.memoryUsage().rss / 1024 / 1024;
+    this.saturated = this.cpuCores > this.cpuBudget || this.rssMb > this.memoryBudget;
+  }
+
+  /**
+   * How many jobs the BullMQ worker may hold now: those it runs, plus as many single streams as still
+   * fit; none more while over budget or backing off after a refusal (BullMQ needs at least 1: an empty
+   * host then takes one job, which it may always run).
+   */
+  concurrency(): number {
+    const running = this.reserved.size;
+    if (this.saturated || Date.now() < this.refusedUntil) return Math.max(1, running);
+    const room = Math.max(0, Math.min(this.maxRecordings - running, this.capacity - this.streams));
+    return Math.max(1, running + room);
   }
 
   snapshot(): AdmissionSnapshot {
-    return this.snapshotValue;
+    return {
+      capacity: this.capacity,
+      streams: this.streams,
+      recordings: this.reserved.size,
+      cpuCores: this.cpuCores,
+      rssMb: this.rssMb,
+      saturated: this.saturated,
+      concurrency: this.concurrency(),
+    };
   }
 }

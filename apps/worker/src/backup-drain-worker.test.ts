@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupDrainWorker } from './backup-drain-worker.js';
 import { WorkerConfigSchema } from './config.js';
 import { createLogger } from './logger.js';
+import { storeWithPut } from './test-support.js';
 import { claimRecording, RedisSegmentIndex } from './redis-segment-index.js';
 
 const PREFIX = 'drain';
@@ -89,21 +90,14 @@ describe('backup drain lock', () => {
     let overtaken = false;
     // The primary's first answer comes only after this pass's lock has expired and the next pass has
     // taken it.
-    const slowPrimary: StorageAdapter = {
-      kind: 'slow',
-      head: (key) => local.head(key),
-      list: (prefix) => local.list(prefix),
-      delete: (key) => local.delete(key),
-      locate: (key) => local.locate(key),
-      put: async (key: string, body: PutBody) => {
-        if (!overtaken) {
-          while ((await redis.exists(lock)) === 1) await new Promise((r) => setTimeout(r, 20));
-          await redis.set(lock, 'the-next-pass', 'PX', 60_000);
-          overtaken = true;
-        }
-        return local.put(key, body);
-      },
-    };
+    const slowPrimary = storeWithPut(local, async (key: string, body: PutBody) => {
+      if (!overtaken) {
+        while ((await redis.exists(lock)) === 1) await new Promise((r) => setTimeout(r, 20));
+        await redis.set(lock, 'the-next-pass', 'PX', 60_000);
+        overtaken = true;
+      }
+      return local.put(key, body);
+    });
     const drain = drainWorker(slowPrimary, backup, 200);
     try {
       expect(await drain.drainAll()).toBe(1);

@@ -6,11 +6,24 @@ import {
   openRedis,
   recordingRedisKeys,
   runScript,
+  trackId,
+  trackSegmentsKey,
+  type ManifestUser,
 } from '@recfleet/contract';
-import { drainRecording, recordingObjectKeys } from '@recfleet/storage';
+import {
+  drainRecording,
+  manifestObjectKey,
+  recordingObjectKeys,
+  userTrackObjectKeys,
+  type DrainResult,
+  type RecordingObjectKeys,
+  type StorageAdapter,
+} from '@recfleet/storage';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { buildChannelManifest, manifestFactsOf } from './channel-session/channel-manifest.js';
+import { channelManifestWriter, type ManifestWriterFactory } from './channel-session/manifest-writer.js';
 import type { WorkerConfig } from './config.js';
 import { RecordingRecord } from './recording-record.js';
 import { RedisSegmentIndex } from './redis-segment-index.js';
@@ -24,6 +37,8 @@ export const DRAIN_LOCK_MS = 120_000;
 export interface BackupDrainOptions {
   /** How long a pass holds a recording's drain lock (default DRAIN_LOCK_MS). */
   lockMs?: number;
+  /** How a channel recording's manifest is written (default: the storage package's ChannelManifestWriter). */
+  createManifestWriter?: ManifestWriterFactory;
 }
 
 /**
@@ -37,6 +52,7 @@ export class BackupDrainWorker {
   private readonly worker: Worker;
   private readonly redis: Redis;
   private readonly lockMs: number;
+  private readonly createManifestWriter: ManifestWriterFactory;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -45,6 +61,8 @@ export class BackupDrainWorker {
     options: BackupDrainOptions = {},
   ) {
     this.lockMs = options.lockMs ?? DRAIN_LOCK_MS;
+    this.createManifestWriter =
+      options.createManifestWriter ?? ((store, key) => channelManifestWriter(store, key));
     // The recording worker's connections report a Redis outage; these would only repeat it.
     this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
     const connection = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
@@ -96,33 +114,74 @@ export class BackupDrainWorker {
         return false;
       const primary = this.storage.get(f.storageProfile);
       const backup = this.storage.get(f.backupProfile);
-      const objectKeys = recordingObjectKeys(recordingId, f.channel, f.storagePrefix || undefined);
-      const index = new RedisSegmentIndex(this.redis, keys.record, keys.segments, Number(f.epoch));
-      const result = await drainRecording({
-        primary,
-        backup,
-        keys: objectKeys,
-        index,
-        ended: f.ended === '1',
-      });
-      const record = new RecordingRecord(this.redis, this.config.keyPrefix, recordingId);
-      if (result.moved.length > 0) {
-        this.log.info({ recordingId, moved: result.moved.length }, 'drained backed-up segments to primary');
+      const prefix = f.storagePrefix || undefined;
+      const ended = f.ended === '1';
+      const epoch = Number(f.epoch);
+      // A single stream has one track; a channel recording one per user track, and its manifest.
+      const tracks: { keys: RecordingObjectKeys; indexKey: string }[] = [];
+      let users: ManifestUser[] = [];
+      if (f.kind === 'channel') {
+        users = (await this.redis.hvals(keys.users)).map((v) => JSON.parse(v) as ManifestUser);
+        for (const u of users) {
+          for (const t of u.tracks) {
+            tracks.push({
+              keys: userTrackObjectKeys(recordingId, f.channel, u.uid, t.type, prefix),
+              indexKey: trackSegmentsKey(this.config.keyPrefix, recordingId, trackId(u.uid, t.type)),
+            });
+          }
+        }
+      } else {
+        tracks.push({ keys: recordingObjectKeys(recordingId, f.channel, prefix), indexKey: keys.segments });
       }
-      if (result.remaining.length > 0 || !result.playlistWritten) return false;
+      const results: DrainResult[] = [];
+      for (const t of tracks) {
+        const index = new RedisSegmentIndex(this.redis, keys.record, t.indexKey, epoch);
+        results.push(await drainRecording({ primary, backup, keys: t.keys, index, ended }));
+      }
+      const moved = results.flatMap((r) => r.moved);
+      const record = new RecordingRecord(this.redis, this.config.keyPrefix, recordingId);
+      if (moved.length > 0) {
+        this.log.info({ recordingId, moved: moved.length }, 'drained backed-up segments to primary');
+      }
+      if (results.some((r) => r.remaining.length > 0 || !r.playlistWritten)) return false;
+      const entryKey =
+        f.kind === 'channel'
+          ? manifestObjectKey(recordingId, f.channel, prefix)
+          : tracks[0]!.keys.playlistKey;
+      if (f.kind === 'channel' && !(await this.writeManifest(primary, entryKey, recordingId, f, users))) {
+        return false;
+      }
       await record.setState('uploaded', { backedUp: '', drainedAt: Date.now() });
       await record.appendEvent('uploaded', {
         recordingId,
         drained: true,
-        moved: result.moved,
-        playlistKey: objectKeys.playlistKey,
-        playlistLocation: primary.locate(objectKeys.playlistKey),
+        moved,
+        playlistKey: entryKey,
+        playlistLocation: primary.locate(entryKey),
       });
 
       return true;
     } finally {
       // Only our own lock: a pass slower than the lock's life must not free the next pass's.
       await runScript(this.redis, 'releaseLock', [lock], [token]);
+    }
+  }
+
+  /** The channel recording's final manifest, built from its record and users hash as its owner did. */
+  private async writeManifest(
+    primary: StorageAdapter,
+    key: string,
+    recordingId: string,
+    fields: Record<string, string>,
+    users: ManifestUser[],
+  ): Promise<boolean> {
+    const manifest = buildChannelManifest(manifestFactsOf(recordingId, fields), users, true);
+    try {
+      await this.createManifestWriter(primary, key).finish(manifest);
+      return true;
+    } catch (err) {
+      this.log.warn({ recordingId, err: (err as Error).message }, 'manifest not written; retried next pass');
+      return false;
     }
   }
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { channelSourceUrl, ConfigError, loadWorkerConfig } from './config.js';
+import { ConfigError, loadWorkerConfig } from './config.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -49,15 +49,6 @@ describe('worker config', () => {
     await writeFile(file, JSON.stringify({ redisUrl: 'redis://a:1' }));
     expect(loadWorkerConfig({ RECFLEET_CONFIG: file, RECFLEET_REDIS_URL: 'redis://b:2' }).redisUrl).toBe(
       'redis://b:2',
-    );
-  });
-
-  it('encodes the channel into the source URL so it cannot change the URL', () => {
-    expect(channelSourceUrl('rtmp://h/{appId}/{channel}', 'app', 'a/b?c d')).toBe(
-      'rtmp://h/app/a%2Fb%3Fc%20d',
-    );
-    expect(channelSourceUrl('rtmp://h/{appId}/{channelName}', 'app', 'a/b?c d_')).toBe(
-      'rtmp://h/app/a_2Fb_3Fc_20d_5F',
     );
   });
 });

@@ -1,11 +1,5 @@
 import { readFileSync } from 'node:fs';
-import {
-  DEFAULT_KEY_PREFIX,
-  RedisUrlSchema,
-  encodeChannelAsStreamName,
-  RecfleetError,
-  RECORDINGS_QUEUE,
-} from '@recfleet/contract';
+import { DEFAULT_KEY_PREFIX, RedisUrlSchema, RecfleetError, RECORDINGS_QUEUE } from '@recfleet/contract';
 import { openStorage, StorageProfilesSchema } from '@recfleet/storage';
 import { z } from 'zod';
 import {
@@ -23,34 +17,29 @@ export const WorkerConfigSchema = z
     queueName: z.string().min(1).default(RECORDINGS_QUEUE),
     /** Where segments are written before upload; must survive a process crash (not tmpfs). */
     spoolDir: z.string().min(1).default('/var/lib/recfleet/spool'),
-    /** Recordings this process runs at once. */
+    /** Recordings this process runs at once (however few streams they have). */
     maxRecordings: z.number().int().min(1).max(2000).default(50),
     progressIntervalSeconds: z.number().min(1).max(3600).default(60),
-    /**
-     * How a job's channel becomes a source URL when the job names none: `{appId}` and `{channel}` are
-     * URL-encoded, `{channelName}` is the channel as a stream name (`_XX` for every byte but letters,
-     * digits and `-`), which any RTMP server accepts.
-     */
-    channelUrlTemplate: z.string().min(1).default('rtmp://127.0.0.1:1935/{appId}/{channelName}'),
     /** Where a channel recording (no `sourceUrl`) finds the channel's users: channel-directory/. */
     channelDirectory: ChannelDirectoryConfigSchema.default(DEFAULT_CHANNEL_DIRECTORY_CONFIG),
     storageProfiles: StorageProfilesSchema.default({
       local: { type: 'local', root: '/var/lib/recfleet/recordings' },
     }),
     /**
-     * Admission control: the host takes at most min(maxRecordings, budget / cost) recordings, and none
-     * while its measured use is over budget. Costs default to what the engine benchmark measured for a
-     * 720p30 stream, with head-room.
+     * Admission control, by streams: the host records at most budget / cost streams (a single-stream
+     * recording costs one, a channel recording reserves its maxUsers) in at most maxRecordings
+     * recordings, and takes nothing while its measured use is over budget. Costs default to what the
+     * engine benchmark measured for a 720p30 stream, with head-room.
      */
     admission: z
       .object({
         cpuBudgetCores: z.number().positive().optional(),
         memoryBudgetMb: z.number().positive().optional(),
-        cpuCoresPerRecording: z.number().positive().default(0.01),
-        memoryMbPerRecording: z.number().positive().default(8),
+        cpuCoresPerStream: z.number().positive().default(0.01),
+        memoryMbPerStream: z.number().positive().default(8),
       })
       .strict()
-      .default({ cpuCoresPerRecording: 0.01, memoryMbPerRecording: 8 }),
+      .default({ cpuCoresPerStream: 0.01, memoryMbPerStream: 8 }),
     /** Port of the HTTP endpoint with /metrics, /healthz and /readyz (0: a free port; omit: none). */
     httpPort: z.number().int().min(0).max(65535).optional(),
     httpHost: z.string().default('0.0.0.0'),
@@ -155,12 +144,4 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   }
   if (problems.length > 0) throw new ConfigError(`invalid worker config${where}:\n${problems.join('\n')}`);
   return config;
-}
-
-/** Expands the channel URL template; every part is encoded so a channel cannot alter the URL. */
-export function channelSourceUrl(template: string, appId: string, channel: string): string {
-  return template
-    .replaceAll('{appId}', encodeURIComponent(appId))
-    .replaceAll('{channelName}', encodeChannelAsStreamName(channel))
-    .replaceAll('{channel}', encodeURIComponent(channel));
 }

@@ -23,7 +23,7 @@ export class RecordingRecord {
 
   constructor(
     private readonly redis: Redis,
-    private readonly keyPrefix: string,
+    readonly keyPrefix: string,
     readonly recordingId: string,
   ) {
     this.keys = recordingRedisKeys(keyPrefix, recordingId);
@@ -62,5 +62,27 @@ export class RecordingRecord {
   async controlRequest(): Promise<ControlRequest | undefined> {
     const value = await this.redis.hget(this.keys.record, 'control');
     return isControlRequest(value) ? value : undefined;
+  }
+
+  /**
+   * What producers ask of a running channel recording, read in one call: the stop/cancel request and
+   * the subscriptions with their version (updateSubscriptions-1 increments it on every update).
+   */
+  async controlState(): Promise<{
+    control: ControlRequest | undefined;
+    subscriptions: string | undefined;
+    subscriptionsVersion: number;
+  }> {
+    const [control, subscriptions, version] = await this.redis.hmget(
+      this.keys.record,
+      'control',
+      'subscriptions',
+      'subscriptionsVersion',
+    );
+    return {
+      control: isControlRequest(control) ? control : undefined,
+      subscriptions: subscriptions ?? undefined,
+      subscriptionsVersion: Number(version ?? 0),
+    };
   }
 }

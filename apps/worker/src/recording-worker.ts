@@ -2,10 +2,13 @@ import { hostname } from 'node:os';
 import {
   backedUpSetKey,
   InvalidRecordingJobError,
+  maxUsersOf,
   openRedis,
   parseRecordingJob,
   RecfleetErrorCode,
   RECORD_JOB_NAME,
+  recordingKind,
+  type RecordingJob,
   type RecordingResult,
   storageProfilesKey,
 } from '@recfleet/contract';
@@ -18,15 +21,33 @@ import { AdmissionControl } from './admission-control.js';
 import { BackupDrainWorker } from './backup-drain-worker.js';
 import { startHealthServer } from './health-server.js';
 import { WorkerMetrics } from './worker-metrics.js';
-import { channelSourceUrl, type WorkerConfig } from './config.js';
+import { ChannelRecordingSession } from './channel-session/channel-recording-session.js';
+import { directoryFromConfig, type ChannelDirectory } from './channel-session/channel-directory.js';
+import type { WorkerConfig } from './config.js';
 import { asRecordingFailure, RecordingFailedError } from './recording-failure.js';
 import { RecordingRecord } from './recording-record.js';
-import { RecordingSession, SessionFencedError } from './recording-session.js';
+import { RecordingSession } from './recording-session.js';
+import type { RecorderFactory } from './recording-track.js';
+import { SessionFencedError, type SessionLifecycle } from './session-lifecycle.js';
 import { recoverSpool } from './spool-recovery.js';
 import { StorageRegistry } from './storage-registry.js';
 
+/** What a worker makes its recorders and its channel directory with (tests script them). */
+export interface WorkerFactories {
+  /** Default: the engine's `new Recorder()`. */
+  createRecorder?: RecorderFactory;
+  /** Default: the directory the config's `channelDirectory` names, opened at the first channel job. */
+  createDirectory?: (config: WorkerConfig) => ChannelDirectory;
+}
+
+/** The streams a job reserves on a host: one, or the users a channel recording may record at once. */
+export function streamsOf(spec: RecordingJob): number {
+  return recordingKind(spec) === 'channel' ? maxUsersOf(spec.recordingConfig) : 1;
+}
+
 /**
- * The BullMQ worker of one host: takes recording jobs from the queue and runs each as a RecordingSession.
+ * The BullMQ worker of one host: takes recording jobs from the queue and runs each as a RecordingSession
+ * (one stream) or a ChannelRecordingSession (the users of a channel).
  * A job it cannot run fails with a stable code; nothing a job contains can crash the process.
  *
  * Long jobs and crashes: a recording job holds its lock for hours, renewed every `lockSeconds / 2`.
@@ -41,7 +62,9 @@ export class RecordingWorker {
   private readonly queue: Queue;
   private readonly redis: Redis;
   private closing: Promise<void> | undefined;
-  private readonly sessions = new Map<string, RecordingSession>();
+  private readonly sessions = new Map<string, SessionLifecycle>();
+  private readonly createRecorder: RecorderFactory;
+  private directory: ChannelDirectory | undefined;
   private readonly renewedAt = new Map<string, number>();
   private readonly storage: StorageRegistry;
   private readonly uploadSlots: UploadSlots;
@@ -57,7 +80,9 @@ export class RecordingWorker {
   constructor(
     private readonly config: WorkerConfig,
     private readonly log: Logger,
+    private readonly factories: WorkerFactories = {},
   ) {
+    this.createRecorder = factories.createRecorder ?? (() => new Recorder());
     const onOutage = (err: Error): void =>
       this.log.warn({ err: err.message }, 'Redis connection lost; reconnecting');
     this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage);
@@ -75,7 +100,7 @@ export class RecordingWorker {
       // Workers must keep retrying Redis forever: a recording outlives short Redis outages.
       connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage),
       prefix: config.keyPrefix,
-      concurrency: this.admission.capacity,
+      concurrency: this.admission.concurrency(),
       name: this.identity,
       lockDuration: config.lockSeconds * 1000,
       stalledInterval: config.stalledCheckSeconds * 1000,
@@ -96,12 +121,13 @@ export class RecordingWorker {
     this.watchdog = setInterval(() => this.checkLocks(), 250);
     this.watchdog.unref();
     this.admissionTimer = setInterval(() => {
-      const { concurrency } = this.admission.evaluate(this.sessions.size);
-      if (this.worker.concurrency !== concurrency) this.worker.concurrency = concurrency;
+      this.admission.sample();
+      this.applyConcurrency();
     }, 1000);
     this.admissionTimer.unref();
     this.metrics = new WorkerMetrics({
       activeRecordings: () => this.sessions.size,
+      reservedStreams: () => this.admission.streams,
       capacity: () => this.admission.capacity,
       saturated: () => this.admission.snapshot().saturated,
       queueDepth: async () => {
@@ -142,7 +168,7 @@ export class RecordingWorker {
         metrics: this.metrics,
         ready: () => ({
           ready: this.running && this.closing === undefined && this.worker.isRunning(),
-          detail: { recordings: this.sessions.size, ...this.admission.snapshot() },
+          detail: { ...this.admission.snapshot(), recordings: this.sessions.size },
         }),
       });
     }
@@ -162,6 +188,11 @@ export class RecordingWorker {
       const last = this.renewedAt.get(jobId) ?? session.startedAt;
       if (now - last > limit) session.fence(`job lock not renewed for ${now - last} ms`);
     }
+  }
+
+  private applyConcurrency(): void {
+    const concurrency = this.admission.concurrency();
+    if (this.worker.concurrency !== concurrency) this.worker.concurrency = concurrency;
   }
 
   private backupFor(): { policy: BackupPolicy; profile: string } | undefined {
@@ -192,35 +223,20 @@ export class RecordingWorker {
       const message = err instanceof InvalidRecordingJobError ? err.message : String(err);
       throw new RecordingFailedError(RecfleetErrorCode.INVALID_JOB, message);
     }
+    const jobId = String(job.id);
+    // Admission by streams: a job that does not fit goes back to the queue for another host, untouched.
+    const streams = streamsOf(spec);
+    if (!this.admission.admit(jobId, streams)) {
+      log.info({ streams, reserved: this.admission.streams }, 'job does not fit this host; put back');
+      this.applyConcurrency();
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    this.applyConcurrency();
     const record = new RecordingRecord(this.redis, this.config.keyPrefix, spec.recordingId);
     const recLog = log.child({ recordingId: spec.recordingId, channel: spec.channel });
-    const jobId = String(job.id);
     try {
-      // A profile this host lacks fails with STORAGE_PROFILE_UNKNOWN, one whose secret cannot be read
-      // with STORAGE_CONFIG_INVALID: each keeps its own code.
-      const store = this.storage.get(spec.storage.profile);
-      const backup = this.backupFor();
-      const session = new RecordingSession({
-        job,
-        token,
-        spec,
-        sourceUrl:
-          spec.sourceUrl ?? channelSourceUrl(this.config.channelUrlTemplate, spec.appId, spec.channel),
-        createRecorder: () => new Recorder(),
-        store,
-        record,
-        redis: this.redis,
-        owner: this.identity,
-        metrics: this.metrics,
-        uploadSlots: this.uploadSlots,
-        uploadAttemptTimeoutMs: this.config.uploadAttemptTimeoutSeconds * 1000,
-        backedUpSetKey: backedUpSetKey(this.config.keyPrefix),
-        ...(backup ? { backup } : {}),
-        spoolDir: this.config.spoolDir,
-        progressIntervalMs: this.config.progressIntervalSeconds * 1000,
-        controlPollMs: 250,
-        log: recLog,
-      });
+      const session = this.session(job, token, spec, record, recLog);
       this.sessions.set(jobId, session);
       this.renewedAt.set(jobId, Date.now());
       const result = await session.run().finally(() => {
@@ -238,7 +254,50 @@ export class RecordingWorker {
         .setState('failed', { errorCode: failure.code, errorMessage: failure.detail })
         .catch(() => undefined);
       throw failure;
+    } finally {
+      this.admission.release(jobId);
+      this.applyConcurrency();
     }
+  }
+
+  /** The session of a job: its one stream, or the users of its channel. */
+  private session(
+    job: Job,
+    token: string | undefined,
+    spec: RecordingJob,
+    record: RecordingRecord,
+    log: Logger,
+  ): SessionLifecycle {
+    // A profile this host lacks fails with STORAGE_PROFILE_UNKNOWN, one whose secret cannot be read
+    // with STORAGE_CONFIG_INVALID: each keeps its own code.
+    const store = this.storage.get(spec.storage.profile);
+    const backup = this.backupFor();
+    const options = {
+      job,
+      token,
+      spec,
+      createRecorder: this.createRecorder,
+      store,
+      record,
+      redis: this.redis,
+      owner: this.identity,
+      metrics: this.metrics,
+      uploadSlots: this.uploadSlots,
+      uploadAttemptTimeoutMs: this.config.uploadAttemptTimeoutSeconds * 1000,
+      backedUpSetKey: backedUpSetKey(this.config.keyPrefix),
+      ...(backup ? { backup } : {}),
+      spoolDir: this.config.spoolDir,
+      progressIntervalMs: this.config.progressIntervalSeconds * 1000,
+      controlPollMs: 250,
+      log,
+    };
+    if (spec.sourceUrl !== undefined) return new RecordingSession({ ...options, sourceUrl: spec.sourceUrl });
+    // One directory per host, opened at the first channel recording: a host that records only single
+    // streams needs no channel server.
+    this.directory ??= this.factories.createDirectory
+      ? this.factories.createDirectory(this.config)
+      : directoryFromConfig(this.config, this.log.child({ component: 'channel-directory' }));
+    return new ChannelRecordingSession({ ...options, directory: this.directory });
   }
 
   /** Whether another worker is connected to the queue to take over recordings. */

@@ -1,11 +1,13 @@
 import { readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { recordingRedisKeys } from '@recfleet/contract';
+import { parseTrackId, recordingRedisKeys, trackSegmentsKey } from '@recfleet/contract';
 import {
   RecordingUploader,
   recordingObjectKeys,
+  userTrackObjectKeys,
   type BackupPolicy,
   type IndexedSegment,
+  type RecordingObjectKeys,
 } from '@recfleet/storage';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -24,11 +26,25 @@ export interface SpoolRecoveryResult {
   kept: number;
 }
 
+interface RecoveryContext {
+  redis: Redis;
+  storage: StorageRegistry;
+  backup: BackupPolicy | undefined;
+  log: Logger;
+  recordingId: string;
+  fields: Record<string, string>;
+  recordKey: string;
+  record: RecordingRecord;
+  result: SpoolRecoveryResult;
+}
+
 /**
  * Delivers what a crashed predecessor left in this host's spool. Every finished segment that was
- * reserved in its recording's index (reserveSegment-2.lua) is uploaded late, into its own place in the
+ * reserved in its track's index (reserveSegment-2.lua) is uploaded late, into its own place in the
  * playlist, under the epoch that reserved it — even if the recording now runs on another worker, or has
- * ended. Partial `.part` files are removed; so are segments already delivered.
+ * ended. A single stream's segments are in `<spoolDir>/<recordingId>/`, a channel recording's in one
+ * folder per user track, `<spoolDir>/<recordingId>/<trackId>/`. Partial `.part` files are removed; so
+ * are segments already delivered.
  */
 export async function recoverSpool(args: {
   spoolDir: string;
@@ -38,7 +54,7 @@ export async function recoverSpool(args: {
   backup: BackupPolicy | undefined;
   log: Logger;
 }): Promise<SpoolRecoveryResult> {
-  const { spoolDir, keyPrefix, redis, storage, log } = args;
+  const { spoolDir, keyPrefix, redis } = args;
   const result: SpoolRecoveryResult = { delivered: 0, discarded: 0, kept: 0 };
   let dirs: string[];
   try {
@@ -50,72 +66,108 @@ export async function recoverSpool(args: {
     const dir = join(spoolDir, recordingId);
     if (!(await stat(dir)).isDirectory()) continue;
     const keys = recordingRedisKeys(keyPrefix, recordingId);
-    const fields = await redis.hgetall(keys.record);
-    const files = await readdir(dir);
-    for (const f of files.filter((name) => name.endsWith('.part'))) await rm(join(dir, f), { force: true });
-    const segments = files.filter((name) => SEGMENT_FILE.test(name));
-    if (segments.length === 0) {
-      await rmdir(dir).catch(() => undefined);
-      continue;
-    }
-    if (!fields.storageProfile || fields.channel === undefined) {
-      log.warn({ recordingId, files: segments.length }, 'spool holds segments of an unknown recording; kept');
-      result.kept += segments.length;
-      continue;
-    }
-    const index = new RedisSegmentIndex(redis, keys.record, keys.segments, Number(fields.epoch ?? 0));
-    const entries = new Map((await index.list()).map((e) => [e.sequence, e] as const));
-    const byEpoch = new Map<number, { entry: IndexedSegment; path: string }[]>();
-    for (const name of segments) {
-      const sequence = Number(SEGMENT_FILE.exec(name)![1]);
-      const entry = entries.get(sequence);
-      const path = join(dir, name);
-      if (!entry || entry.location !== 'spool' || entry.epoch === undefined) {
-        if (!entry) {
-          log.warn({ recordingId, sequence }, 'discarding a finished segment that was never reserved');
-          result.discarded += 1;
-        }
-        await rm(path, { force: true });
-        continue;
-      }
-      const group = byEpoch.get(entry.epoch) ?? [];
-      group.push({ entry, path });
-      byEpoch.set(entry.epoch, group);
-    }
-    const objectKeys = recordingObjectKeys(recordingId, fields.channel, fields.storagePrefix || undefined);
-    const record = new RecordingRecord(redis, keyPrefix, recordingId);
-    for (const [epoch, group] of byEpoch) {
-      const uploader = new RecordingUploader(storage.get(fields.storageProfile), objectKeys, {
-        index: new RedisSegmentIndex(redis, keys.record, keys.segments, epoch),
-        ...(args.backup ? { backup: args.backup } : {}),
-      });
-      uploader.on('uploaded', (e) => void record.appendEvent('uploaded_segment', { ...e, recovered: true }));
-      for (const { entry, path } of group.sort((a, b) => a.entry.sequence - b.entry.sequence)) {
-        uploader.add({
-          sequence: entry.sequence,
-          filePath: path,
-          durationSeconds: entry.durationSeconds,
-          bytes: entry.bytes,
-          discontinuity: entry.discontinuity,
-          ...(entry.programDateTime !== undefined ? { programDateTime: entry.programDateTime } : {}),
-        });
-      }
-      // The playlist is rewritten from the index; it keeps its ENDLIST if the recording has ended.
-      const outcome = await uploader.finish({ endList: fields.ended === '1' });
-      result.delivered += outcome.segmentsUploaded + outcome.segmentsBackedUp;
-      result.kept += outcome.missing.length;
-      log.info(
-        {
-          recordingId,
-          epoch,
-          delivered: outcome.segmentsUploaded,
-          backedUp: outcome.backedUp,
-          missing: outcome.missing,
-        },
-        'spool recovered',
+    const ctx: RecoveryContext = {
+      ...args,
+      recordingId,
+      fields: await redis.hgetall(keys.record),
+      recordKey: keys.record,
+      record: new RecordingRecord(redis, keyPrefix, recordingId),
+      result,
+    };
+    const prefix = ctx.fields.storagePrefix || undefined;
+    await recoverFolder(ctx, dir, keys.segments, {}, (c) => recordingObjectKeys(recordingId, c, prefix));
+    for (const name of await readdir(dir).catch(() => [])) {
+      const track = parseTrackId(name);
+      const trackDir = join(dir, name);
+      if (!track || !(await stat(trackDir)).isDirectory()) continue;
+      const indexKey = trackSegmentsKey(keyPrefix, recordingId, name);
+      await recoverFolder(ctx, trackDir, indexKey, { uid: track.uid, track: name }, (c) =>
+        userTrackObjectKeys(recordingId, c, track.uid, track.type, prefix),
       );
+      await rmdir(trackDir).catch(() => undefined);
     }
     await rmdir(dir).catch(() => undefined);
   }
   return result;
+}
+
+/** Delivers one track's leftover segments (the files directly in `dir`); `labels` name a user's track. */
+async function recoverFolder(
+  ctx: RecoveryContext,
+  dir: string,
+  indexKey: string,
+  labels: Record<string, unknown>,
+  objectKeys: (channel: string) => RecordingObjectKeys,
+): Promise<void> {
+  const { fields, recordingId, log, result } = ctx;
+  const files = (await readdir(dir, { withFileTypes: true })).filter((f) => f.isFile()).map((f) => f.name);
+  for (const f of files.filter((name) => name.endsWith('.part'))) await rm(join(dir, f), { force: true });
+  const segments = files.filter((name) => SEGMENT_FILE.test(name));
+  if (segments.length === 0) return;
+  if (!fields.storageProfile || fields.channel === undefined) {
+    log.warn({ recordingId, files: segments.length }, 'spool holds segments of an unknown recording; kept');
+    result.kept += segments.length;
+    return;
+  }
+  const index = new RedisSegmentIndex(ctx.redis, ctx.recordKey, indexKey, Number(fields.epoch ?? 0));
+  const entries = new Map((await index.list()).map((e) => [e.sequence, e] as const));
+  const byEpoch = new Map<number, { entry: IndexedSegment; path: string }[]>();
+  for (const name of segments) {
+    const sequence = Number(SEGMENT_FILE.exec(name)![1]);
+    const entry = entries.get(sequence);
+    const path = join(dir, name);
+    if (!entry || entry.location !== 'spool' || entry.epoch === undefined) {
+      if (!entry) {
+        log.warn({ recordingId, sequence, dir }, 'discarding a finished segment that was never reserved');
+        result.discarded += 1;
+      }
+      await rm(path, { force: true });
+      continue;
+    }
+    const group = byEpoch.get(entry.epoch) ?? [];
+    group.push({ entry, path });
+    byEpoch.set(entry.epoch, group);
+  }
+  const keys = objectKeys(fields.channel);
+  for (const [epoch, group] of byEpoch) {
+    const uploader = new RecordingUploader(ctx.storage.get(fields.storageProfile), keys, {
+      index: new RedisSegmentIndex(ctx.redis, ctx.recordKey, indexKey, epoch),
+      ...(ctx.backup ? { backup: ctx.backup } : {}),
+    });
+    uploader.on(
+      'uploaded',
+      (e) => void ctx.record.appendEvent('uploaded_segment', { ...labels, ...e, recovered: true }),
+    );
+    for (const { entry, path } of group.sort((a, b) => a.entry.sequence - b.entry.sequence)) {
+      uploader.add({
+        sequence: entry.sequence,
+        filePath: path,
+        durationSeconds: entry.durationSeconds,
+        bytes: entry.bytes,
+        discontinuity: entry.discontinuity,
+        ...programDateTimeOf(entry),
+      });
+    }
+    // The playlist is rewritten from the index; it keeps its ENDLIST if the recording has ended.
+    const outcome = await uploader.finish({ endList: fields.ended === '1' });
+    result.delivered += outcome.segmentsUploaded + outcome.segmentsBackedUp;
+    result.kept += outcome.missing.length;
+    log.info(
+      {
+        recordingId,
+        epoch,
+        playlistKey: keys.playlistKey,
+        delivered: outcome.segmentsUploaded,
+        backedUp: outcome.backedUp,
+        missing: outcome.missing,
+      },
+      'spool recovered',
+    );
+  }
+}
+
+/** The publisher's wall clock of a segment's first packet, when its index entry has one. */
+function programDateTimeOf(entry: IndexedSegment): { programDateTime?: number } {
+  const at = entry.programDateTime;
+  return at !== undefined ? { programDateTime: at } : {};
 }

@@ -18,6 +18,7 @@ export class WorkerMetrics {
 
   constructor(sources: {
     activeRecordings: () => number;
+    reservedStreams: () => number;
     capacity: () => number;
     saturated: () => boolean;
     queueDepth: () => Promise<number>;
@@ -34,8 +35,16 @@ export class WorkerMetrics {
       },
     });
     new Gauge({
+      name: 'recfleet_reserved_streams',
+      help: 'Streams reserved by the recordings on this worker (a channel recording reserves its maxUsers)',
+      registers: [r],
+      collect() {
+        this.set(sources.reservedStreams());
+      },
+    });
+    new Gauge({
       name: 'recfleet_admission_capacity',
-      help: 'Recordings this worker may run (admission control)',
+      help: 'Streams this worker may record (admission control)',
       registers: [r],
       collect() {
         this.set(sources.capacity());

@@ -13,6 +13,26 @@ export function trackId(uid: number, type: TrackType): string {
   return `${uid}-${type}`;
 }
 
+/** The uid and type a track id stands for (spool folders name tracks), or undefined when it is not one. */
+export function parseTrackId(id: string): { uid: number; type: TrackType } | undefined {
+  const m = /^([1-9][0-9]{0,9})-([a-z]+)$/.exec(id);
+  if (!m || !(TRACK_TYPES as readonly string[]).includes(m[2]!)) return undefined;
+  const uid = Number(m[1]);
+  return uid > UID_RULE.max ? undefined : { uid, type: m[2] as TrackType };
+}
+
+/** The track type of a user's recorded streams (`av` for both), or undefined when nothing is recorded. */
+export function trackTypeOf(streams: { audio: boolean; video: boolean }): TrackType | undefined {
+  if (streams.audio && streams.video) return 'av';
+  if (streams.audio) return 'audio';
+  return streams.video ? 'video' : undefined;
+}
+
+/** The streams a track of this type records, the inverse of trackTypeOf. */
+export function trackStreams(type: TrackType): { audio: boolean; video: boolean } {
+  return { audio: type !== 'video', video: type !== 'audio' };
+}
+
 const isoTime = z.iso.datetime({ offset: true }).meta({ description: 'ISO 8601 time' });
 
 /** One stretch of a user's presence in the channel, with what they published then. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeChannelAsStreamName, parseUserStreamName, userStreamName } from './channel.js';
+import { parseTrackId, trackId, trackStreams, trackTypeOf } from './channel-manifest.js';
 import { channelToken, channelTokenExpiry, verifyChannelToken } from './channel-token.js';
 import { UID_LIST_MAX } from './job-rules.js';
 import {
@@ -35,6 +36,19 @@ describe('user stream names', () => {
     expect(userStreamName('room 1', 42)).toBe('room_201_u42');
     expect(parseUserStreamName('room_u0')).toBeUndefined();
     expect(parseUserStreamName('room_u4294967296')).toBeUndefined();
+  });
+});
+
+describe('user tracks', () => {
+  it('name a uid and a type, which follows from the streams recorded and back', () => {
+    for (const type of ['av', 'audio', 'video'] as const) {
+      expect(parseTrackId(trackId(42, type))).toEqual({ uid: 42, type });
+      expect(trackTypeOf(trackStreams(type))).toBe(type);
+    }
+    expect(trackTypeOf({ audio: false, video: false })).toBeUndefined();
+    for (const bad of ['42', '0-av', '42-both', `${2 ** 32}-av`, '42-av-x', '-av']) {
+      expect(parseTrackId(bad)).toBeUndefined();
+    }
   });
 });
 

@@ -46,6 +46,11 @@ export class FleetFixture {
     return new FleetFixture(redis, channels, publisher, client, dir, app, channel);
   }
 
+  /** The fixture's live channel as a single stream (what its recordings record). */
+  get sourceUrl(): string {
+    return this.channels.rtmpUrl(this.app, this.channel);
+  }
+
   get storageRoot(): string {
     return join(this.dir, 'storage');
   }
@@ -57,7 +62,6 @@ export class FleetFixture {
   ): Promise<ManagedProcess & { httpPort: number | null }> {
     const w = await startWorkerProcess({
       redisUrl,
-      channelUrlTemplate: `rtmp://127.0.0.1:${this.channels.port}/{appId}/{channelName}`,
       storageProfiles: { local: { type: 'local', root: this.storageRoot } },
       spoolDir: join(this.dir, `spool-${name}`),
       extra: { lockSeconds: 4, stalledCheckSeconds: 1, shutdownGraceSeconds: 2, ...extra },
@@ -78,6 +82,7 @@ export class FleetFixture {
       appId: this.app,
       channel: this.channel,
       uid: extra.uid ?? this.nextUid++,
+      sourceUrl: this.sourceUrl,
       recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
       storage: { profile: 'local' },
       ...(extra.callbackUrl ? { callbackUrl: extra.callbackUrl } : {}),

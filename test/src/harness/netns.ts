@@ -164,7 +164,8 @@ export interface LabHost {
 export interface LabServices {
   /** For worker hosts: the services host's LAN address. */
   redisUrl: string;
-  rtmpUrlTemplate: string;
+  /** The channel server, `rtmp://<LAN address>:<port>` (a stream is `<base>/<app>/<stream name>`). */
+  rtmpBaseUrl: string;
   s3Endpoint: string;
   /** For the test process (root namespace), through the services host's Unix sockets. */
   local: { redisUrl: string; s3Endpoint: string };
@@ -312,7 +313,7 @@ export class NetnsLab {
       hold: command('hold'),
       release: command('release'),
       redisUrl: `redis://${a}:${SERVICE_PORTS.redis}`,
-      rtmpUrlTemplate: `rtmp://${a}:${SERVICE_PORTS.rtmp}/{appId}/{channelName}`,
+      rtmpBaseUrl: `rtmp://${a}:${SERVICE_PORTS.rtmp}`,
       s3Endpoint: `http://${a}:${SERVICE_PORTS.s3}`,
       local: {
         redisUrl: `redis://127.0.0.1:${redisRelay.port}`,

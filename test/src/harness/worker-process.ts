@@ -6,7 +6,6 @@ import { ManagedProcess } from '@recfleet/embedded';
 
 export interface WorkerProcessOptions {
   redisUrl: string;
-  channelUrlTemplate: string;
   storageProfiles: Record<string, unknown>;
   spoolDir?: string;
   progressIntervalSeconds?: number;
@@ -27,7 +26,6 @@ export async function startWorkerProcess(
     JSON.stringify({
       redisUrl: options.redisUrl,
       spoolDir,
-      channelUrlTemplate: options.channelUrlTemplate,
       storageProfiles: options.storageProfiles,
       progressIntervalSeconds: options.progressIntervalSeconds ?? 1,
       logLevel: 'info',

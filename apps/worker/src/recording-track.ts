@@ -1,0 +1,304 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { redactText, type RecordingEventType } from '@recfleet/contract';
+import type {
+  FinalEvent,
+  JoinedEvent,
+  RecorderEvents,
+  RecorderStartOptions,
+  RecorderState,
+  SegmentEvent,
+  StartedEvent,
+  StoppedEvent,
+} from '@recfleet/engine-binding';
+import {
+  FencedError,
+  RecordingUploader,
+  type BackupPolicy,
+  type RecordingObjectKeys,
+  type StorageAdapter,
+  type UploadOutcome,
+  type UploadSlots,
+} from '@recfleet/storage';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { RedisSegmentIndex } from './redis-segment-index.js';
+import type { WorkerMetrics } from './worker-metrics.js';
+
+/**
+ * What a session needs of a recorder: the engine's `Recorder`, or in tests a scripted one that writes
+ * segment files without the native addon.
+ */
+export interface SessionRecorder {
+  readonly state: RecorderState;
+  start(options: RecorderStartOptions): void;
+  stop(): Promise<unknown>;
+  release(options?: { cancel?: boolean }): Promise<void>;
+  on<E extends keyof RecorderEvents>(event: E, listener: (...args: RecorderEvents[E]) => void): unknown;
+  once<E extends keyof RecorderEvents>(event: E, listener: (...args: RecorderEvents[E]) => void): unknown;
+}
+
+/** Makes a recorder (the worker passes `() => new Recorder()`). */
+export type RecorderFactory = () => SessionRecorder;
+
+/** What every track of one session shares: the store, the owner's epoch, and where events go. */
+export interface TrackContext {
+  store: StorageAdapter;
+  redis: Redis;
+  /** The recording's record: its `epoch` fences every track's index writes. */
+  recordKey: string;
+  epoch: number;
+  uploadSlots: UploadSlots;
+  uploadAttemptTimeoutMs: number;
+  backup?: BackupPolicy | undefined;
+  metrics?: WorkerMetrics | undefined;
+  log: Logger;
+  /** Appends an event to the recording (in order; never throws). */
+  report(type: RecordingEventType, data: Record<string, unknown>): void;
+  /** A reservation was refused: another worker owns the recording now. */
+  onFenced(reason: string): void;
+}
+
+export interface TrackDefinition {
+  keys: RecordingObjectKeys;
+  /** The track's segment index (a single stream's `segments`, a user's `segments:<trackId>`). */
+  indexKey: string;
+  /** The spool folder of its segment files. */
+  outputDir: string;
+  /** Added to every event the track reports (a channel user's `uid` and `track`). */
+  labels: Record<string, unknown>;
+}
+
+/** What the session hears of a track's recorder beyond segments and failures, which the track reports. */
+export interface TrackHooks {
+  joined?(e: JoinedEvent): void;
+  started?(e: StartedEvent): void;
+  stopped?(e: StoppedEvent): void;
+}
+
+/** The recorder's start options that the track does not decide itself. */
+export type TrackRecorderOptions = Omit<
+  RecorderStartOptions,
+  'outputDir' | 'startSequence' | 'discontinuity'
+>;
+
+/** The engine's segment event with the publisher's wall clock of its first packet, when it has one. */
+
+export interface TrackFigures {
+  segments: number;
+  bytes: number;
+  durationSeconds: number;
+  segmentsUploaded: number;
+  /** Bytes in the primary store, earlier owners' included. */
+  bytesUploaded: number;
+}
+
+/**
+ * One recorded track — a single stream's, or one user's of a channel — and everything that delivers it:
+ * its recorders (one at a time; a later one continues the same playlist with the next sequence number,
+ * after a discontinuity), the reservation of each finished segment under the owner's epoch, its
+ * RecordingUploader and its RedisSegmentIndex. It continues where any earlier owner left it.
+ */
+export class RecordingTrack {
+  readonly keys: RecordingObjectKeys;
+  readonly outputDir: string;
+  private readonly index: RedisSegmentIndex;
+  private uploader!: RecordingUploader;
+  private recorder: SessionRecorder | undefined;
+  /** Reservations of finished segments, in order (see reserveSegment-2.lua). */
+  private reserveChain: Promise<void> = Promise.resolve();
+  private segments = 0;
+  private bytes = 0;
+  private recordedSeconds = 0;
+  /** Bytes an earlier owner of the recording delivered to the primary store. */
+  private bytesUploadedBefore = 0;
+  /** The sequence number of the track's next segment. */
+  private nextSequence = 0;
+  /** Program date time of the track's first segment (ms), when the engine gave one. */
+  firstProgramDateTime: number | undefined;
+
+  private constructor(
+    private readonly ctx: TrackContext,
+    private readonly definition: TrackDefinition,
+  ) {
+    this.keys = definition.keys;
+    this.outputDir = definition.outputDir;
+    this.index = new RedisSegmentIndex(ctx.redis, ctx.recordKey, definition.indexKey, ctx.epoch);
+  }
+
+  /** Opens a track, reading what earlier owners recorded into it. */
+  static async open(ctx: TrackContext, definition: TrackDefinition): Promise<RecordingTrack> {
+    const track = new RecordingTrack(ctx, definition);
+    await track.load();
+    return track;
+  }
+
+  private async load(): Promise<void> {
+    await mkdir(this.outputDir, { recursive: true });
+    const earlier = await this.index.list();
+    // A track resumed here continues after every segment an earlier owner delivered or reserved
+    // (reserved ones may still arrive through spool recovery), in the same playlist.
+    this.nextSequence = earlier.length > 0 ? Math.max(...earlier.map((s) => s.sequence)) + 1 : 0;
+    for (const s of earlier) {
+      this.recordedSeconds += s.durationSeconds;
+      this.bytes += s.bytes;
+      if (s.location === 'primary') this.bytesUploadedBefore += s.bytes;
+      this.noteProgramDateTime(s.programDateTime);
+    }
+    this.segments = earlier.length;
+    const { ctx } = this;
+    this.uploader = new RecordingUploader(ctx.store, this.keys, {
+      index: this.index,
+      slots: ctx.uploadSlots,
+      attemptTimeoutMs: ctx.uploadAttemptTimeoutMs,
+      ...(ctx.backup ? { backup: ctx.backup } : {}),
+    });
+    this.uploader.on('uploaded', (e) => {
+      ctx.metrics?.segmentsUploaded.inc();
+      ctx.metrics?.uploadLatency.observe(e.latencyMs / 1000);
+      this.report('uploaded_segment', e);
+    });
+    this.uploader.on('uploader_failure', (e) => {
+      ctx.metrics?.uploadFailures.inc({ code: e.code });
+      this.report('uploader_failure', e);
+    });
+    this.uploader.on('backed_up', (e) => {
+      ctx.metrics?.segmentsBackedUp.inc();
+      this.report('backed_up_segment', e);
+    });
+  }
+
+  /** The state of the track's current recorder (undefined before its first). */
+  get recorderState(): RecorderState | undefined {
+    return this.recorder?.state;
+  }
+
+  /**
+   * Starts `recorder` on this track, after the last segment it has (flagged discontinuity unless it is
+   * the first); resolves with the recorder's final event. Throws what `recorder.start` throws.
+   */
+  record(
+    recorder: SessionRecorder,
+    options: TrackRecorderOptions,
+    hooks: TrackHooks = {},
+  ): Promise<FinalEvent> {
+    const previous = this.recorder;
+    const ended = new Promise<FinalEvent>((resolve) => {
+      recorder.once('stopped', resolve);
+      recorder.once('fatal_error', resolve);
+    });
+    if (hooks.joined) recorder.on('joined', hooks.joined);
+    if (hooks.started) recorder.on('started', hooks.started);
+    if (hooks.stopped) recorder.on('stopped', hooks.stopped);
+    recorder.on('segment', (e) => this.onSegment(e));
+    recorder.on('recorder_failure', (e) =>
+      this.report('recorder_failure', { code: e.code, message: redactText(e.message), counts: e.counts }),
+    );
+    const startSequence = this.nextSequence;
+    recorder.start({
+      ...options,
+      outputDir: this.outputDir,
+      startSequence,
+      discontinuity: startSequence > 0,
+    });
+    this.recorder = recorder;
+    // The previous recorder has ended (a track records with one at a time); free what it holds.
+    void previous?.release().catch(() => undefined);
+    return ended;
+  }
+
+  /** Finalizes the current recorder's segment and ends it. */
+  async stop(): Promise<void> {
+    if (this.recorder?.state === 'running') await this.recorder.stop().catch(() => undefined);
+  }
+
+  /** Ends the current recorder; `cancel` abandons the segment being written. */
+  async release(options: { cancel?: boolean } = {}): Promise<void> {
+    await this.recorder?.release(options).catch(() => undefined);
+  }
+
+  /**
+   * Delivers every reserved segment and writes the playlist (see RecordingUploader.finish); the spool
+   * folder goes once everything is delivered. Call once, after the last recorder's final event.
+   */
+  async finish(options: { endList?: boolean; writePlaylist?: boolean } = {}): Promise<UploadOutcome> {
+    await this.reserveChain;
+    const outcome = await this.uploader.finish(options);
+    await this.recorder?.release().catch(() => undefined);
+    if (options.writePlaylist !== false && outcome.outcome !== 'failed') {
+      await rm(this.outputDir, { recursive: true, force: true });
+    }
+    return outcome;
+  }
+
+  figures(): TrackFigures {
+    const up = this.uploader.progress();
+    return {
+      segments: this.segments,
+      bytes: this.bytes,
+      durationSeconds: round3(this.recordedSeconds),
+      segmentsUploaded: up.segmentsUploaded,
+      bytesUploaded: this.bytesUploadedBefore + up.bytesUploaded,
+    };
+  }
+
+  private onSegment(e: SegmentEvent): void {
+    const dated = { programDateTime: e.programDateTimeMs };
+    const reservation = {
+      sequence: e.sequence,
+      durationSeconds: e.durationSeconds,
+      bytes: e.bytes,
+      discontinuity: e.discontinuity,
+      ...dated,
+      at: Date.now(),
+    };
+    const spooled = {
+      sequence: e.sequence,
+      filePath: e.path,
+      durationSeconds: e.durationSeconds,
+      bytes: e.bytes,
+      discontinuity: e.discontinuity,
+      ...dated,
+    };
+    // Nothing is put into storage before it is reserved under this worker's epoch: a worker that lost
+    // the recording cannot overwrite its successor's objects.
+    this.reserveChain = this.reserveChain.then(() =>
+      this.index.reserve(reservation).then(
+        () => this.uploader.add(spooled),
+        (err: unknown) => {
+          if (err instanceof FencedError) this.ctx.onFenced(err.message);
+          else {
+            this.ctx.log.warn({ err, sequence: e.sequence }, 'segment not reserved; delivering anyway');
+            this.uploader.add(spooled);
+          }
+        },
+      ),
+    );
+    this.ctx.metrics?.segmentsWritten.inc();
+    this.segments += 1;
+    this.bytes += e.bytes;
+    this.recordedSeconds += e.durationSeconds;
+    this.nextSequence = Math.max(this.nextSequence, e.sequence + 1);
+    this.noteProgramDateTime(e.programDateTimeMs);
+    this.report('segment', {
+      sequence: e.sequence,
+      durationSeconds: e.durationSeconds,
+      bytes: e.bytes,
+      discontinuity: e.discontinuity,
+      ...dated,
+    });
+  }
+
+  private noteProgramDateTime(at: number | undefined): void {
+    if (at !== undefined && (this.firstProgramDateTime === undefined || at < this.firstProgramDateTime)) {
+      this.firstProgramDateTime = at;
+    }
+  }
+
+  private report(type: RecordingEventType, data: object): void {
+    this.ctx.report(type, { ...this.definition.labels, ...data });
+  }
+}
+
+export function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
