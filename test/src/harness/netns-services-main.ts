@@ -105,7 +105,8 @@ function listen(server: Server, target: { port: number; host: string } | string)
 }
 
 const redis = await RedisServer.start();
-const channels = await ChannelServer.start();
+// Single-stream recordings of fixed channels: the hosts pull them without channel tokens.
+const channels = await ChannelServer.start({ playAuth: false });
 const s3 = new S3rver({
   address: '127.0.0.1',
   port: 0,
