@@ -17,6 +17,7 @@ export const REDIS_SCRIPTS = {
   releaseLock: 1,
   requestControl: 1,
   failQueuedRecording: 2,
+  updateSubscriptions: 1,
 } as const satisfies Record<string, number>;
 export type RedisScriptName = keyof typeof REDIS_SCRIPTS;
 
