@@ -80,20 +80,24 @@ function watch(recordingId: string): { events: RecordingEvent[]; done: Promise<v
   return { events, done };
 }
 
-const request = {
-  appId: 'fleet',
-  channel: 'api room',
-  uid: 7,
-  recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
-  storage: { profile: 'local' },
-};
+/** One stream: the fixture's live channel, pulled by URL (a job without sourceUrl records users). */
+function startBody(): Record<string, unknown> {
+  return {
+    appId: 'fleet',
+    channel: 'api room',
+    uid: 7,
+    sourceUrl: fleet.channels.rtmpUrl(fleet.app, fleet.channel),
+    recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
+    storage: { profile: 'local' },
+  };
+}
 
 describe('the producer API in front of a worker', () => {
   it('starts, watches, stops and reports a recording; webhooks reach the callback URL signed', async () => {
     const health = await fetch(`${api.baseUrl}/healthz`);
     expect(health.status).toBe(200);
 
-    const started = await call('POST', '/v1/recordings', { ...request, callbackUrl: receiver.url });
+    const started = await call('POST', '/v1/recordings', { ...startBody(), callbackUrl: receiver.url });
     expect(started.status).toBe(201);
     const { recordingId } = started.json as { recordingId: string };
     const { events, done } = watch(recordingId);
@@ -102,11 +106,11 @@ describe('the producer API in front of a worker', () => {
       .toBeGreaterThanOrEqual(2);
 
     // While it records: the same id, or the same app/channel/uid, is the same recording.
-    expect(await call('POST', '/v1/recordings', { ...request, recordingId })).toEqual({
+    expect(await call('POST', '/v1/recordings', { ...startBody(), recordingId })).toEqual({
       status: 200,
       json: { recordingId, created: false, state: 'recording' },
     });
-    const sameIdentity = await call('POST', '/v1/recordings', { ...request, recordingId: 'other-id' });
+    const sameIdentity = await call('POST', '/v1/recordings', { ...startBody(), recordingId: 'other-id' });
     expect(sameIdentity.status).toBe(200);
     expect(sameIdentity.json.recordingId).toBe(recordingId);
     const live = await call('GET', `/v1/recordings/${recordingId}`);
@@ -154,7 +158,7 @@ describe('the producer API in front of a worker', () => {
 
   it('cancels a recording that is running, keeping the finished segments', async () => {
     // The earlier recording of this app/channel/uid is over: the identity records again.
-    const started = await call('POST', '/v1/recordings', request);
+    const started = await call('POST', '/v1/recordings', startBody());
     expect(started.status).toBe(201);
     const { recordingId } = started.json as { recordingId: string };
     await expect

@@ -185,6 +185,7 @@ beforeAll(async () => {
     const { recordingId } = await fleet.client.start({
       appId: fleet.app,
       channel: fleet.channel,
+      sourceUrl: fleet.channels.rtmpUrl(fleet.app, fleet.channel),
       uid: uid++,
       recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
       storage: { profile, prefix: `cloud/${profile}` },

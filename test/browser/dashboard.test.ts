@@ -78,6 +78,7 @@ describe.skipIf(!hasChromium)(
       ({ recordingId } = await fleet.client.start({
         appId: fleet.app,
         channel: fleet.channel,
+        sourceUrl: fleet.channels.rtmpUrl(fleet.app, fleet.channel),
         uid: 21,
         token: TOKEN,
         callbackUrl: `http://127.0.0.1:9/hook?sig=${CALLBACK_SECRET}`,
@@ -87,6 +88,7 @@ describe.skipIf(!hasChromium)(
       ({ recordingId: s3RecordingId } = await fleet.client.start({
         appId: fleet.app,
         channel: fleet.channel,
+        sourceUrl: fleet.channels.rtmpUrl(fleet.app, fleet.channel),
         uid: 22,
         recordingConfig: { segmentSeconds: 2, maxIdleSeconds: 10 },
         storage: { profile: 's3', prefix: 'dash' },

@@ -34,6 +34,9 @@ function startArgs(uid: number, extra: string[] = []): string[] {
     '10',
     '--profile',
     'local',
+    // One stream, pulled by URL: a job without one records the channel's users.
+    '--source-url',
+    fleet.channels.rtmpUrl(fleet.app, fleet.channel),
     ...extra,
   ];
 }
