@@ -4,22 +4,20 @@
  * without the token, and the recordings page playing the live recording with hls.js — from local storage,
  * and from an S3 bucket (s3rver behind a SigV4-presign check) through signed segment URLs.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerDashboards } from '@recfleet/producer/dashboard';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 // @ts-expect-error s3rver ships no type declarations
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasChromium, launchChromium } from './chromium.js';
 import { startS3PresignProxy, type S3PresignProxy } from '../src/fakes/s3-presign-proxy.js';
 import { FleetFixture } from '../src/harness/fleet-fixture.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 const scale = Number(process.env.RECFLEET_TEST_TIMEOUT_SCALE ?? 1);
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
@@ -95,19 +93,7 @@ describe.skipIf(!hasChromium)(
         recordingConfig: { segmentSeconds: 2, maxIdleSeconds: 10 },
         storage: { profile: 's3', prefix: 'dash' },
       }));
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-          '--disable-quic',
-        ],
-      });
+      browser = await launchChromium(['--disable-quic']);
       // The job reports progress (every second in tests) once it is recording.
       const deadline = Date.now() + 30_000 * scale;
       while ((await fleet.client.get(recordingId)).state !== 'recording') {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   activeRecordingKey,
+  applySubscriptionUpdate,
   boundedRedisCall,
   type ControlRequest,
   DEFAULT_KEY_PREFIX,
@@ -13,29 +14,45 @@ import {
   openRedis,
   parseFailure,
   parseRecordingJob,
+  parseUpdateRecordingRequest,
   RECORD_JOB_NAME,
+  RecordingConfigSchema,
   RECORDING_STATES,
   type RecfleetErrorCode,
   type RecordingEvent,
   type RecordingJob,
   type RecordingJobInput,
+  type RecordingKind,
+  recordingKind,
   recordingRedisKeys,
   type RecordingState,
   RECORDINGS_QUEUE,
   recordingsIndexKey,
   redactUrl,
+  RecfleetError,
+  RECORDING_ID_PATTERN,
   RedisUnavailableError,
   releaseActiveRecording,
   runScript,
   storageProfilesKey,
+  type Subscriptions,
+  subscriptionsOf,
   TERMINAL_EVENTS,
+  trackSegmentsKey,
+  type UpdateRecordingRequest,
   webhookRecordingsKey,
 } from '@recfleet/contract';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { InvalidListFilterError, RecordingEndedError, RecordingNotFoundError } from './recording-errors.js';
+import {
+  InvalidListFilterError,
+  NotAChannelRecordingError,
+  RecordingEndedError,
+  RecordingNotFoundError,
+} from './recording-errors.js';
 import {
   asProgress,
+  asSubscriptions,
   decodeCursor,
   encodeCursor,
   isSettled,
@@ -48,6 +65,7 @@ import {
   SETTLED_WITHOUT_EVENT_MS,
   toEvent,
   toSummary,
+  toUsers,
 } from './recording-read-model.js';
 
 export * from './recording-errors.js';
@@ -92,6 +110,16 @@ export interface ControlOutcome {
   requested: ControlRequest;
   state: RecordingState;
 }
+
+/** What an update did: the subscriptions in force now, and their version (the worker applies it). */
+export interface UpdateOutcome {
+  recordingId: string;
+  subscriptions: Subscriptions;
+  version: number;
+}
+
+/** Merges retried when another update (or the worker's first claim) changed the subscriptions meanwhile. */
+const UPDATE_ATTEMPTS = 5;
 
 /**
  * The producer's client, and the one reader of recordings for every producer part (API, CLI,
@@ -185,7 +213,18 @@ export class RecordingClient {
             recordingsIndexKey(this.keyPrefix),
             webhookRecordingsKey(this.keyPrefix),
           ],
-          [recordingId, now, job.appId, job.channel, job.uid, job.callbackUrl ?? '', 'client'],
+          [
+            recordingId,
+            now,
+            job.appId,
+            job.channel,
+            job.uid,
+            job.callbackUrl ?? '',
+            'client',
+            recordingKind(job),
+            // Version 0 of a channel recording's subscriptions, which updates replace (see update).
+            recordingKind(job) === 'channel' ? JSON.stringify(subscriptionsOf(job.recordingConfig)) : '',
+          ],
         ),
       )) as [string, string];
       if (outcome === 'created') {
@@ -300,13 +339,77 @@ export class RecordingClient {
     return { recordingId, requested: request, state: isRecordingState(after) ? after : 'failed' };
   }
 
+  /**
+   * Changes the subscriptions of a running channel recording: each list the update names replaces the
+   * current one, `null` removes it (applySubscriptionUpdate). The worker running it applies the change
+   * within a second (event `updated`); a worker taking it over later reads it from the record. Refuses,
+   * changing nothing: a bad update or one whose result breaks the rules (InvalidRecordingJobError naming
+   * every field), an unknown recording (RecordingNotFoundError), one that has ended
+   * (RecordingEndedError), one that records a single stream (NotAChannelRecordingError).
+   */
+  async update(recordingId: string, body: UpdateRecordingRequest | unknown): Promise<UpdateOutcome> {
+    const update = parseUpdate(body);
+    if (!RECORDING_ID_PATTERN.test(recordingId)) throw new RecordingNotFoundError(recordingId);
+    const keys = recordingRedisKeys(this.keyPrefix, recordingId);
+    for (let attempt = 1; ; attempt++) {
+      const [state, kindField, stored, version] = await this.call(() =>
+        this.redis.hmget(keys.record, 'state', 'kind', 'subscriptions', 'subscriptionsVersion'),
+      );
+      if (state === null) throw new RecordingNotFoundError(recordingId);
+      if (isFinalState(state)) throw new RecordingEndedError(recordingId, state, 'update');
+      // A record written before `kind` was (or by a start that did not write it): the job data says.
+      let kind = asKind(kindField);
+      let jobConfig: Subscriptions | undefined;
+      if (kind === undefined || stored === null) {
+        const data = (await this.call(() => this.queue.getJob(recordingId)))?.data as
+          RecordingJobInput | undefined;
+        if (data) {
+          kind ??= recordingKind(data);
+          const config = RecordingConfigSchema.safeParse(data.recordingConfig ?? {});
+          if (config.success) jobConfig = subscriptionsOf(config.data);
+        }
+      }
+      if (kind !== 'channel') throw new NotAChannelRecordingError(recordingId, kind);
+      const current = asSubscriptions(stored ?? undefined) ?? jobConfig ?? {};
+      const next = applySubscriptionUpdate(current, update);
+      const problems = mergedProblems(current, update, next);
+      if (problems.length > 0) throw new InvalidRecordingJobError(problems);
+      const [outcome, value] = (await this.call(() =>
+        runScript(
+          this.redis,
+          'updateSubscriptions',
+          [keys.record],
+          [JSON.stringify(next), version ?? '', Date.now(), kind, ...FINAL_STATES],
+        ),
+      )) as [string, string];
+      switch (outcome) {
+        case 'updated':
+          return { recordingId, subscriptions: next, version: Number(value) };
+        case 'not_found':
+          throw new RecordingNotFoundError(recordingId);
+        case 'ended':
+          throw new RecordingEndedError(recordingId, isRecordingState(value) ? value : 'failed', 'update');
+        case 'not_a_channel':
+          throw new NotAChannelRecordingError(recordingId, asKind(value));
+      }
+      // 'changed': merged into subscriptions that were replaced meanwhile; merge into the new ones.
+      if (attempt >= UPDATE_ATTEMPTS) {
+        throw new RecfleetError(
+          'INTERNAL',
+          `the subscriptions of ${recordingId} kept changing during the update; nothing was changed`,
+        );
+      }
+    }
+  }
+
   /** The recording's record, job state, progress, result and error. Throws RecordingNotFoundError. */
   async get(recordingId: string): Promise<RecordingStatus> {
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
-    const [fields, indexed, job] = await this.call(() =>
+    const [fields, indexed, users, job] = await this.call(() =>
       Promise.all([
         this.redis.hgetall(keys.record),
         this.redis.hlen(keys.segments),
+        this.redis.hgetall(keys.users),
         this.queue.getJob(recordingId),
       ]),
     );
@@ -317,6 +420,19 @@ export class RecordingClient {
     if (!summary) throw new RecordingNotFoundError(recordingId);
     const jobState = job ? await this.call(() => job.getState()) : 'unknown';
     const status: RecordingStatus = { ...summary, jobState };
+    // Records written before `kind` and the subscriptions were: the job data tells (never its token).
+    const data = job?.data as RecordingJobInput | undefined;
+    if (!status.kind && data) status.kind = recordingKind(data);
+    if (status.kind === 'channel') {
+      if (!status.subscriptions && data) {
+        const config = RecordingConfigSchema.safeParse(data.recordingConfig ?? {});
+        if (config.success) {
+          status.subscriptions = subscriptionsOf(config.data);
+          status.subscriptionsVersion = 0;
+        }
+      }
+      status.users = toUsers(users, status.progress);
+    }
     // The record's code is the worker's own; the job's reason says the same, unless no worker wrote one.
     const error =
       recordError(summary) ?? (jobState === 'failed' ? parseFailure(job?.failedReason) : undefined);
@@ -325,13 +441,16 @@ export class RecordingClient {
   }
 
   /**
-   * Whether any of the recording's segments is verified in its primary store (so its playlist is there
-   * too): the dashboards offer playback from storage only then.
+   * Whether any of the recording's segments (of one user track, `<uid>-<type>`, for a channel
+   * recording) is verified in its primary store, so its playlist is there too: the dashboards offer
+   * playback from storage only then.
    */
-  async hasSegmentInPrimary(recordingId: string): Promise<boolean> {
-    const values = await this.call(() =>
-      this.redis.hvals(recordingRedisKeys(this.keyPrefix, recordingId).segments),
-    );
+  async hasSegmentInPrimary(recordingId: string, trackId?: string): Promise<boolean> {
+    const key =
+      trackId === undefined
+        ? recordingRedisKeys(this.keyPrefix, recordingId).segments
+        : trackSegmentsKey(this.keyPrefix, recordingId, trackId);
+    const values = await this.call(() => this.redis.hvals(key));
     return values.some((v) => {
       try {
         return (JSON.parse(v) as { location?: unknown }).location === 'primary';
@@ -553,6 +672,49 @@ export class RecordingClient {
       else connection.disconnect();
     }
   }
+}
+
+/**
+ * The contract's check of an update (parseUpdateRecordingRequest), as every producer part refuses one:
+ * a problem with the update as a whole is named `(update)`. Throws InvalidRecordingJobError.
+ */
+export function parseUpdate(body: unknown): ReturnType<typeof parseUpdateRecordingRequest> {
+  try {
+    return parseUpdateRecordingRequest(body);
+  } catch (err) {
+    if (!(err instanceof InvalidRecordingJobError)) throw err;
+    throw new InvalidRecordingJobError(
+      err.problems.map((p) => (p.field === '(job)' ? { ...p, field: '(update)' } : p)),
+    );
+  }
+}
+
+function asKind(value: string | null | undefined): RecordingKind | undefined {
+  return value === 'channel' || value === 'single_stream' ? value : undefined;
+}
+
+/**
+ * What breaks the rules once an update is merged into the current subscriptions: a `subscribe` and an
+ * `unsubscribe` list of one kind exclude each other (the update alone is checked by its schema). The
+ * field named is the one the update sets.
+ */
+function mergedProblems(
+  current: Subscriptions,
+  update: ReturnType<typeof parseUpdate>,
+  next: Subscriptions,
+): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const kind of ['Audio', 'Video'] as const) {
+    const only = `subscribe${kind}Uids` as const;
+    const except = `unsubscribe${kind}Uids` as const;
+    if (next[only] === undefined || next[except] === undefined) continue;
+    const [field, other] = update[only] !== undefined ? [only, except] : [except, only];
+    problems.push({
+      field,
+      rule: `must not be given while the recording has ${other} (${JSON.stringify(current[other])}); send "${other}": null with it to replace one by the other`,
+    });
+  }
+  return problems;
 }
 
 /** The checked form of a list filter, or InvalidListFilterError naming every bad field. */

@@ -3,6 +3,7 @@ import {
   type FieldProblem,
   InvalidRecordingJobError,
   RecfleetError,
+  type RecordingKind,
   type RecordingState,
 } from '@recfleet/contract';
 
@@ -24,19 +25,42 @@ export class InvalidListFilterError extends RecfleetError {
   }
 }
 
-/** A stop or cancel of a recording that has already ended: the API's 409, the CLI's exit code 6. */
+/** What a producer asks of a running recording: stop or cancel it, or update its subscriptions. */
+export type RecordingRequest = ControlRequest | 'update';
+
+/** A stop, cancel or update of a recording that has already ended: the API's 409, the CLI's exit code 6. */
 export class RecordingEndedError extends RecfleetError {
   declare readonly code: 'RECORDING_ENDED';
   constructor(
     readonly recordingId: string,
     readonly state: RecordingState,
-    readonly request: ControlRequest,
+    readonly request: RecordingRequest,
   ) {
     super(
       'RECORDING_ENDED',
       `recording ${recordingId} has already ended (state ${state}); there is nothing to ${request}`,
     );
     this.name = 'RecordingEndedError';
+  }
+}
+
+/**
+ * An update of a recording that records one stream (its job has a `sourceUrl`): it has no users to
+ * subscribe to. Category invalid_argument: the API's 400, the CLI's exit code 2.
+ */
+export class NotAChannelRecordingError extends RecfleetError {
+  declare readonly code: 'NOT_A_CHANNEL_RECORDING';
+  constructor(
+    readonly recordingId: string,
+    readonly kind: RecordingKind | undefined,
+  ) {
+    super(
+      'NOT_A_CHANNEL_RECORDING',
+      kind === 'single_stream'
+        ? `recording ${recordingId} records one stream (its job has a sourceUrl): it has no users to subscribe to`
+        : `recording ${recordingId} is not known to be a channel recording (its job data is gone)`,
+    );
+    this.name = 'NotAChannelRecordingError';
   }
 }
 

@@ -4,13 +4,18 @@ import {
   isFinalState,
   isRecfleetErrorCode,
   isRecordingState,
+  type ManifestUser,
+  ManifestUserSchema,
   type NumberRule,
   type RecfleetErrorCode,
   type RecordingEvent,
   type RecordingEventType,
+  type RecordingKind,
   type RecordingResult,
   type RecordingState,
   redactUrl,
+  type Subscriptions,
+  SUBSCRIPTION_FIELDS,
   TERMINAL_EVENTS,
   uploadPercent,
 } from '@recfleet/contract';
@@ -28,6 +33,28 @@ export interface RecordingProgress {
   segmentsUploaded: number;
   /** 0–100: the share of the recorded bytes verified in the primary store (see uploadPercent). */
   uploadPercent: number;
+  /** Channel recordings: each user track's figures, as the worker reports them. */
+  users?: UserProgress[];
+}
+
+/** One user track's figures in a channel recording's progress. */
+export interface UserProgress {
+  uid: number;
+  /** `<uid>-<av|audio|video>` (trackId). */
+  track: string;
+  segments: number;
+  durationSeconds: number;
+}
+
+/**
+ * A user of a channel recording, as its worker keeps it in the record's users hash (the manifest's
+ * entry for the user), with whether the user is in the channel now and the user's live figures.
+ */
+export interface RecordingUser extends ManifestUser {
+  /** The user's last interval is open: they are in the channel (and recorded) now. */
+  present: boolean;
+  /** The worker's progress of each of the user's tracks, while the recording runs. */
+  progress?: UserProgress[];
 }
 
 /** One recording as its record says (never its job data: no token). */
@@ -53,6 +80,15 @@ export interface RecordingSummary {
   control?: ControlRequest;
   playlistKey?: string;
   playlistLocation?: string;
+  /** What it records: one stream (a job with `sourceUrl`) or the users of its channel. */
+  kind?: RecordingKind;
+  /** Channel recordings: the subscriptions in force (the job's, as changed by updates). */
+  subscriptions?: Subscriptions;
+  /** Channel recordings: incremented by each update (0: the job's own subscriptions). */
+  subscriptionsVersion?: number;
+  /** Channel recordings: object key of the manifest (`<recordingId>_<channel>.json`) once written. */
+  manifestKey?: string;
+  manifestLocation?: string;
   /** Segments in the recording's durable segment index (reserved or delivered). */
   segmentsIndexed: number;
   progress?: RecordingProgress;
@@ -65,6 +101,8 @@ export interface RecordingStatus extends RecordingSummary {
   jobState: string;
   /** Why it failed: the record's code (the worker writes it), else the job's `failedReason`. */
   error?: { code: RecfleetErrorCode; message: string };
+  /** Channel recordings: every user recorded so far, by uid. */
+  users?: RecordingUser[];
 }
 
 export interface ListFilter {
@@ -155,8 +193,16 @@ export function toSummary(
     'errorMessage',
     'playlistKey',
     'playlistLocation',
+    'manifestKey',
+    'manifestLocation',
   ] as const) {
     if (f[key]) s[key] = f[key];
+  }
+  if (f.kind === 'channel' || f.kind === 'single_stream') s.kind = f.kind;
+  const subscriptions = asSubscriptions(f.subscriptions);
+  if (subscriptions) {
+    s.subscriptions = subscriptions;
+    s.subscriptionsVersion = num(f.subscriptionsVersion) ?? 0;
   }
   if (f.callbackUrl) s.callbackUrl = redactUrl(f.callbackUrl);
   if (isControlRequest(f.control)) s.control = f.control;
@@ -167,9 +213,70 @@ export function toSummary(
       // A malformed result is left out rather than failing the whole listing.
     }
   }
+  // The worker's result names the manifest of a channel recording (older records have it only there).
+  const result = s.result as
+    (RecordingResult & { manifestKey?: unknown; manifestLocation?: unknown }) | undefined;
+  if (!s.manifestKey && typeof result?.manifestKey === 'string') s.manifestKey = result.manifestKey;
+  if (!s.manifestLocation && typeof result?.manifestLocation === 'string') {
+    s.manifestLocation = result.manifestLocation;
+  }
   const progress = asProgress(jobProgress) ?? (s.result ? resultProgress(s.result) : undefined);
   if (progress) s.progress = progress;
   return s;
+}
+
+/** Subscriptions as stored on the record (JSON), or undefined when absent or unreadable. */
+export function asSubscriptions(value: string | undefined): Subscriptions | undefined {
+  if (!value) return undefined;
+  try {
+    return subscriptionsFrom(JSON.parse(value));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The subscription lists of an object (a record's, an `updated` event's), or undefined for a non-object. */
+export function subscriptionsFrom(value: unknown): Subscriptions | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const out: Subscriptions = {};
+  for (const field of SUBSCRIPTION_FIELDS) {
+    const list = (value as Record<string, unknown>)[field];
+    if (Array.isArray(list) && list.every((u) => typeof u === 'number')) out[field] = list as number[];
+  }
+  return out;
+}
+
+/**
+ * The users of a channel recording from its users hash (uid → ManifestUser JSON), sorted by uid, each
+ * with whether they are present and their tracks' live figures. An entry that is not a ManifestUser is
+ * left out rather than failing the read.
+ */
+export function toUsers(
+  hash: Record<string, string>,
+  progress: RecordingProgress | undefined,
+): RecordingUser[] {
+  const users: RecordingUser[] = [];
+  for (const json of Object.values(hash)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch {
+      continue;
+    }
+    const checked = ManifestUserSchema.safeParse(parsed);
+    if (!checked.success) continue;
+    const user: RecordingUser = { ...checked.data, present: isPresent(checked.data) };
+    const figures = progress?.users?.filter((p) => p.uid === user.uid);
+    if (figures && figures.length > 0) user.progress = figures;
+    users.push(user);
+  }
+  return users.sort((a, b) => a.uid - b.uid);
+}
+
+/** A user whose last interval has not ended is in the channel now. */
+function isPresent(user: ManifestUser): boolean {
+  const last = user.intervals.at(-1);
+  return last !== undefined && last.leftAt === undefined;
 }
 
 /** The error of a record's `errorCode`/`errorMessage`, if it has one. */
@@ -188,7 +295,9 @@ export function asProgress(value: unknown): RecordingProgress | undefined {
   if (typeof v.segments !== 'number' && typeof v.durationSeconds !== 'number') return undefined;
   const n = (k: string): number => (typeof v[k] === 'number' ? (v[k] as number) : 0);
   const bytes = n('bytes');
+  const users = asUserProgress(v.users);
   return {
+    ...(users ? { users } : {}),
     durationSeconds: n('durationSeconds'),
     segments: n('segments'),
     bytes,
@@ -202,6 +311,24 @@ export function asProgress(value: unknown): RecordingProgress | undefined {
           ? n('uploadPercent')
           : uploadPercent(0, 0),
   };
+}
+
+/** The per-user figures of a worker's progress (`users`), or undefined when it has none. */
+function asUserProgress(value: unknown): UserProgress[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const users: UserProgress[] = [];
+  for (const item of value as unknown[]) {
+    if (typeof item !== 'object' || item === null) continue;
+    const u = item as Record<string, unknown>;
+    if (typeof u.uid !== 'number') continue;
+    users.push({
+      uid: u.uid,
+      track: typeof u.track === 'string' ? u.track : String(u.uid),
+      segments: typeof u.segments === 'number' ? u.segments : 0,
+      durationSeconds: typeof u.durationSeconds === 'number' ? u.durationSeconds : 0,
+    });
+  }
+  return users;
 }
 
 /** A finished recording's progress, from its result: everything is uploaded unless it was backed up. */

@@ -15,6 +15,8 @@
   ARGV[5] uid
   ARGV[6] callback URL, or '' for none
   ARGV[7] where the start came from: 'client' (RecordingClient) or 'worker' (a raw BullMQ job)
+  ARGV[8] optional: what the job records, `single_stream` or `channel` (recordingKind of the job)
+  ARGV[9] optional, channel recordings: the job's subscriptions (JSON), stored as version 0
   Output: {'created', id} | {'exists', id} (the record exists) | {'active', otherId} (identity busy)
 ]]
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -27,6 +29,12 @@ end
 redis.call('SET', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[1], 'recordingId', ARGV[1], 'state', 'queued', 'appId', ARGV[3], 'channel', ARGV[4],
   'uid', ARGV[5], 'createdAt', ARGV[2], 'updatedAt', ARGV[2], 'activeKey', KEYS[3], 'startedBy', ARGV[7])
+if ARGV[8] and ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'kind', ARGV[8])
+end
+if ARGV[9] and ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'subscriptions', ARGV[9], 'subscriptionsVersion', 0)
+end
 if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[1], 'callbackUrl', ARGV[6])
   redis.call('SADD', KEYS[5], ARGV[1])

@@ -18,6 +18,7 @@ export const REDIS_SCRIPTS = {
   requestControl: 1,
   failQueuedRecording: 2,
   putUser: 2,
+  updateSubscriptions: 1,
 } as const satisfies Record<string, number>;
 export type RedisScriptName = keyof typeof REDIS_SCRIPTS;
 

@@ -3,6 +3,7 @@ import {
   type ErrorCategory,
   RECORDING_STATES,
   startRecordingRequestJsonSchema,
+  UpdateRecordingRequestSchema,
 } from '@recfleet/contract';
 import { z } from 'zod';
 import { LIST_LIMIT_RULE } from '../recording-read-model.js';
@@ -14,10 +15,11 @@ import {
   RECORDING_ID_JSON_PATTERN,
   RecordingSchema,
   StartResponseSchema,
+  UpdateResponseSchema,
 } from './schemas.js';
 
-function schema(s: z.ZodType): Record<string, unknown> {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io: 'output', unrepresentable: 'any' });
+function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' });
   return rest;
 }
 
@@ -54,7 +56,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       title: 'recfleet producer API',
       version: '1.0.0',
       description:
-        "Start, follow, stop and cancel cloud recordings. Every route but /healthz needs `Authorization: Bearer <API key>`. Errors are RFC 9457 problems with the error's stable `code`, naming each refused field and its rule.",
+        "Start, follow, update, stop and cancel cloud recordings. Every route but /healthz needs `Authorization: Bearer <API key>`. Errors are RFC 9457 problems with the error's stable `code`, naming each refused field and its rule.",
     },
     components: {
       securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key' } },
@@ -62,6 +64,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         StartRecordingRequest: startRecordingRequestJsonSchema(),
         StartRecordingResponse: schema(StartResponseSchema),
         ControlResponse: schema(ControlResponseSchema),
+        UpdateRecordingRequest: {
+          ...schema(UpdateRecordingRequestSchema, 'input'),
+          description:
+            'A change of the subscriptions of a running channel recording: each list named replaces the current one, `null` removes it (every user is then subscribed for that kind). At least one list; a `subscribe` and an `unsubscribe` list of one kind exclude each other, in the update and in the result.',
+        },
+        UpdateRecordingResponse: schema(UpdateResponseSchema),
         Recording: schema(RecordingSchema),
         RecordingPage: schema(PageSchema),
         RecordingEvent: schema(EventSchema),
@@ -135,6 +143,28 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           operationId: 'getRecording',
           summary: 'State, events, progress, result and playlist of a recording',
           responses: { '200': { description: 'The recording', content: json('Recording') }, ...common },
+        },
+        patch: {
+          operationId: 'updateRecording',
+          summary: "Update a running channel recording's subscriptions",
+          description:
+            'The worker running the recording applies the new subscriptions within a second and reports the event `updated` (`subscriptions`, `version`); a worker that takes the recording over later applies them too. A refused update changes nothing.',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': { schema: ref('UpdateRecordingRequest') },
+              'application/merge-patch+json': { schema: ref('UpdateRecordingRequest') },
+            },
+          },
+          responses: {
+            '202': { description: 'Stored; the worker applies it', content: json('UpdateRecordingResponse') },
+            ...problems([
+              'invalid_argument',
+              'Invalid update (`errors` names each field and rule), or the recording records one stream (code NOT_A_CHANNEL_RECORDING)',
+            ]),
+            ...common,
+            ...problems(['conflict', 'The recording has already ended (code RECORDING_ENDED)']),
+          },
         },
         delete: {
           operationId: 'cancelRecording',

@@ -1,6 +1,7 @@
 import {
   CONTROL_REQUESTS,
   ERROR_CODES,
+  ManifestUserSchema,
   RECORDING_EVENT_TYPES,
   RECORDING_ID_PATTERN,
   RECORDING_OUTCOMES,
@@ -9,6 +10,8 @@ import {
   type RecfleetErrorCode,
   type RecordingEventType,
   STOP_REASONS,
+  SubscriptionsShape,
+  TRACK_TYPES,
 } from '@recfleet/contract';
 import { z } from 'zod';
 
@@ -49,6 +52,13 @@ export const StateSchema = z.enum(RECORDING_STATES).meta({
   description: RECORDING_STATES.map((s) => `\`${s}\`: ${RECORDING_STATE_DESCRIPTIONS[s]}`).join('; '),
 });
 
+const UserProgressSchema = z.object({
+  uid: z.number().int(),
+  track: z.string().meta({ description: 'The track, `<uid>-<av|audio|video>`' }),
+  segments: z.number().int(),
+  durationSeconds: z.number(),
+});
+
 const ProgressSchema = z.object({
   durationSeconds: z.number(),
   segments: z.number().int(),
@@ -59,6 +69,10 @@ const ProgressSchema = z.object({
     .min(0)
     .max(100)
     .meta({ description: 'Share of the recorded bytes in the primary store; 0 before anything is recorded' }),
+  users: z
+    .array(UserProgressSchema)
+    .optional()
+    .meta({ description: "Channel recordings: each user track's figures" }),
 });
 
 const ResultSchema = z.object({
@@ -72,7 +86,19 @@ const ResultSchema = z.object({
   segments: z.number().int(),
   durationSeconds: z.number(),
   bytes: z.number().int(),
+  playlists: z
+    .array(
+      z.object({ uid: z.number().int(), type: z.enum(TRACK_TYPES), key: z.string(), location: z.string() }),
+    )
+    .optional()
+    .meta({ description: "Channel recordings: every user's playlist (playlistKey then names the manifest)" }),
+  manifestKey: z.string().optional(),
+  manifestLocation: z.string().optional(),
+  users: z.number().int().optional().meta({ description: 'Channel recordings: users recorded' }),
 });
+
+/** A channel recording's subscriptions: absent lists mean every user. */
+export const SubscriptionsSchema = z.object(SubscriptionsShape);
 
 export const SummarySchema = z.object({
   recordingId: z.string(),
@@ -95,6 +121,23 @@ export const SummarySchema = z.object({
   control: z.enum(CONTROL_REQUESTS).optional().meta({ description: 'A pending stop or cancel request' }),
   playlistKey: z.string().optional(),
   playlistLocation: z.string().optional(),
+  kind: z
+    .enum(['single_stream', 'channel'])
+    .optional()
+    .meta({ description: '`single_stream`: a job with sourceUrl; `channel`: the users of the channel' }),
+  subscriptions: SubscriptionsSchema.optional().meta({
+    description: 'Channel recordings: the subscriptions in force (the job’s, as changed by updates)',
+  }),
+  subscriptionsVersion: z
+    .number()
+    .int()
+    .optional()
+    .meta({ description: 'Incremented by each update; 0 is the job’s own subscriptions' }),
+  manifestKey: z
+    .string()
+    .optional()
+    .meta({ description: 'Channel recordings: object key of `<recordingId>_<channel>.json` once written' }),
+  manifestLocation: z.string().optional(),
   segmentsIndexed: z.number().int(),
   progress: ProgressSchema.optional(),
   result: ResultSchema.optional(),
@@ -104,6 +147,15 @@ export const RecordingSchema = SummarySchema.extend({
   jobState: z.string(),
   error: z.object({ code: ProblemSchema.shape.code, message: z.string() }).optional(),
   playlist: z.object({ key: z.string(), location: z.string() }).optional(),
+  users: z
+    .array(
+      ManifestUserSchema.extend({
+        present: z.boolean().meta({ description: 'In the channel now: the last interval has no leftAt' }),
+        progress: z.array(UserProgressSchema).optional(),
+      }),
+    )
+    .optional()
+    .meta({ description: 'Channel recordings: every user recorded so far, by uid (the manifest’s entries)' }),
   events: z.array(EventSchema),
   eventsTruncated: z
     .boolean()
@@ -126,6 +178,15 @@ export const ControlResponseSchema = z.object({
   recordingId: z.string(),
   requested: z.enum(CONTROL_REQUESTS),
   state: StateSchema,
+});
+
+export const UpdateResponseSchema = z.object({
+  recordingId: z.string(),
+  subscriptions: SubscriptionsSchema.meta({ description: 'The subscriptions in force after the update' }),
+  version: z
+    .number()
+    .int()
+    .meta({ description: 'subscriptionsVersion after the update; the worker reports it in `updated`' }),
 });
 
 /** The JSON Schema `pattern` of a recording id (ECMAScript syntax, as JSON Schema's). */

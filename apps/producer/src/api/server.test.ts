@@ -9,7 +9,10 @@ import {
   recordingsIndexKey,
   storageProfilesKey,
   STOP_REASONS,
+  SUBSCRIPTION_FIELDS,
   type RecordingEvent,
+  UID_LIST_MAX,
+  UID_RULE,
 } from '@recfleet/contract';
 import { freePort, RedisServer } from '@recfleet/embedded';
 import { Queue } from 'bullmq';
@@ -506,6 +509,20 @@ describe('the OpenAPI document is derived from the contract', () => {
       maximum: MAX_IDLE_SECONDS_RULE.max,
       default: MAX_IDLE_SECONDS_RULE.default,
     });
+    // The update: one uid list per subscription field, each with the uid rule and the list limit.
+    expect(doc.paths['/v1/recordings/{id}']!.patch).toBeDefined();
+    const update = s.UpdateRecordingRequest!;
+    expect(Object.keys(update.properties)).toEqual([...SUBSCRIPTION_FIELDS]);
+    expect(JSON.stringify(update.properties.subscribeAudioUids)).toContain(`"maxItems":${UID_LIST_MAX}`);
+    expect(JSON.stringify(update.properties.subscribeAudioUids)).toContain(`"maximum":${UID_RULE.max}`);
+    expect(Object.keys(s.UpdateRecordingResponse!.properties)).toEqual([
+      'recordingId',
+      'subscriptions',
+      'version',
+    ]);
+    for (const field of ['kind', 'subscriptions', 'subscriptionsVersion', 'manifestKey', 'users']) {
+      expect(s.Recording!.properties[field], field).toBeDefined();
+    }
     const params = doc.paths['/v1/recordings']!.get!.parameters!;
     expect(params.find((p) => p.name === 'limit')!.schema).toMatchObject({
       minimum: LIST_LIMIT_RULE.min,
@@ -531,8 +548,14 @@ describe('Redis unavailable', () => {
         ['GET', '/v1/recordings/some-id'],
         ['POST', '/v1/recordings/some-id/stop'],
         ['DELETE', '/v1/recordings/some-id'],
+        ['PATCH', '/v1/recordings/some-id'],
       ] as const) {
-        const res = await api.inject({ method, url, headers: auth });
+        const res = await api.inject({
+          method,
+          url,
+          headers: auth,
+          ...(method === 'PATCH' ? { payload: { subscribeAudioUids: [1] } } : {}),
+        });
         expect(res.statusCode, url).toBe(503);
         expect(res.json(), url).toMatchObject({
           status: 503,

@@ -31,7 +31,7 @@ declare module 'fastify' {
 }
 
 /**
- * The producer's HTTP API over a RecordingClient: start, status, list, stop, cancel, live events (SSE),
+ * The producer's HTTP API over a RecordingClient: start, status, list, update, stop, cancel, live events (SSE),
  * its OpenAPI document and a health check. Every route but /healthz needs a bearer API key; every error
  * is an RFC 9457 problem (`application/problem+json`) whose status is its error category's, naming the
  * bad fields and their rules.
@@ -45,6 +45,12 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   });
   // JSON only: any other body is refused with 415.
   app.removeContentTypeParser('text/plain');
+  // An update is a JSON merge patch of the subscriptions (RFC 7396: `null` removes a list).
+  app.addContentTypeParser(
+    'application/merge-patch+json',
+    { parseAs: 'string' },
+    app.getDefaultJsonParser('error', 'error'),
+  );
   const openapi = buildOpenApiDocument();
 
   app.addHook('onRequest', apiKeyHook(new ApiKeys(options.apiKeys)));

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_RECORDING_MODE,
   DEFAULT_STREAM_TYPES,
   describeNumberRule,
   EXIT_CODES,
@@ -6,21 +7,35 @@ import {
   InvalidRecordingJobError,
   MAX_DURATION_SECONDS_RULE,
   MAX_IDLE_SECONDS_RULE,
+  MAX_USERS_RULE,
   parseStartRecordingRequest,
+  RECORDING_MODES,
   RECORDING_STATES,
   SEGMENT_SECONDS_RULE,
   STREAM_TYPES,
+  SUBSCRIPTION_FIELDS,
+  UID_LIST_MAX,
   UID_RULE,
 } from '@recfleet/contract';
 import {
   LIST_LIMIT_RULE,
   type ListFilter,
+  parseUpdate,
   type RecordingSummary,
   type StartRequest,
 } from '../recording-client.js';
 import type { CliContext } from './context.js';
 import { CliError, usageError } from './errors.js';
-import { formatBytes, formatProgress, formatSeconds, formatTime, listRows, table } from './format.js';
+import {
+  formatBytes,
+  formatProgress,
+  formatSeconds,
+  formatSubscriptions,
+  formatTime,
+  listRows,
+  table,
+  userRows,
+} from './format.js';
 import { watchRecording } from './watch.js';
 
 export interface FlagSpec {
@@ -67,8 +82,32 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'help', short: 'h', type: 'boolean', help: 'show help' },
 ];
 
+/**
+ * A flag's value as the request gets it: `number` and `uids` (comma-separated) values that are not
+ * numbers are passed on as they are, for the contract's schema to refuse with the field's name.
+ */
+type FlagKind = 'string' | 'number' | 'uids';
+
+interface FieldFlag {
+  flag: FlagSpec;
+  field: string;
+  kind: FlagKind;
+}
+
+/** `subscribeAudioUids` → `subscribe-audio-uids`. */
+function flagName(field: string): string {
+  return field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** The help of a subscription list's flag (start and update). */
+function subscriptionHelp(field: (typeof SUBSCRIPTION_FIELDS)[number]): string {
+  const kind = field.includes('Audio') ? 'audio' : 'video';
+  const who = field.startsWith('subscribe') ? 'only these users' : 'every user but these';
+  return `record the ${kind} of ${who}: comma-separated uids, at most ${UID_LIST_MAX} (default: every user)`;
+}
+
 /** Start flags and the job-contract field each one sets. */
-const START_FIELDS: { flag: FlagSpec; field: string; kind: 'string' | 'number' }[] = [
+const START_FIELDS: FieldFlag[] = [
   {
     flag: { name: 'app-id', type: 'string', value: '<id>', help: 'application id (required)' },
     field: 'appId',
@@ -164,11 +203,36 @@ const START_FIELDS: { flag: FlagSpec; field: string; kind: 'string' | 'number' }
       name: 'source-url',
       type: 'string',
       value: '<url>',
-      help: "pull from this URL instead of the workers' channel URL template",
+      help: "record this one stream instead of the channel's users (no channel-only options then)",
     },
     field: 'sourceUrl',
     kind: 'string',
   },
+  {
+    flag: {
+      name: 'mode',
+      type: 'string',
+      value: '<mode>',
+      help: `what a channel recording makes of its users: ${RECORDING_MODES.join(' | ')} (default ${DEFAULT_RECORDING_MODE}: a playlist per user)`,
+    },
+    field: 'recordingConfig.mode',
+    kind: 'string',
+  },
+  {
+    flag: {
+      name: 'max-users',
+      type: 'string',
+      value: '<n>',
+      help: `users recorded at once, ${describeNumberRule(MAX_USERS_RULE)}`,
+    },
+    field: 'recordingConfig.maxUsers',
+    kind: 'number',
+  },
+  ...SUBSCRIPTION_FIELDS.map((field): FieldFlag => ({
+    flag: { name: flagName(field), type: 'string', value: '<uids>', help: subscriptionHelp(field) },
+    field: `recordingConfig.${field}`,
+    kind: 'uids',
+  })),
   {
     flag: {
       name: 'callback-url',
@@ -191,23 +255,82 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
   node[parts.at(-1)!] = value;
 }
 
-/** Builds a start request from flags; numbers that are not numbers are passed on for the schema to refuse. */
+/** A number flag's value: a number when it reads as one, else the text (refused by the schema). */
+function numberValue(raw: string): number | string {
+  const trimmed = raw.trim();
+  return trimmed !== '' && Number.isFinite(Number(trimmed)) ? Number(trimmed) : raw;
+}
+
+/** A uid list flag's value: `1,2,3` → [1, 2, 3]; an empty value is the empty list. */
+function uidListValue(raw: string): (number | string)[] {
+  return raw.trim() === '' ? [] : raw.split(',').map(numberValue);
+}
+
+function flagValue(kind: FlagKind, raw: string): unknown {
+  if (kind === 'number') return numberValue(raw);
+  if (kind === 'uids') return uidListValue(raw);
+  return raw;
+}
+
+/** Builds a request from flags: each given flag sets its field (see FlagKind for how values are read). */
+export function requestFromFlags(
+  fields: readonly FieldFlag[],
+  values: Record<string, string | boolean | undefined>,
+  base: Record<string, unknown> = {},
+): { request: Record<string, unknown>; given: Set<string> } {
+  const request = base;
+  const given = new Set<string>();
+  for (const { flag, field, kind } of fields) {
+    const raw = values[flag.name];
+    if (typeof raw !== 'string') continue;
+    given.add(field);
+    setPath(request, field, flagValue(kind, raw));
+  }
+  return { request, given };
+}
+
+/** Builds a start request from flags. */
 export function startRequestFromFlags(values: Record<string, string | boolean | undefined>): {
   request: Record<string, unknown>;
   given: Set<string>;
 } {
-  const request: Record<string, unknown> = { storage: {} };
-  const given = new Set<string>();
-  for (const { flag, field, kind } of START_FIELDS) {
-    const raw = values[flag.name];
-    if (typeof raw !== 'string') continue;
-    given.add(field);
-    const trimmed = raw.trim();
-    const value =
-      kind === 'number' && trimmed !== '' && Number.isFinite(Number(trimmed)) ? Number(trimmed) : raw;
-    setPath(request, field, value);
-  }
-  return { request, given };
+  return requestFromFlags(START_FIELDS, values, { storage: {} });
+}
+
+/**
+ * The refused fields of a request built from flags, each with the flag that sets it (a uid list's entry
+ * `subscribeAudioUids.1` is its list's flag) and, for a value that is not a number, what was given.
+ */
+function invalidRequest(
+  what: string,
+  fields: readonly FieldFlag[],
+  problems: readonly FieldProblem[],
+  given: Set<string>,
+  values: Record<string, string | boolean | undefined>,
+): CliError {
+  const explained = problems.map((p) => {
+    const spec = fields.find((f) => p.field === f.field || p.field.startsWith(`${f.field}.`));
+    const flag = spec ? `--${spec.flag.name}` : undefined;
+    const raw = spec ? values[spec.flag.name] : undefined;
+    const entry = spec?.kind === 'uids' && p.field !== spec.field ? Number(p.field.split('.').at(-1)) : -1;
+    const item = typeof raw === 'string' && entry >= 0 ? raw.split(',')[entry] : raw;
+    let rule = p.rule;
+    if (spec && !given.has(spec.field)) rule = 'is required';
+    else if (
+      (spec?.kind === 'number' || entry >= 0) &&
+      typeof item === 'string' &&
+      !Number.isFinite(Number(item.trim() || 'x'))
+    ) {
+      rule = `must be a number (got ${JSON.stringify(item)})`;
+    }
+    return { field: p.field, rule, ...(flag ? { flag } : {}) };
+  });
+  return new CliError(
+    'INVALID_JOB',
+    `invalid ${what} (${problems.length} problem${problems.length === 1 ? '' : 's'})`,
+    explained.map((p) => `invalid ${p.flag ? `${p.flag} (${p.field})` : p.field}: ${p.rule}`),
+    { problems: explained },
+  );
 }
 
 function invalidJob(
@@ -215,27 +338,7 @@ function invalidJob(
   given: Set<string>,
   values: Record<string, string | boolean | undefined>,
 ): CliError {
-  const explained = problems.map((p) => {
-    const spec = START_FIELDS.find((f) => f.field === p.field);
-    const flag = spec ? `--${spec.flag.name}` : undefined;
-    const raw = spec ? values[spec.flag.name] : undefined;
-    let rule = p.rule;
-    if (spec && !given.has(p.field)) rule = 'is required';
-    else if (
-      spec?.kind === 'number' &&
-      typeof raw === 'string' &&
-      !Number.isFinite(Number(raw.trim() || 'x'))
-    ) {
-      rule = `must be a number (got ${JSON.stringify(raw)})`;
-    }
-    return { field: p.field, rule, ...(flag ? { flag } : {}) };
-  });
-  return new CliError(
-    'INVALID_JOB',
-    `invalid recording request (${problems.length} problem${problems.length === 1 ? '' : 's'})`,
-    explained.map((p) => `invalid ${p.flag ? `${p.flag} (${p.field})` : p.field}: ${p.rule}`),
-    { problems: explained },
-  );
+  return invalidRequest('recording request', START_FIELDS, problems, given, values);
 }
 
 function oneId(positionals: string[], command: string): string {
@@ -301,6 +404,60 @@ function controlCommand(name: 'stop' | 'cancel', summary: string): CommandSpec {
   };
 }
 
+/** Update flags: one per subscription list; `none` removes the list (every user again). */
+const UPDATE_FIELDS: FieldFlag[] = SUBSCRIPTION_FIELDS.map((field) => ({
+  flag: {
+    name: flagName(field),
+    type: 'string',
+    value: '<uids|none>',
+    help: `${subscriptionHelp(field).replace(/ \(default: every user\)$/, '')}; "none" removes the list`,
+  },
+  field,
+  kind: 'uids',
+}));
+
+const update: CommandSpec = {
+  name: 'update',
+  summary: "change a running channel recording's subscriptions (within a second)",
+  args: ['<id>'],
+  flags: UPDATE_FIELDS.map((f) => f.flag),
+  examples: [
+    'recfleet update rec-5f0c9a1b2c3d4e5f --subscribe-audio-uids 1,2 --unsubscribe-video-uids 3',
+    "recfleet update rec-5f0c9a1b2c3d4e5f --subscribe-audio-uids none   # every user's audio again",
+  ],
+  async run(ctx, values, positionals) {
+    const id = oneId(positionals, 'update');
+    const { request, given } = requestFromFlags(UPDATE_FIELDS, values);
+    // `none` is the JSON null of the update: the list is removed. An empty value is the empty list.
+    for (const f of UPDATE_FIELDS) {
+      if (typeof values[f.flag.name] === 'string' && values[f.flag.name] === 'none') request[f.field] = null;
+    }
+    const refused = (e: unknown): unknown =>
+      e instanceof InvalidRecordingJobError
+        ? invalidRequest('update', UPDATE_FIELDS, e.problems, given, values)
+        : e;
+    // Validated here first: a bad update is exit code 2 even when Redis is down.
+    try {
+      parseUpdate(request);
+    } catch (e) {
+      throw refused(e);
+    }
+    const outcome = await ctx
+      .client()
+      .update(id, request)
+      .catch((e: unknown) => {
+        throw refused(e);
+      });
+    if (ctx.json) ctx.outJson(outcome);
+    else {
+      ctx.out(
+        `update stored for ${id} (version ${outcome.version}): ${formatSubscriptions(outcome.subscriptions)}`,
+      );
+    }
+    return EXIT_CODES.OK;
+  },
+};
+
 const status: CommandSpec = {
   name: 'status',
   summary: "show a recording's state, progress and result",
@@ -324,10 +481,20 @@ const status: CommandSpec = {
         updatedAt: s.updatedAt,
         storageProfile: s.storageProfile,
         reason: s.reason,
+        kind: s.kind ?? null,
         segmentsIndexed: s.segmentsIndexed,
         progress: s.progress ?? null,
         result: s.result ?? null,
         error: s.error ?? null,
+        ...(s.kind === 'channel'
+          ? {
+              subscriptions: s.subscriptions ?? null,
+              subscriptionsVersion: s.subscriptionsVersion ?? null,
+              manifestKey: s.manifestKey ?? null,
+              manifestLocation: s.manifestLocation ?? null,
+              users: s.users ?? [],
+            }
+          : {}),
       });
       return EXIT_CODES.OK;
     }
@@ -348,8 +515,25 @@ const status: CommandSpec = {
       ]);
       lines.push(['playlist', s.result.playlistLocation]);
     }
+    if (s.kind) lines.push(['kind', s.kind]);
+    if (s.subscriptions) {
+      lines.push([
+        'subscribe',
+        `${formatSubscriptions(s.subscriptions)} (version ${s.subscriptionsVersion ?? 0})`,
+      ]);
+    }
+    const manifest = s.manifestLocation ?? s.manifestKey;
+    if (manifest) lines.push(['manifest', manifest]);
     if (s.error) lines.push(['error', `[${s.error.code}] ${s.error.message}`]);
-    ctx.out([s.recordingId, ...lines.map(([k, v]) => `  ${k.padEnd(9)}${v}`)].join('\n'));
+    const out = [s.recordingId, ...lines.map(([k, v]) => `  ${k.padEnd(10)}${v}`)];
+    if (s.users) {
+      out.push(`  users     ${s.users.length === 0 ? 'none yet' : s.users.length}`);
+      if (s.users.length > 0) {
+        const rows = table(['UID', 'PRESENT', 'TRACKS', 'SEGMENTS', 'RECORDED', 'SINCE'], userRows(s.users));
+        out.push(...rows.split('\n').map((l) => `    ${l}`));
+      }
+    }
+    ctx.out(out.join('\n'));
     return EXIT_CODES.OK;
   },
 };
@@ -426,6 +610,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   start,
   controlCommand('stop', 'stop a recording: finalize the current segment and deliver everything'),
   controlCommand('cancel', 'cancel a recording: abandon the segment being written, keep finished ones'),
+  update,
   status,
   list,
   watch,

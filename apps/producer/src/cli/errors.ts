@@ -1,5 +1,10 @@
 import { type EXIT_CODES, RecfleetError, type RecfleetErrorCode } from '@recfleet/contract';
-import { fieldProblemsOf, RecordingEndedError, RecordingNotFoundError } from '../recording-errors.js';
+import {
+  fieldProblemsOf,
+  NotAChannelRecordingError,
+  RecordingEndedError,
+  RecordingNotFoundError,
+} from '../recording-errors.js';
 
 /**
  * What each exit code of `recfleet` means, for its help and README; keyed by the contract's EXIT_CODES,
@@ -12,7 +17,7 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<keyof typeof EXIT_CODES, string
   BACKED_UP: 'the recording ended backed_up (segments in the backup store)',
   NOT_FOUND: 'no recording with that id',
   UNAVAILABLE: 'Redis is not reachable or did not answer in time',
-  CONFLICT: 'the recording has already ended: nothing to stop or cancel',
+  CONFLICT: 'the recording has already ended: nothing to stop, cancel or update',
   UNAUTHENTICATED: 'the credentials were refused',
 };
 
@@ -44,7 +49,11 @@ export function asCliError(e: unknown): CliError {
   if (e instanceof RecfleetError) {
     const problems = fieldProblemsOf(e);
     const data: Record<string, unknown> = problems ? { problems } : {};
-    if (e instanceof RecordingNotFoundError || e instanceof RecordingEndedError) {
+    if (
+      e instanceof RecordingNotFoundError ||
+      e instanceof RecordingEndedError ||
+      e instanceof NotAChannelRecordingError
+    ) {
       data.recordingId = e.recordingId;
     }
     if (e instanceof RecordingEndedError) data.state = e.state;

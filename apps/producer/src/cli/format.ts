@@ -1,4 +1,5 @@
-import type { RecordingProgress, RecordingSummary } from '../recording-client.js';
+import type { Subscriptions } from '@recfleet/contract';
+import type { RecordingProgress, RecordingSummary, RecordingUser } from '../recording-client.js';
 
 export function formatSeconds(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
@@ -67,4 +68,50 @@ export function listRows(recordings: readonly RecordingSummary[]): string[][] {
 export function bar(percent: number, width = 20): string {
   const filled = Math.max(0, Math.min(width, Math.round((percent / 100) * width)));
   return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}]`;
+}
+
+/** `audio of 1, 2; video of all but 3`: what a channel recording subscribes. */
+export function formatSubscriptions(s: Subscriptions): string {
+  return (['Audio', 'Video'] as const)
+    .map((kind) => {
+      const only = s[`subscribe${kind}Uids`];
+      const except = s[`unsubscribe${kind}Uids`];
+      const who =
+        only !== undefined
+          ? only.length === 0
+            ? 'nobody'
+            : only.join(', ')
+          : except !== undefined && except.length > 0
+            ? `all but ${except.join(', ')}`
+            : 'all';
+      return `${kind.toLowerCase()} of ${who}`;
+    })
+    .join('; ');
+}
+
+/**
+ * One row per user of a channel recording: uid, present, track types, segments and recorded seconds
+ * (the worker's live figures while it runs, else the users hash's), and when they last joined.
+ */
+export function userRows(users: readonly RecordingUser[]): string[][] {
+  return users.map((u) => {
+    const live = u.progress ?? [];
+    const segments = Math.max(
+      live.reduce((n, p) => n + p.segments, 0),
+      u.tracks.reduce((n, t) => n + t.segments, 0),
+    );
+    const seconds = Math.max(
+      live.reduce((n, p) => n + p.durationSeconds, 0),
+      u.tracks.reduce((n, t) => n + t.durationSeconds, 0),
+    );
+    const joined = u.intervals.at(-1)?.joinedAt;
+    return [
+      String(u.uid),
+      u.present ? 'yes' : 'no',
+      u.tracks.map((t) => t.type).join(',') || '-',
+      String(segments),
+      formatSeconds(seconds),
+      joined ? formatTime(Date.parse(joined)) : '-',
+    ];
+  });
 }

@@ -6,9 +6,9 @@ import {
   type RecordingState,
   uploadPercent,
 } from '@recfleet/contract';
-import { asProgress, type RecordingStatus } from '../recording-client.js';
+import { asProgress, type RecordingStatus, subscriptionsFrom } from '../recording-client.js';
 import type { CliContext } from './context.js';
-import { bar, formatPercent, formatSeconds } from './format.js';
+import { bar, formatPercent, formatSeconds, formatSubscriptions } from './format.js';
 
 /** What `watch` shows: the state and progress, rebuilt from the recording's events. */
 export interface WatchSnapshot {
@@ -69,7 +69,10 @@ export function applyEvent(s: WatchSnapshot, event: Pick<RecordingEvent, 'type' 
     case 'progress': {
       // The worker's own totals (and percentage, read as every reader reads it).
       const p = asProgress(d);
-      if (p) Object.assign(s, p);
+      if (p) {
+        const { users: _perUser, ...totals } = p;
+        Object.assign(s, totals);
+      }
       return;
     }
     case 'uploaded':
@@ -84,6 +87,36 @@ export function applyEvent(s: WatchSnapshot, event: Pick<RecordingEvent, 'type' 
       break;
   }
   s.uploadPercent = uploadPercent(s.bytesUploaded, s.bytes);
+}
+
+/**
+ * The line a channel recording's user event is shown as (users joining and leaving, users not recorded,
+ * an update applied), or undefined for every other event.
+ */
+export function userEventLine(event: Pick<RecordingEvent, 'type' | 'data'>): string | undefined {
+  const d = event.data;
+  const uid = typeof d.uid === 'number' ? d.uid : '?';
+  switch (event.type) {
+    case 'user_joined': {
+      const streams = [d.audio === true ? 'audio' : '', d.video === true ? 'video' : ''].filter(Boolean);
+      const recorded =
+        d.recorded === false
+          ? 'not recorded'
+          : `recorded${typeof d.track === 'string' ? ` as ${d.track}` : ''}`;
+      return `user ${uid} joined (${streams.join('+') || 'nothing published yet'}), ${recorded}`;
+    }
+    case 'user_left':
+      return `user ${uid} left (${typeof d.reason === 'string' ? d.reason : 'left'})`;
+    case 'user_not_recorded':
+      return `user ${uid} not recorded (${typeof d.reason === 'string' ? d.reason : 'unknown reason'})`;
+    case 'updated': {
+      const subscriptions = subscriptionsFrom(d.subscriptions) ?? {};
+      const version = typeof d.version === 'number' ? ` (version ${d.version})` : '';
+      return `subscriptions updated${version}: ${formatSubscriptions(subscriptions)}`;
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** How a watched recording ended, from its terminal event or (without one) its settled record. */
@@ -122,7 +155,14 @@ class WatchDisplay {
   event(event: RecordingEvent, s: WatchSnapshot): void {
     if (this.ctx.json) {
       this.ctx.outJson({ recordingId: this.recordingId, ...event, state: s.state, progress: progressOf(s) });
+      return;
     }
+    const line = userEventLine(event);
+    if (line === undefined) return;
+    const stamped = `${new Date(event.at).toISOString()} ${this.recordingId}  ${line}`;
+    // On a terminal the progress line is cleared first and drawn again below by render().
+    if (this.tty) this.ctx.io.stdout.write(`\r\x1b[2K${stamped}\n`);
+    else this.ctx.out(stamped);
   }
 
   render(s: WatchSnapshot): void {

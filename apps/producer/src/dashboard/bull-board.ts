@@ -23,8 +23,8 @@ export interface BullBoardMountOptions {
 }
 
 /**
- * Bull Board over the fleet's queues: read-only unless actions are allowed, job data and return values
- * redacted (no join token, no callback/source URL query strings), and never an edit of job data (the
+ * Bull Board over the fleet's queues: read-only unless actions are allowed, job data, progress and
+ * return values redacted (no join token, no callback/source URL query strings), and never an edit of job data (the
  * editor would only see, and save back, the redacted copy).
  */
 export async function mountBullBoard(app: FastifyInstance, o: BullBoardMountOptions): Promise<void> {
@@ -37,6 +37,9 @@ export async function mountBullBoard(app: FastifyInstance, o: BullBoardMountOpti
     });
     adapter.setFormatter('data', (data: unknown) => redactJobData(data));
     adapter.setFormatter('returnValue', (value: unknown) => redactJobData(value));
+    // The worker's progress (totals, per-user figures) holds no secret; redacted all the same, as
+    // everything the board shows of a job.
+    adapter.setFormatter('progress', (value: unknown) => redactJobData(value));
     return adapter;
   });
   createBullBoard({

@@ -8,15 +8,23 @@ import {
   openRedis,
   RECORDING_ID_PATTERN,
   RECORDINGS_QUEUE,
+  trackId,
+  type TrackType,
 } from '@recfleet/contract';
 import { Queue } from 'bullmq';
 import { StorageError } from '@recfleet/storage';
 import { errorProblem } from '../api/error-problem.js';
 import { sendProblem } from '../api/problem.js';
-import { RecordingClient, RecordingNotFoundError, type RecordingSummary } from '../recording-client.js';
+import {
+  RecordingClient,
+  RecordingNotFoundError,
+  type RecordingStatus,
+  type RecordingSummary,
+} from '../recording-client.js';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { dashboardAuthHook, type ApiKeyVerifier } from './auth.js';
 import { mountBullBoard } from './bull-board.js';
+import { CHANNEL_GRID_SCRIPT } from './channel-grid.js';
 import {
   asPlayable,
   localMediaPath,
@@ -168,6 +176,24 @@ export interface DashboardRecording extends RecordingSummary {
   playable: boolean;
 }
 
+/** One cell of a channel recording's grid: a user track's playlist, served by the plugin by name. */
+export interface GridTrack {
+  uid: number;
+  type: TrackType;
+  playlistUrl: string;
+  /** Where the track starts on the channel's clock (the users hash's; the playlist's dates decide). */
+  firstProgramDateTime?: string;
+  durationSeconds: number;
+  segments: number;
+}
+
+/** A channel recording's media for the page: every user track that has a playlist in storage. */
+export interface GridMedia {
+  grid: { manifestUrl: string; tracks: GridTrack[] };
+  live: boolean;
+  signed: boolean;
+}
+
 async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoutesOptions): Promise<void> {
   const base = app.prefix;
   let hlsScript: Promise<Buffer> | undefined;
@@ -182,14 +208,67 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
     if (custom) return { url: custom, signed: false };
     if (servesItself(p)) {
       const file = p.playlistKey.slice(p.playlistKey.lastIndexOf('/') + 1);
-      return {
-        url: `${base}/media/${encodeURIComponent(p.recordingId)}/${encodeURIComponent(file)}`,
-        signed: !isLocal(p),
-      };
+      return { url: mediaPath(p, file), signed: !isLocal(p) };
     }
     return undefined;
   };
-  const hasMedia = (r: RecordingSummary): boolean => r.segmentsIndexed > 0;
+  /** A channel recording's segments are in its tracks' indexes: its figures tell whether it has any. */
+  const hasMedia = (r: RecordingSummary & { users?: RecordingStatus['users'] }): boolean =>
+    r.segmentsIndexed > 0 ||
+    (r.kind === 'channel' &&
+      ((r.progress?.segments ?? 0) > 0 ||
+        (r.result?.segments ?? 0) > 0 ||
+        (r.users ?? []).some((u) => u.tracks.some((t) => t.segments > 0))));
+  const mediaPath = (p: PlayableRecording, file: string): string =>
+    `${base}/media/${encodeURIComponent(p.recordingId)}/${encodeURIComponent(file)}`;
+  /** A user track's playlist is in storage: a local file, or a segment of it verified in the primary. */
+  const trackAvailable = async (p: PlayableRecording, uid: number, type: TrackType): Promise<boolean> => {
+    const file = p.tracks?.find((t) => t.uid === uid && t.type === type)?.playlist;
+    if (!file) return false;
+    const path = localMediaPath(p, file);
+    if (path) return (await stat(path).catch(() => undefined))?.isFile() === true;
+    return o.client.hasSegmentInPrimary(p.recordingId, trackId(uid, type));
+  };
+  /** Why a recording with media cannot be played here, when the plugin does not serve its profile. */
+  const unservedReason = (p: PlayableRecording): string => {
+    if (!p.profile) return `Storage profile "${p.storageProfile}" is not configured on the dashboards.`;
+    // The profile's own validation message names the key to fix; it never contains a secret value.
+    if (o.signed.handles(p.storageProfile)) {
+      return `Storage profile "${p.storageProfile}" cannot be played: ${o.signed.unavailableReason(p.storageProfile)}`;
+    }
+    return `Storage profile "${p.storageProfile}" (${p.profile.type}) has no player URL: configure mediaUrlFor.`;
+  };
+  /**
+   * A channel recording's grid: the tracks whose playlists are in storage, each from the plugin's own
+   * media route (mediaUrlFor names single playlists only: a grid needs every user's).
+   */
+  const gridMedia = async (r: RecordingStatus, p: PlayableRecording): Promise<GridMedia | string> => {
+    if (!servesItself(p)) return unservedReason(p);
+    const tracks: GridTrack[] = [];
+    for (const u of r.users ?? []) {
+      for (const t of u.tracks) {
+        if (!(await trackAvailable(p, u.uid, t.type))) continue;
+        const file = p.tracks!.find((x) => x.uid === u.uid && x.type === t.type)!.playlist;
+        tracks.push({
+          uid: u.uid,
+          type: t.type,
+          playlistUrl: mediaPath(p, file),
+          durationSeconds: t.durationSeconds,
+          segments: t.segments,
+          ...(t.firstProgramDateTime ? { firstProgramDateTime: t.firstProgramDateTime } : {}),
+        });
+      }
+    }
+    if (tracks.length === 0) {
+      return isFinalState(r.state) ? 'Nothing was recorded.' : 'Waiting for the first segment…';
+    }
+    const manifest = p.playlistKey.slice(p.playlistKey.lastIndexOf('/') + 1);
+    return {
+      grid: { manifestUrl: mediaPath(p, manifest), tracks },
+      live: !isFinalState(r.state),
+      signed: !isLocal(p),
+    };
+  };
   /** The playlist exists in storage: a local file, or (any store) a segment verified in the primary. */
   const playlistAvailable = async (p: PlayableRecording): Promise<boolean> => {
     const path = localMediaPath(p, p.playlistKey.slice(p.playlistKey.lastIndexOf('/') + 1));
@@ -199,7 +278,7 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
   const playable = (r: RecordingSummary): boolean => {
     const p = asPlayable(r, o.profiles);
     if (!p || (!hasMedia(r) && isFinalState(r.state))) return false;
-    return o.mediaUrlFor !== undefined || servesItself(p);
+    return (o.mediaUrlFor !== undefined && r.kind !== 'channel') || servesItself(p);
   };
 
   app.get('/', async (_request, reply) =>
@@ -210,6 +289,12 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
   );
   app.get('/assets/recordings.js', async (_request, reply) =>
     reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(RECORDINGS_SCRIPT),
+  );
+  app.get('/assets/channel-grid.js', async (_request, reply) =>
+    reply
+      .type('text/javascript; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .send(CHANNEL_GRID_SCRIPT),
   );
   app.get('/assets/hls.min.js', async (_request, reply) => {
     hlsScript ??= readFile(require.resolve('hls.js/dist/hls.min.js'));
@@ -243,24 +328,27 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
     const r = await o.client.get(id);
     const p = asPlayable(r, o.profiles);
     /** `signed`: segment URLs expire; the player fetches the playlist again to renew them. */
-    let media: { playlistUrl: string; live: boolean; signed: boolean } | null = null;
+    let media: { playlistUrl: string; live: boolean; signed: boolean } | GridMedia | null = null;
     let mediaUnavailable: string | undefined;
     /** Set while a live recording has nothing in storage yet: ask again shortly. */
     let retryAfterMs: number | undefined;
-    if (!p || !hasMedia(r) || !(await playlistAvailable(p))) {
+    const waiting = (): void => {
       mediaUnavailable = isFinalState(r.state) ? 'Nothing was recorded.' : 'Waiting for the first segment…';
       if (!isFinalState(r.state)) retryAfterMs = 2000;
+    };
+    if (!p || !hasMedia(r)) {
+      waiting();
+    } else if (r.kind === 'channel') {
+      const grid = await gridMedia(r, p);
+      if (typeof grid !== 'string') media = grid;
+      else if (!servesItself(p)) mediaUnavailable = grid;
+      else waiting();
+    } else if (!(await playlistAvailable(p))) {
+      waiting();
     } else {
       const url = await mediaUrl(p);
       if (url) media = { playlistUrl: url.url, live: !isFinalState(r.state), signed: url.signed };
-      else if (!p.profile) {
-        mediaUnavailable = `Storage profile "${p.storageProfile}" is not configured on the dashboards.`;
-      } else if (o.signed.handles(p.storageProfile)) {
-        // The profile's own validation message names the key to fix; it never contains a secret value.
-        mediaUnavailable = `Storage profile "${p.storageProfile}" cannot be played: ${o.signed.unavailableReason(p.storageProfile)}`;
-      } else {
-        mediaUnavailable = `Storage profile "${p.storageProfile}" (${p.profile.type}) has no player URL: configure mediaUrlFor.`;
-      }
+      else mediaUnavailable = unservedReason(p);
     }
     const body: DashboardRecording & {
       media: typeof media;
@@ -292,13 +380,13 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
     if (!path) return notFound();
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) return notFound();
-    const playlist = file.endsWith('.m3u8');
+    const changes = !file.endsWith('.ts');
     return (
       reply
         .type(mediaContentType(file))
         .header('content-length', info.size)
-        // The live playlist changes after every segment; segments never change once written.
-        .header('cache-control', playlist ? 'no-cache' : 'private, max-age=86400, immutable')
+        // Live playlists and the manifest change as the recording goes; segments never change once written.
+        .header('cache-control', changes ? 'no-cache' : 'private, max-age=86400, immutable')
         .send(createReadStream(path))
     );
   });
@@ -322,7 +410,12 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
         const url = await o.signed.segmentUrl(p, file);
         return reply.header('cache-control', 'no-store').redirect(url!, 302);
       }
-      const playlist = await o.signed.playlist(p);
+      if (kind === 'manifest') {
+        const manifest = await o.signed.manifest(p, file);
+        if (manifest === undefined) return reply.code(404).send({ error: 'not_found' });
+        return reply.type(mediaContentType(file)).header('cache-control', 'no-store').send(manifest);
+      }
+      const playlist = await o.signed.playlist(p, file);
       if (playlist === undefined) return reply.code(404).send({ error: 'not_found' });
       return reply.type(mediaContentType(file)).header('cache-control', 'no-store').send(playlist);
     } catch (err) {

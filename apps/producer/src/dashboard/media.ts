@@ -1,6 +1,6 @@
 import { resolve, sep } from 'node:path';
-import { encodeChannelForKey, RECORDING_ID_PATTERN } from '@recfleet/contract';
-import type { RecordingSummary } from '../recording-client.js';
+import { encodeChannelForKey, RECORDING_ID_PATTERN, type TrackType } from '@recfleet/contract';
+import type { RecordingSummary, RecordingUser } from '../recording-client.js';
 
 /**
  * A storage profile as the dashboards need it: the same shape as in the worker's config
@@ -15,12 +15,25 @@ export interface DashboardStorageProfile {
   [key: string]: unknown;
 }
 
+/** One user track of a channel recording, as the dashboards serve it: its playlist by name. */
+export interface UserTrackMedia {
+  uid: number;
+  type: TrackType;
+  /** `<recordingId>_<channel>__uid_s_<uid>__uid_e_<type>.m3u8`, beside the manifest. */
+  playlist: string;
+}
+
 /** A recording whose playlist location is known. */
 export interface PlayableRecording extends RecordingSummary {
   storageProfile: string;
   channel: string;
-  /** `<prefix>/<recordingId>_<channel>.m3u8` in the profile. */
+  /**
+   * The recording's entry point in the profile: `<prefix>/<recordingId>_<channel>.m3u8` for a single
+   * stream, the manifest `<prefix>/<recordingId>_<channel>.json` for a channel recording.
+   */
   playlistKey: string;
+  /** Channel recordings: the users' tracks (from the record's users hash), whose playlists it serves. */
+  tracks?: UserTrackMedia[];
   /** The profile's configuration on this host, if the dashboards were given it. */
   profile?: DashboardStorageProfile;
 }
@@ -39,30 +52,48 @@ export function baseNameOf(recordingId: string, channel: string): string {
 }
 
 export function playlistKeyOf(r: RecordingSummary): string | undefined {
-  if (r.playlistKey) return r.playlistKey;
+  if (r.kind === 'channel' && r.manifestKey) return r.manifestKey;
+  if (r.kind !== 'channel' && r.playlistKey) return r.playlistKey;
   if (!r.channel) return undefined;
   const dir = r.storagePrefix ? `${r.storagePrefix.replace(/\/+$/, '')}/` : '';
-  return `${dir}${baseNameOf(r.recordingId, r.channel)}.m3u8`;
+  return `${dir}${baseNameOf(r.recordingId, r.channel)}.${r.kind === 'channel' ? 'json' : 'm3u8'}`;
+}
+
+/** The playlist name of a user's track, as the worker names it (the reference service's names). */
+export function userPlaylistName(recordingId: string, channel: string, uid: number, type: TrackType): string {
+  return `${baseNameOf(recordingId, channel)}__uid_s_${uid}__uid_e_${type}.m3u8`;
 }
 
 export function asPlayable(
-  r: RecordingSummary,
+  r: RecordingSummary & { users?: readonly RecordingUser[] },
   profiles: Readonly<Record<string, DashboardStorageProfile>>,
 ): PlayableRecording | undefined {
   const playlistKey = playlistKeyOf(r);
   if (!r.storageProfile || !r.channel || !playlistKey) return undefined;
   const profile = profiles[r.storageProfile];
+  const channel = r.channel;
+  // Names are rebuilt from the recording's own id and channel and each track's uid and type: the users
+  // hash never supplies a path or a name that is served.
+  const tracks = r.users?.flatMap((u) =>
+    u.tracks.map((t) => ({
+      uid: u.uid,
+      type: t.type,
+      playlist: userPlaylistName(r.recordingId, channel, u.uid, t.type),
+    })),
+  );
   return {
     ...r,
     storageProfile: r.storageProfile,
-    channel: r.channel,
+    channel,
     playlistKey,
+    ...(r.kind === 'channel' ? { tracks: tracks ?? [] } : {}),
     ...(profile ? { profile } : {}),
   };
 }
 
-/** Content type of the only two kinds of object a recording has. */
+/** Content type of each kind of object a recording has. */
 export function mediaContentType(file: string): string {
+  if (file.endsWith('.json')) return 'application/json; charset=utf-8';
   return file.endsWith('.m3u8') ? 'application/vnd.apple.mpegurl' : 'video/mp2t';
 }
 
@@ -80,16 +111,30 @@ export function localMediaPath(r: PlayableRecording, file: string): string | und
   return path;
 }
 
+export type RecordingObjectKind = 'playlist' | 'segment' | 'manifest';
+
 /**
- * Whether `file` names one of the recording's own objects: its playlist (`<base>.m3u8`) or a segment
- * (`<base>_<seq>.ts`). Names from requests and from stored playlists pass through this before they are
- * turned into paths, keys or signed URLs, so nothing else in a store can be reached.
+ * Whether `file` names one of the recording's own objects: for a single stream its playlist
+ * (`<base>.m3u8`) or a segment (`<base>_<seq>.ts`); for a channel recording its manifest
+ * (`<base>.json`), its users' playlists and their segments (`<playlist base>_<seq>.ts`). Names from
+ * requests and from stored playlists pass through this before they are turned into paths, keys or
+ * signed URLs, so nothing else in a store can be reached.
  */
-export function recordingObjectKind(r: PlayableRecording, file: string): 'playlist' | 'segment' | undefined {
+export function recordingObjectKind(r: PlayableRecording, file: string): RecordingObjectKind | undefined {
   if (!RECORDING_ID_PATTERN.test(r.recordingId)) return undefined;
+  const isSegmentOf = (base: string): boolean =>
+    file.startsWith(`${base}_`) && /^_\d{6,}\.ts$/.test(file.slice(base.length));
+  if (r.kind === 'channel') {
+    if (file === `${baseNameOf(r.recordingId, r.channel)}.json`) return 'manifest';
+    for (const t of r.tracks ?? []) {
+      if (file === t.playlist) return 'playlist';
+      if (isSegmentOf(t.playlist.slice(0, -'.m3u8'.length))) return 'segment';
+    }
+    return undefined;
+  }
   const base = baseNameOf(r.recordingId, r.channel);
   if (file === `${base}.m3u8`) return 'playlist';
-  if (file.startsWith(`${base}_`) && /^_\d{6,}\.ts$/.test(file.slice(base.length))) return 'segment';
+  if (isSegmentOf(base)) return 'segment';
   return undefined;
 }
 

@@ -1,8 +1,9 @@
 import { RECORDING_STATES } from '@recfleet/contract';
 
 /**
- * The recordings page: static HTML and one small script (no build step). The script polls the plugin's
- * JSON endpoints and plays a recording with hls.js (served by the plugin from node_modules).
+ * The recordings page: static HTML and small scripts (no build step). The script polls the plugin's
+ * JSON endpoints and plays a recording with hls.js (served by the plugin from node_modules); a channel
+ * recording plays as a synchronized grid of its users (channel-grid.ts).
  */
 
 function escapeAttr(s: string): string {
@@ -38,6 +39,17 @@ export function recordingsPageHtml(basePath: string, queuesUrl: string): string 
   .filters { display: flex; gap: .5rem; margin-bottom: .75rem; }
   #player-status { margin-top: .5rem; color: #5a6270; min-height: 1.4em; }
   #error { color: #b42318; }
+  #grid[hidden], #users[hidden], video[hidden] { display: none; }
+  .grid-controls { display: flex; gap: .5rem; align-items: center; margin-bottom: .5rem; }
+  .grid-seek { flex: 1; }
+  .grid-clock { font-family: ui-monospace, monospace; font-size: 12px; }
+  .grid-cells { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: .5rem; }
+  .grid-cell { position: relative; margin: 0; }
+  .grid-cell video { min-height: 0; aspect-ratio: 16 / 9; display: block; }
+  .grid-cell figcaption { font-size: 12px; color: #5a6270; }
+  .grid-placeholder { position: absolute; left: 0; right: 0; top: 0; aspect-ratio: 16 / 9; display: flex; align-items: center; justify-content: center; text-align: center; padding: .5rem; box-sizing: border-box; background: #2a3140; color: #cfd6e4; border-radius: 4px; font-size: 13px; }
+  .grid-placeholder[hidden] { display: none; }
+  #users { margin-top: .75rem; font-size: 13px; }
   @media (max-width: 1000px) { main { grid-template-columns: minmax(0, 1fr); } }
 </style>
 </head>
@@ -61,10 +73,16 @@ export function recordingsPageHtml(basePath: string, queuesUrl: string): string 
   <section id="player">
     <h2 id="player-title">Player</h2>
     <video id="video" controls muted playsinline></video>
+    <div id="grid" hidden></div>
     <div id="player-status">Choose a recording to play it (live ones play from their live edge).</div>
+    <table id="users" hidden>
+      <thead><tr><th>User</th><th>Present</th><th>Tracks</th><th>Segments</th><th>Recorded</th><th>Joined</th></tr></thead>
+      <tbody></tbody>
+    </table>
   </section>
 </main>
 <script src="${escapeAttr(basePath)}/assets/hls.min.js"></script>
+<script src="${escapeAttr(basePath)}/assets/channel-grid.js"></script>
 <script src="${escapeAttr(basePath)}/assets/recordings.js"></script>
 </body>
 </html>
@@ -82,9 +100,12 @@ export const RECORDINGS_SCRIPT = `'use strict';
   var errorLine = document.getElementById('error');
   var stateFilter = document.getElementById('filter-state');
   var channelFilter = document.getElementById('filter-channel');
+  var gridRoot = document.getElementById('grid');
+  var usersTable = document.getElementById('users');
   var hls = null;
+  var grid = null;
   // Exposed for whoever drives the page (tests, the console): what plays and what went wrong.
-  var player = (window.recfleetPlayer = { recordingId: null, url: null, errors: [], events: [] });
+  var player = (window.recfleetPlayer = { recordingId: null, url: null, errors: [], events: [], grid: null });
 
   function getJson(url) {
     return fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } }).then(function (r) {
@@ -152,11 +173,68 @@ export const RECORDINGS_SCRIPT = `'use strict';
       render(body.recordings);
     }, function (e) { errorLine.textContent = String(e.message || e); });
   }
+  // A channel recording's users: who is there now, their tracks and what is recorded of them.
+  function renderUsers(users) {
+    usersTable.hidden = !users;
+    if (!users) return;
+    var rows = document.createDocumentFragment();
+    users.forEach(function (u) {
+      var tr = document.createElement('tr');
+      tr.setAttribute('data-uid', String(u.uid));
+      var live = u.progress || [];
+      var segments = Math.max(
+        live.reduce(function (n, p) { return n + p.segments; }, 0),
+        u.tracks.reduce(function (n, t) { return n + t.segments; }, 0));
+      var recorded = Math.max(
+        live.reduce(function (n, p) { return n + p.durationSeconds; }, 0),
+        u.tracks.reduce(function (n, t) { return n + t.durationSeconds; }, 0));
+      var last = u.intervals[u.intervals.length - 1];
+      cell(tr, String(u.uid));
+      cell(tr, u.present ? 'yes' : 'no');
+      cell(tr, u.tracks.map(function (t) { return t.type; }).join(', ') || '-');
+      cell(tr, String(segments));
+      cell(tr, seconds(recorded));
+      cell(tr, last ? new Date(last.joinedAt).toLocaleTimeString() : '-');
+      rows.appendChild(tr);
+    });
+    usersTable.tBodies[0].replaceChildren(rows);
+  }
+  function stopPlayback() {
+    if (hls) { hls.destroy(); hls = null; }
+    if (grid) { grid.destroy(); grid = null; player.grid = null; }
+  }
+  // A live channel recording gains users and segments: its users and grid cells are kept current.
+  function followGrid(id) {
+    setTimeout(function () {
+      if (player.recordingId !== id || !grid) return;
+      getJson(base + '/api/recordings/' + encodeURIComponent(id)).then(function (r) {
+        if (player.recordingId !== id || !grid) return;
+        renderUsers(r.users);
+        if (r.media && r.media.grid) grid.update(r.media.grid.tracks);
+        if (r.media && r.media.live) followGrid(id);
+      }, function () { followGrid(id); });
+    }, 5000);
+  }
+  function playGrid(id, r) {
+    video.hidden = true;
+    gridRoot.hidden = false;
+    grid = window.RecfleetChannelGrid(gridRoot, r.media.grid.tracks, { autoplay: true });
+    player.grid = grid;
+    player.url = r.media.grid.manifestUrl;
+    statusLine.textContent = (r.media.live ? 'Live: ' : 'Recorded: ') + r.state + ' · ' +
+      r.media.grid.tracks.length + ' user track(s), in step by program date-time';
+    if (r.media.live) followGrid(id);
+    refresh();
+  }
   function play(id) {
     return getJson(base + '/api/recordings/' + encodeURIComponent(id)).then(function (r) {
       player.recordingId = id;
       title.textContent = id;
-      if (hls) { hls.destroy(); hls = null; }
+      stopPlayback();
+      renderUsers(r.users);
+      if (r.media && r.media.grid) return playGrid(id, r);
+      video.hidden = false;
+      gridRoot.hidden = true;
       if (!r.media) {
         player.url = null;
         statusLine.textContent = r.mediaUnavailable || 'This recording cannot be played here.';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PlayableRecording } from './media.js';
+import { asPlayable, type PlayableRecording, recordingObjectKind } from './media.js';
 import { rewriteSegmentUris, SignedPlaylists } from './signed-playlists.js';
 
 const ID = '01JABCDEFGHJKMNPQRSTVWXYZ0';
@@ -65,6 +65,64 @@ describe('SignedPlaylists', () => {
     expect(await signed.segmentUrl(recording, `${ID}_room~20a_000001.ts`)).toBe(a);
     expect(await signed.segmentUrl(recording, 'other_room~20a_000001.ts')).toBeUndefined();
     expect(await signed.segmentUrl(recording, `${ID}_room~20a.m3u8`)).toBeUndefined();
+    signed.close();
+  });
+
+  it("signs a channel recording's user segments, by the names its users' tracks give, and nothing else", async () => {
+    const signed = new SignedPlaylists(
+      { oss },
+      { expiresSeconds: 60, env: { UNIT_OSS_SECRET: 's3cr3t-value' } },
+    );
+    const channel = asPlayable(
+      {
+        recordingId: ID,
+        state: 'recording',
+        appId: 'a',
+        channel: 'room a',
+        uid: 1,
+        createdAt: 0,
+        updatedAt: 0,
+        segmentsIndexed: 0,
+        kind: 'channel',
+        storageProfile: 'oss',
+        storagePrefix: 'p',
+        users: [
+          {
+            uid: 42,
+            present: true,
+            intervals: [],
+            // Whatever key the hash holds, the name served is rebuilt from the uid and the type.
+            tracks: [
+              {
+                type: 'av',
+                playlistKey: '../../x.m3u8',
+                playlist: '../x.m3u8',
+                segments: 1,
+                durationSeconds: 1,
+              },
+            ],
+          },
+        ],
+      },
+      { oss },
+    )!;
+    const user = `${ID}_room~20a__uid_s_42__uid_e_av`;
+    expect(channel.playlistKey).toBe(`p/${ID}_room~20a.json`);
+    expect(recordingObjectKind(channel, `${ID}_room~20a.json`)).toBe('manifest');
+    expect(recordingObjectKind(channel, `${user}.m3u8`)).toBe('playlist');
+    expect(await signed.segmentUrl(channel, `${user}_000003.ts`)).toMatch(
+      new RegExp(`^http://127\\.0\\.0\\.1:9/recordings/p/${user}_000003\\.ts\\?OSSAccessKeyId=`),
+    );
+    for (const other of [
+      `${ID}_room~20a_000001.ts`, // a single stream's segment
+      `${ID}_room~20a__uid_s_43__uid_e_av_000001.ts`, // a user the recording does not have
+      `${ID}_room~20a__uid_s_42__uid_e_audio_000001.ts`, // a track user 42 does not have
+      '../x.m3u8',
+    ]) {
+      expect(recordingObjectKind(channel, other), other).toBeUndefined();
+      expect(await signed.segmentUrl(channel, other), other).toBeUndefined();
+    }
+    expect(await signed.playlist(channel, `${ID}_room~20a__uid_s_43__uid_e_av.m3u8`)).toBeUndefined();
     signed.close();
   });
 

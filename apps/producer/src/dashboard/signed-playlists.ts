@@ -56,18 +56,26 @@ export class SignedPlaylists {
   }
 
   /**
-   * The recording's playlist with signed segment URIs, or undefined while the store has none. Rejects
-   * with StorageError when the store cannot be read or URLs cannot be signed.
+   * One of the recording's playlists (its own, or a user's named `file`) with signed segment URIs, or
+   * undefined while the store has none. Rejects with StorageError when the store cannot be read or URLs
+   * cannot be signed.
    */
-  async playlist(r: PlayableRecording): Promise<string | undefined> {
+  async playlist(r: PlayableRecording, file?: string): Promise<string | undefined> {
     const store = this.store(r.storageProfile);
-    const data = await store.get(r.playlistKey);
+    if (file !== undefined && recordingObjectKind(r, file) !== 'playlist') return undefined;
+    const data = await store.get(file === undefined ? r.playlistKey : recordingObjectKey(r, file));
     if (!data) return undefined;
     return rewriteSegmentUris(data.toString('utf8'), async (uri) =>
       recordingObjectKind(r, uri) === 'segment'
         ? this.signedUrl(r.storageProfile, store, recordingObjectKey(r, uri))
         : undefined,
     );
+  }
+
+  /** A channel recording's manifest as stored, or undefined while the store has none. */
+  async manifest(r: PlayableRecording, file: string): Promise<Buffer | undefined> {
+    if (recordingObjectKind(r, file) !== 'manifest') return undefined;
+    return this.store(r.storageProfile).get(recordingObjectKey(r, file));
   }
 
   /** A signed URL for one of the recording's segments (for players that ask the plugin per segment). */

@@ -59,6 +59,12 @@ export async function recordingRoutes(app: FastifyInstance, client: RecordingCli
     return toView(status, await client.events(id, { count: EVENTS_IN_VIEW + 1 }));
   });
 
+  // The body is the update itself (`null` removes a list, as in a JSON merge patch); 202: the worker
+  // running the recording applies it within a second and reports `updated`.
+  app.patch<{ Params: { id: string } }>('/v1/recordings/:id', async (request, reply) =>
+    reply.code(202).send(await client.update(recordingIdParam(request.params.id), request.body)),
+  );
+
   app.post<{ Params: { id: string } }>('/v1/recordings/:id/stop', async (request, reply) =>
     reply.code(202).send(await client.stop(recordingIdParam(request.params.id))),
   );
