@@ -44,16 +44,22 @@ import { parseArgs } from 'node:util';
 import { ChannelServer, ManagedProcess } from '@recfleet/embedded';
 import {
   CLK_TCK,
-  childWithArg,
+  channelServerPid,
   Cleanup,
+  coresBetween,
+  describeSource,
+  encodeSource,
   fixed,
+  LATE_LIMIT_SECONDS,
   lateness,
-  machineTicks,
   markdownTable,
+  measureWindow,
+  positiveFlag,
   pssOf,
+  RETRY_OTHERS_CORES,
+  sampleCpu,
   sleep,
   threadTicks,
-  ticksOf,
   total,
   type ChildConfig,
   type ChildToDriver,
@@ -69,10 +75,7 @@ const TARGET_PSS_RATIO = 0.15;
 const TARGET_REALTIME_N = 300;
 const TARGET_LOOP_N = 200;
 const TARGET_LOOP_P99_MS = 20;
-const LATE_LIMIT_SECONDS = 1;
 const LOOP_RESOLUTION_MS = 10;
-/** A miss is run again when other processes used at least this many cores during it. */
-const RETRY_OTHERS_CORES = 0.25;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -93,12 +96,8 @@ const { values: flags } = parseArgs({
   },
 });
 const quick = flags.quick === true;
-function positive(name: string, v: string | undefined, fallback: number): number {
-  const n = v === undefined ? fallback : Number(v);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new Error(`Expected a positive number for --${name} but received ${v}`);
-  return n;
-}
+const positive = (name: string, v: string | undefined, fallback: number): number =>
+  positiveFlag(name, v, fallback);
 function ladder(name: string, v: string | undefined, fallback: number[]): number[] {
   if (v === undefined) return fallback;
   if (v === 'none') return [];
@@ -112,6 +111,7 @@ const WARMUP_S = positive('warmup', flags.warmup, quick ? 10 : 15);
 const SEGMENT_S = positive('segment-seconds', flags['segment-seconds'], 6);
 const CHANNEL_SERVERS = Math.round(positive('channel-servers', flags['channel-servers'], quick ? 2 : 4));
 const SOURCE_SECONDS = quick ? 20 : 30;
+const SOURCE_720P = { width: 1280, height: 720, videoBitrate: '3M' };
 const RETRY = !flags['no-retry'];
 /** Extra environment of the engine child only (allocator settings, RECFLEET_RECORDER_ADDON). */
 const ENGINE_ENV = Object.fromEntries(
@@ -129,40 +129,6 @@ const log = (line: string): void => {
 // ---------------------------------------------------------------------------------------------
 // Source and channel servers
 
-async function encodeSource(dir: string, cleanup: Cleanup): Promise<string> {
-  const out = join(dir, 'src.flv');
-  log(`encoding the ${SOURCE_SECONDS} s 720p30 source (once)…`);
-  const proc = new ManagedProcess('source encoder', 'ffmpeg', [
-    ...['-hide_banner', '-loglevel', 'error', '-nostdin', '-y'],
-    ...['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30'],
-    ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
-    ...['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '3M'],
-    // A keyframe every 2 s, never elsewhere: both sides can then cut exactly at the segment length.
-    ...['-g', '60', '-keyint_min', '60', '-sc_threshold', '0'],
-    ...['-c:a', 'aac', '-b:a', '128k', '-t', String(SOURCE_SECONDS), '-f', 'flv', out],
-  ]);
-  const undo = cleanup.process(proc);
-  const code = await proc.waitExit();
-  await undo();
-  if (code !== 0) throw new Error(`encoding the source failed:\n${proc.output()}`);
-  return out;
-}
-
-function describeSource(file: string): string {
-  try {
-    const out = execFileSync(
-      'ffprobe',
-      ['-v', 'error', '-show_entries', 'format=bit_rate,duration', '-of', 'default=nw=1', file],
-      { encoding: 'utf8' },
-    );
-    const rate = Number(/bit_rate=(\d+)/.exec(out)?.[1]);
-    const duration = Number(/duration=([\d.]+)/.exec(out)?.[1]);
-    return `1280x720 30 fps H.264 (GOP 60) + AAC, ${fixed(rate / 1e6, 2)} Mbit/s, ${fixed(duration, 0)} s file, looped`;
-  } catch {
-    return '1280x720 30 fps H.264 + AAC, looped';
-  }
-}
-
 interface Channel {
   url: string;
   serverPid: number;
@@ -174,10 +140,7 @@ async function startChannels(source: string, cleanup: Cleanup): Promise<Channel[
   for (let k = 0; k < CHANNEL_SERVERS; k++) {
     const server = await ChannelServer.start();
     cleanup.add(`channel server ${k}`, () => server.stop());
-    // ChannelServer keeps its process to itself; its arguments are the port and its data directory.
-    const { pid: serverPid, argv } = await childWithArg(String(server.port));
-    cleanup.watch(serverPid);
-    cleanup.dir(argv.at(-1)!, true);
+    const serverPid = await channelServerPid(server, cleanup);
     const name = `src${k}`;
     const url = server.rtmpUrl(APP, name);
     const publisher = new ManagedProcess(`publisher ${k}`, 'ffmpeg', [
@@ -481,44 +444,36 @@ async function runPhase(
     log(`${sideName} N=${n}: ${side.withSegments()}/${n} recordings have segments; measuring ${WINDOW_S} s…`);
 
     const pid = side.pids[0]!;
-    const fanOutPids = channels.flatMap((c) => [c.serverPid, c.publisherPid]);
+    const groups = {
+      side: side.pids,
+      fanOut: channels.flatMap((c) => [c.serverPid, c.publisherPid]),
+      driver: [process.pid],
+      ...Object.fromEntries(channels.map((c, k) => [`server${k}`, [c.serverPid]])),
+    };
     const sample = async () => ({
-      side: await ticksOf(side.pids),
-      fanOut: await ticksOf(fanOutPids),
-      servers: await Promise.all(channels.map((c) => ticksOf([c.serverPid]))),
-      driver: await ticksOf([process.pid]),
-      machine: await machineTicks(),
+      cpu: await sampleCpu(groups),
       threads: side.threadsBeforeStart ? await threadTicks(pid) : undefined,
-      at: Date.now(),
     });
-    const s0 = await sample();
-    await side.windowStart();
-    const windowStart = Date.now();
-    const pss: Pss[] = [];
-    for (let k = 1; k <= 3; k++) {
-      await sleep(Math.max(0, windowStart + (k * WINDOW_S * 1000) / 3 - Date.now() - 300));
-      pss.push(await pssOf(side.pids));
-    }
-    await sleep(Math.max(0, windowStart + WINDOW_S * 1000 - Date.now()));
-    const windowEnd = Date.now();
-    const s1 = await sample();
+    const { s0, s1, windowStart, windowEnd, pss } = await measureWindow(
+      WINDOW_S,
+      () => side.pids,
+      sample,
+      () => side.windowStart(),
+    );
     const end = await side.windowEnd();
 
-    const seconds = (s1.at - s0.at) / 1000;
-    const streamMinutes = (n * seconds) / 60;
-    const sideTicks = total(s1.side) - total(s0.side);
-    const cores = (ticks: number): number => ticks / CLK_TCK / seconds;
-    const machineCores =
-      ((s1.machine.busy - s0.machine.busy) / (s1.machine.total - s0.machine.total)) * cpus().length;
+    const used = coresBetween(s0.cpu, s1.cpu);
+    const streamMinutes = (n * used.seconds) / 60;
+    const sideTicks = total(used.ticks.side!);
     const c: Cores = {
-      side: cores(sideTicks),
-      fanOut: cores(total(s1.fanOut) - total(s0.fanOut)),
-      busiestServer: Math.max(...s1.servers.map((t, k) => cores(total(t) - total(s0.servers[k]!)))),
-      driver: cores(total(s1.driver) - total(s0.driver)),
-      machine: machineCores,
-      others: 0,
+      side: used.groups.side!,
+      fanOut: used.groups.fanOut!,
+      busiestServer: Math.max(...channels.map((_, k) => used.groups[`server${k}`]!)),
+      driver: used.groups.driver!,
+      machine: used.machine,
+      // The servers are in fanOut too: not counted twice.
+      others: Math.max(0, used.machine - used.groups.side! - used.groups.fanOut! - used.groups.driver!),
     };
-    c.others = Math.max(0, c.machine - c.side - c.fanOut - c.driver);
 
     let threads: Record<string, number> | undefined;
     if (side.threadsBeforeStart && s0.threads && s1.threads) {
@@ -527,19 +482,14 @@ async function runPhase(
     }
 
     const l = lateness(end.segments, windowStart, windowEnd, SEGMENT_S, LATE_LIMIT_SECONDS);
-    const meanPss: Pss = {
-      total: pss.reduce((a, p) => a + p.total, 0) / pss.length,
-      anon: pss.reduce((a, p) => a + p.anon, 0) / pss.length,
-      file: pss.reduce((a, p) => a + p.file, 0) / pss.length,
-    };
     const result: PhaseResult = {
       side: sideName,
       n,
       attempt,
       cpuPerStreamMinute: sideTicks / CLK_TCK / streamMinutes,
-      systemShare: (s1.side.system - s0.side.system) / Math.max(1, sideTicks),
-      pss: meanPss,
-      pssPerStreamMB: meanPss.total / n / 2 ** 20,
+      systemShare: used.ticks.side!.system / Math.max(1, sideTicks),
+      pss,
+      pssPerStreamMB: pss.total / n / 2 ** 20,
       baselinePssMB: side.baselinePss === undefined ? undefined : side.baselinePss / 2 ** 20,
       heapMB: end.heapMB,
       loopDelay: end.loopDelay,
@@ -717,7 +667,8 @@ async function main(): Promise<void> {
   try {
     const work = await mkdtemp(join(tmpdir(), 'recfleet-engine-bench-'));
     cleanup.dir(work);
-    const source = flags.source ?? (await encodeSource(work, cleanup));
+    const source =
+      flags.source ?? (await encodeSource(work, { ...SOURCE_720P, seconds: SOURCE_SECONDS }, cleanup, log));
     const sourceText = describeSource(source);
     log(`source: ${sourceText}`);
     const channels = await startChannels(source, cleanup);

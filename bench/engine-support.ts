@@ -1,11 +1,14 @@
 /**
- * Support of the engine benchmark (`bench/engine-bench.ts`): CPU and memory of processes from /proc,
- * segment lateness, the messages between the driver and the engine child, and the cleanup of every
- * process the run started.
+ * Support of the engine and channels benchmarks (`bench/engine-bench.ts`, `bench/channels-bench.ts`):
+ * the pre-encoded source and the channel servers that fan it out, CPU and memory of processes from
+ * /proc over a measuring window, segment lateness, the messages between the engine driver and its
+ * child, and the cleanup of every process the run started.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readdir, readFile, rm } from 'node:fs/promises';
-import type { ManagedProcess } from '@recfleet/embedded';
+import { readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { ManagedProcess, type ChannelServer } from '@recfleet/embedded';
 
 // ---------------------------------------------------------------------------------------------
 // Driver ⇄ engine child (IPC messages)
@@ -144,21 +147,193 @@ export async function machineTicks(): Promise<{ busy: number; total: number }> {
   return { busy: sum - v[3]! - v[4]!, total: sum };
 }
 
-/** The pid and arguments of a child of this process whose command line has `arg` as one of its arguments. */
-export async function childWithArg(arg: string): Promise<{ pid: number; argv: string[] }> {
+/** CPU ticks of groups of processes at one moment, with the machine's. */
+export interface CpuSample {
+  at: number;
+  groups: Record<string, Ticks>;
+  machine: { busy: number; total: number };
+}
+
+export async function sampleCpu(groups: Record<string, readonly number[]>): Promise<CpuSample> {
+  const entries = await Promise.all(
+    Object.entries(groups).map(async ([name, pids]) => [name, await ticksOf(pids)] as const),
+  );
+  return { at: Date.now(), groups: Object.fromEntries(entries), machine: await machineTicks() };
+}
+
+/** Between two samples: the seconds, the cores each group used, the whole machine's, and the rest. */
+export interface CoresUsed {
+  seconds: number;
+  groups: Record<string, number>;
+  /** Ticks of each group (user + system), for per-stream figures. */
+  ticks: Record<string, Ticks>;
+  machine: number;
+  /** Every other process on the machine: machine − every group (other people's work). */
+  others: number;
+}
+
+export function coresBetween(s0: CpuSample, s1: CpuSample): CoresUsed {
+  const seconds = (s1.at - s0.at) / 1000;
+  const ticks: Record<string, Ticks> = {};
+  const groups: Record<string, number> = {};
+  for (const [name, t1] of Object.entries(s1.groups)) {
+    const t0 = s0.groups[name] ?? { user: 0, system: 0 };
+    ticks[name] = { user: t1.user - t0.user, system: t1.system - t0.system };
+    groups[name] = total(ticks[name]) / CLK_TCK / seconds;
+  }
+  const machine =
+    ((s1.machine.busy - s0.machine.busy) / Math.max(1, s1.machine.total - s0.machine.total)) * cpus().length;
+  const used = Object.values(groups).reduce((a, b) => a + b, 0);
+  return { seconds, groups, ticks, machine, others: Math.max(0, machine - used) };
+}
+
+/** A measuring window: samples at both ends, and the mean of three PSS samples taken inside it. */
+export interface MeasuredWindow<S> {
+  s0: S;
+  s1: S;
+  windowStart: number;
+  windowEnd: number;
+  pss: Pss;
+}
+
+/**
+ * Samples (`sample`, e.g. sampleCpu) at the start, PSS of `pssPids` three times spread over the window,
+ * and samples again at its end. `onStart` runs between the first sample and the window's start (the
+ * engine child resets its event-loop histogram there).
+ */
+export async function measureWindow<S>(
+  windowSeconds: number,
+  pssPids: () => readonly number[],
+  sample: () => Promise<S>,
+  onStart: () => Promise<void> = () => Promise.resolve(),
+): Promise<MeasuredWindow<S>> {
+  const s0 = await sample();
+  await onStart();
+  const windowStart = Date.now();
+  const samples: Pss[] = [];
+  for (let k = 1; k <= 3; k++) {
+    await sleep(Math.max(0, windowStart + (k * windowSeconds * 1000) / 3 - Date.now() - 300));
+    samples.push(await pssOf(pssPids()));
+  }
+  await sleep(Math.max(0, windowStart + windowSeconds * 1000 - Date.now()));
+  const windowEnd = Date.now();
+  const s1 = await sample();
+  const mean = (key: keyof Pss): number => samples.reduce((a, p) => a + p[key], 0) / samples.length;
+  return {
+    s0,
+    s1,
+    windowStart,
+    windowEnd,
+    pss: { total: mean('total'), anon: mean('anon'), file: mean('file') },
+  };
+}
+
+/** The pids of this process's children. */
+async function childPids(): Promise<number[]> {
+  const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== process.pid) continue;
-      const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').filter((a) => a !== '');
-      if (argv.includes(arg)) return { pid: Number(entry), argv };
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid)
+        pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
   }
-  throw new Error(`no child process has ${arg} in its command line`);
+  return pids;
+}
+
+/** The child of this process with a socket listening on TCP `port` (from /proc/net/tcp{,6} and its fds). */
+export async function childListeningOn(port: number): Promise<number> {
+  const inodes = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const lines = (await readFile(table, 'utf8').catch(() => '')).split('\n').slice(1);
+    for (const line of lines) {
+      // sl local_address rem_address st …: state 0A is LISTEN; the inode is field 10.
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A' && f[9]) inodes.add(`socket:[${f[9]}]`);
+    }
+  }
+  for (const pid of await childPids()) {
+    const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+      if (inodes.has(target)) return pid;
+    }
+  }
+  throw new Error(`no child process listens on port ${port}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source and channel servers
+
+export interface SourceSpec {
+  width: number;
+  height: number;
+  /** Video bit rate, e.g. `3M`. */
+  videoBitrate: string;
+  seconds: number;
+}
+
+/**
+ * Encodes the looped source once: H.264 with a keyframe every 2 s and never elsewhere (so that every
+ * recorder can cut exactly at the segment length) + AAC, 30 fps, in FLV for `-c copy` publishers.
+ */
+export async function encodeSource(
+  dir: string,
+  spec: SourceSpec,
+  cleanup: Cleanup,
+  log: (line: string) => void,
+): Promise<string> {
+  const out = join(dir, `src-${spec.height}p.flv`);
+  log(`encoding the ${spec.seconds} s ${spec.height}p30 source (once)…`);
+  const proc = new ManagedProcess('source encoder', 'ffmpeg', [
+    ...['-hide_banner', '-loglevel', 'error', '-nostdin', '-y'],
+    ...['-f', 'lavfi', '-i', `testsrc2=size=${spec.width}x${spec.height}:rate=30`],
+    ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
+    ...['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', spec.videoBitrate],
+    ...['-g', '60', '-keyint_min', '60', '-sc_threshold', '0'],
+    ...['-c:a', 'aac', '-b:a', '128k', '-t', String(spec.seconds), '-f', 'flv', out],
+  ]);
+  const undo = cleanup.process(proc);
+  const code = await proc.waitExit();
+  await undo();
+  if (code !== 0) throw new Error(`encoding the source failed:\n${proc.output()}`);
+  return out;
+}
+
+/** `1280x720 30 fps H.264 (GOP 60) + AAC, 3.13 Mbit/s, 30 s file, looped`, from ffprobe. */
+export function describeSource(file: string): string {
+  try {
+    const out = execFileSync(
+      'ffprobe',
+      [
+        ...['-v', 'error', '-select_streams', 'v:0'],
+        ...['-show_entries', 'stream=width,height:format=bit_rate,duration', '-of', 'default=nw=1', file],
+      ],
+      { encoding: 'utf8' },
+    );
+    const field = (name: string): number => Number(new RegExp(`^${name}=([\\d.]+)`, 'm').exec(out)?.[1]);
+    return (
+      `${field('width')}x${field('height')} 30 fps H.264 (GOP 60) + AAC, ` +
+      `${fixed(field('bit_rate') / 1e6, 2)} Mbit/s, ${fixed(field('duration'), 0)} s file, looped`
+    );
+  } catch {
+    return `${file}, looped`;
+  }
+}
+
+/**
+ * The process of an embedded channel server, handed to the reaper. ChannelServer keeps its process to
+ * itself and gives it its config in the environment (secrets), so it is found as the child of this
+ * process that listens on the server's RTMP port.
+ */
+export async function channelServerPid(server: ChannelServer, cleanup: Cleanup): Promise<number> {
+  const pid = await childListeningOn(server.port);
+  cleanup.watch(pid);
+  return pid;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,6 +384,23 @@ export function lateness(
     if (count < minPerRecording) result.shortRecordings++;
   }
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Judging, shared by the benchmarks
+
+/** A segment is late when it closes more than this long after its media would have arrived live. */
+export const LATE_LIMIT_SECONDS = 1;
+/** A phase that missed real time is run again when other processes used at least this many cores. */
+export const RETRY_OTHERS_CORES = 0.25;
+
+/** A flag's number, or the fallback; anything but a positive (integer) number is refused by name. */
+export function positiveFlag(name: string, v: string | undefined, fallback: number, integer = false): number {
+  const n = v === undefined ? fallback : Number(v);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new Error(`Expected a positive ${integer ? 'integer' : 'number'} for --${name} but received ${v}`);
+  }
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -152,6 +152,14 @@ export interface FleetWorkerOptions {
   spoolDir: string;
   /** Config keys beyond the ones above; everything else stays at the worker's defaults. */
   extra?: Record<string, unknown>;
+  /** Environment beyond this process's (secrets the config names with `{ "env": NAME }`). */
+  env?: Record<string, string>;
+}
+
+/** What startFleetWorker registers: this file's Cleanup, or the engine benchmarks' (engine-support.ts). */
+export interface StartedRegistry {
+  dir(path: string): unknown;
+  process(proc: ManagedProcess): unknown;
 }
 
 export type FleetWorker = ManagedProcess & {
@@ -163,8 +171,12 @@ export type FleetWorker = ManagedProcess & {
  * Starts `apps/worker` as a real process with a config file (RECFLEET_CONFIG) and waits for its
  * RECFLEET_WORKER_READY line, which it prints once spool recovery is done and it takes jobs.
  */
-export async function startFleetWorker(o: FleetWorkerOptions, cleanup: Cleanup): Promise<FleetWorker> {
-  const dir = cleanup.dir(await mkdtemp(join(tmpdir(), `recfleet-bench-${o.name}-`)));
+export async function startFleetWorker(
+  o: FleetWorkerOptions,
+  cleanup: StartedRegistry,
+): Promise<FleetWorker> {
+  const dir = await mkdtemp(join(tmpdir(), `recfleet-bench-${o.name}-`));
+  cleanup.dir(dir);
   const configPath = join(dir, 'worker.json');
   await writeFile(
     configPath,
@@ -178,7 +190,7 @@ export async function startFleetWorker(o: FleetWorkerOptions, cleanup: Cleanup):
   );
   const main = join(dirname(createRequire(import.meta.url).resolve('@recfleet/worker')), 'main.js');
   const proc = new ManagedProcess(`worker ${o.name}`, process.execPath, [main], {
-    env: { ...process.env, RECFLEET_CONFIG: configPath, RECFLEET_READY_LINE: '1' },
+    env: { ...process.env, ...o.env, RECFLEET_CONFIG: configPath, RECFLEET_READY_LINE: '1' },
   });
   cleanup.process(proc);
   const warnings: string[] = [];
