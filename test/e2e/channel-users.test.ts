@@ -7,7 +7,7 @@
  * publisher's frame number), so durations and program date-times are compared with what the publishers
  * really did, and the manifest's timeline with when the server saw them come and go.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ChannelManifestSchema,
@@ -48,9 +48,18 @@ afterAll(async () => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Where the publisher's timeline starts as the channel server saw it (its frames' arrival minus their
+ * timestamps): the truth the recorder's dates are held to, free of the publisher's own encoding delay.
+ */
 function originOf(p: ChannelUserPublisher): number {
   if (p.timelineOrigin === undefined) throw new Error(`publisher ${p.uid} reported no timeline origin`);
   return p.timelineOrigin;
+}
+
+/** How much later the publisher's own clock puts its frame 0 than the server's view (for the figures). */
+function clockShift(p: ChannelUserPublisher): number {
+  return originOf(p) - (p.startedAt() ?? Number.NaN);
 }
 
 const ofType = (events: RecordingEvent[], type: string, uid?: number): RecordingEvent[] =>
@@ -123,6 +132,11 @@ describe('a channel of three users', () => {
     const status = await fleet.client.get(recordingId);
     expect(status.state).toBe('uploaded');
     expect(status.users?.map((u) => u.uid).sort()).toEqual([A, B, C]);
+    expect(status).toMatchObject({
+      kind: 'channel',
+      manifestKey: `${base}.json`,
+      manifestLocation: join(fleet.storageRoot, `${base}.json`),
+    });
 
     // Events: joins and leaves with uid and track, the update, one terminal event.
     const track = (uid: number): string => `${uid}-av`;
@@ -159,8 +173,12 @@ describe('a channel of three users', () => {
       ).toEqual([]);
       listed.push(...playlist.entries.map((e) => e.uri));
     }
-    expect(await segmentObjects(root, recordingId)).toEqual(listed.sort());
+    expect(await segmentObjects(root, recordingId)).toEqual([...listed].sort());
+    const everything = (await readdir(root)).filter((f) => f.startsWith(recordingId)).sort();
+    expect(everything).toEqual([...listed, ...[A, B, C].map(playlistOf), `${base}.json`].sort());
 
+    const publishersOf = (uid: number): ChannelUserPublisher[] =>
+      uid === A ? [a] : uid === B ? [b1, b2] : [c];
     // The media, by FFmpeg: every playlist decodes without an error line; B's has one discontinuity.
     const measured = new Map<number, MeasuredStretch[]>();
     for (const uid of [A, B, C]) {
@@ -168,7 +186,7 @@ describe('a channel of three users', () => {
       expect(decodePlaylist(path).errors, `ffmpeg on ${uid}'s playlist`).toBe('');
       const playlist = await readPlaylist(path);
       expect(playlist.entries.filter((e) => e.discontinuity).length).toBe(uid === B ? 1 : 0);
-      const publishers = uid === A ? [a] : uid === B ? [b1, b2] : [c];
+      const publishers = publishersOf(uid);
       measured.set(
         uid,
         measureStretches(playlist, SOURCE, (stretch) => originOf(publishers[stretch]!)),
@@ -203,10 +221,21 @@ describe('a channel of three users', () => {
           startErrorMs: Math.round(s.startMs - from),
           endErrorMs: Math.round(s.endMs - to),
           dateErrorsMs: [Math.min(...s.programDateTimeErrorsMs), Math.max(...s.programDateTimeErrorsMs)],
+          // Against the publisher's own clock: the same, plus its encoding and sending.
+          publisherClockErrorsMs: [
+            Math.min(...s.programDateTimeErrorsMs),
+            Math.max(...s.programDateTimeErrorsMs),
+          ].map((e) => Math.round(e + clockShift(publishersOf(uid)[i]!))),
         });
       });
     }
     process.stdout.write(`channel users, measured: ${JSON.stringify(figures)}\n`);
+    // Across users the dates agree with the publishers' timing: every date is off by about the same,
+    // whoever the user.
+    const dateErrors = [...measured.values()].flatMap((st) => st.flatMap((x) => x.programDateTimeErrorsMs));
+    expect(Math.max(...dateErrors) - Math.min(...dateErrors), 'date errors across users').toBeLessThanOrEqual(
+      DATE_TOLERANCE_MS,
+    );
     for (const [uid, stretches] of measured) {
       const want = expected.get(uid)!;
       stretches.forEach((s, i) => {
@@ -269,6 +298,13 @@ describe('a channel of three users', () => {
 
     // The channel token admitted the recorder and appears nowhere: not in the worker's output, the
     // record, the users, the indexes, the events, the job's log and result, or the store.
+    // Nothing went wrong, so the worker warned of nothing.
+    expect(
+      worker
+        .log()
+        .split('\n')
+        .filter((l) => /"level":[456]0/.test(l)),
+    ).toEqual([]);
     const secret = token.slice(token.indexOf('-') + 1);
     expect(worker.log()).not.toContain(secret);
     expect(await fleet.redisText(recordingId)).not.toContain(secret);

@@ -120,6 +120,7 @@ describe('admission by streams', () => {
     for (const id of ids) await fleet.client.stop(id);
     for (const f of follows) await f.done;
     expect(follows.map((f) => f.events.at(-1)?.type)).toEqual(['uploaded', 'uploaded', 'uploaded']);
-    expect(await readyz()).toMatchObject({ streams: 0, recordings: 0 });
+    // The streams are free once each job has returned (just after its terminal event).
+    await expect.poll(readyz, { timeout: scaled(5000) }).toMatchObject({ streams: 0, recordings: 0 });
   });
 });

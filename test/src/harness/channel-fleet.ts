@@ -112,6 +112,8 @@ export class ChannelFleet {
       uid,
       ...USER_MEDIA,
       pattern: 'testsrc2',
+      // Its own clock: the truth a recording's program date-times are checked against.
+      clock: true,
       toneHz: options.toneHz ?? 300 + (uid % 20) * 50,
       ...(options.audio === false ? { audio: false } : {}),
       ...(options.video === false ? { video: false } : {}),

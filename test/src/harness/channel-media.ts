@@ -176,8 +176,8 @@ export interface MeasuredStretch {
  * Splits a playlist at its discontinuities and places each stretch on the publisher's timeline:
  * its first frame identified by picture (identifyFirstFrame), the following segments by counting video
  * frames (so a lost or repeated frame shows as a date error), their dates compared with the truth.
- * `originMs` is the wall time of the publisher's media time 0 (ChannelUserPublisher.timelineOrigin),
- * which a stretch recorded from another publisher session (after a rejoin) has its own of: `originOf`.
+ * `originOf(stretch)` is the wall time at which that stretch's publisher made its frame 0
+ * (ChannelUserPublisher.startedAt); a stretch after a rejoin comes from another publisher session.
  */
 export function measureStretches(
   playlist: Playlist,
