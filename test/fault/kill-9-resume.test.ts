@@ -12,13 +12,14 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { recordingRedisKeys, type RecordingEvent } from '@recfleet/contract';
 import { ChannelServer, TestPublisher, type ManagedProcess } from '@recfleet/embedded';
 import { RecordingClient } from '@recfleet/producer';
-import { S3Storage, type IndexedSegment } from '@recfleet/storage';
+import type { IndexedSegment } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 // @ts-expect-error s3rver ships no type declarations
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCorruptingProxy, type CorruptingProxy } from '../src/fakes/corrupting-proxy.js';
 import { decodePlaylist } from '../src/harness/media-check.js';
+import { s3rverProfile, s3rverStorage } from '../src/harness/s3rver-bucket.js';
 import { startTestRedis, type TestRedis } from '../src/harness/test-redis.js';
 import { startWorkerProcess } from '../src/harness/worker-process.js';
 
@@ -35,24 +36,10 @@ let dir: string;
 let client: RecordingClient;
 const workers: ManagedProcess[] = [];
 
-function profile(endpoint: string): Record<string, unknown> {
-  return {
-    type: 's3',
-    bucket: 'rec',
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    checksumMode: 'WHEN_REQUIRED',
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
-    requestTimeoutMs: 3000,
-  };
-}
-
 async function worker(name: string, endpoint: string): Promise<ManagedProcess> {
   const w = await startWorkerProcess({
     redisUrl: redis.url,
-    storageProfiles: { s3: profile(endpoint) },
+    storageProfiles: { s3: s3rverProfile(endpoint) },
     spoolDir: join(dir, `spool-${name}`),
     extra: {
       lockSeconds: 4,
@@ -70,7 +57,7 @@ beforeAll(async () => {
   s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: join(dir, 's3'), silent: true });
   const { port } = await s3.run();
   s3Url = `http://127.0.0.1:${port}`;
-  await storage(s3Url).client.send(new CreateBucketCommand({ Bucket: 'rec' }));
+  await s3rverStorage(s3Url).client.send(new CreateBucketCommand({ Bucket: 'rec' }));
   throttling = await startCorruptingProxy(s3Url);
   clean = await startCorruptingProxy(s3Url);
   redis = await startTestRedis();
@@ -97,17 +84,6 @@ afterAll(async () => {
   await s3?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-function storage(endpoint: string): S3Storage {
-  return new S3Storage({
-    bucket: 'rec',
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    checksumMode: 'WHEN_REQUIRED',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
-}
 
 describe('kill -9 of the worker holding a recording', () => {
   it('resumes elsewhere within 10 s, and spool recovery delivers every finished segment', async () => {
@@ -159,7 +135,7 @@ describe('kill -9 of the worker holding a recording', () => {
     throttling.faults.throttleNext = 0;
     const restarted = await startWorkerProcess({
       redisUrl: redis.url,
-      storageProfiles: { s3: profile(clean.url) },
+      storageProfiles: { s3: s3rverProfile(clean.url) },
       spoolDir: join(dir, 'spool-a'),
       extra: { lockSeconds: 4, stalledCheckSeconds: 1 },
     });
@@ -179,7 +155,7 @@ describe('kill -9 of the worker holding a recording', () => {
     await expect.poll(async () => readdir(spoolA).catch(() => []), { timeout: 10_000 }).toEqual([]);
 
     // Every indexed segment is in the store and listed, in order, in a playlist that plays cleanly.
-    const s = storage(s3Url);
+    const s = s3rverStorage(s3Url);
     const objects = await s.list('');
     const local = join(dir, 'download');
     await mkdir(local);

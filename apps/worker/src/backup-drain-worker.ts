@@ -151,7 +151,9 @@ export class BackupDrainWorker {
       if (f.kind === 'channel' && !(await this.writeManifest(primary, entryKey, recordingId, f, users))) {
         return false;
       }
-      await record.setState('uploaded', { backedUp: '', drainedAt: Date.now() });
+      const manifest: Record<string, string> =
+        f.kind === 'channel' ? { manifestKey: entryKey, manifestLocation: primary.locate(entryKey) } : {};
+      await record.setState('uploaded', { backedUp: '', drainedAt: Date.now(), ...manifest });
       await record.appendEvent('uploaded', {
         recordingId,
         drained: true,

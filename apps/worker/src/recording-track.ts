@@ -230,6 +230,21 @@ export class RecordingTrack {
     return outcome;
   }
 
+  /** No segment at all, here or from an earlier owner: the track has nothing to deliver. */
+  get empty(): boolean {
+    return this.segments === 0;
+  }
+
+  /**
+   * Ends a track that recorded nothing (see `empty`) without writing anything: a playlist without a
+   * segment is one no player can read. Frees its recorder and spool folder. Call instead of finish().
+   */
+  async discard(): Promise<void> {
+    await this.reserveChain;
+    await this.recorder?.release().catch(() => undefined);
+    await rm(this.outputDir, { recursive: true, force: true });
+  }
+
   figures(): TrackFigures {
     const up = this.uploader.progress();
     return {

@@ -173,6 +173,7 @@ class ScriptedMembership extends EventEmitter<ChannelDirectoryEvents> implements
   }
 
   sourceUrl(uid: number): string {
+    if (this.directory.sourceUrlError) throw this.directory.sourceUrlError;
     return `rtmp://scripted/app/room_u${uid}?sign=${this.token ?? ''}`;
   }
 
@@ -193,6 +194,8 @@ export class ScriptedDirectory implements ChannelDirectory {
   readonly joins: { appId: string; channel: string; recorderUid: number; token: string | undefined }[] = [];
   /** The next join rejects with this. */
   joinError: Error | undefined;
+  /** Memberships refuse users' URLs with this (a token expired since the join). */
+  sourceUrlError: Error | undefined;
 
   async join(request: {
     appId: string;

@@ -92,6 +92,16 @@ export class ChannelUserPublisher {
     return this.origin;
   }
 
+  /**
+   * With `clock`: when the publisher's frame 0 was made on the wall clock, by its own clock
+   * (TestPublisher.startedAt): the publisher's real timing. timelineOrigin, the server's view (arrival −
+   * timestamp), is later by the encoder's latency and the stream's timestamp offset (20–50 ms for a
+   * 320x180 test pattern here).
+   */
+  startedAt(untilSeconds?: number): number | undefined {
+    return this.publisher.startedAt(untilSeconds);
+  }
+
   /** When the server saw it leave (its donePublish); undefined while it publishes. */
   get leftAt(): number | undefined {
     return this.left;

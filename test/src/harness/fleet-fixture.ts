@@ -10,6 +10,22 @@ import { decodePlaylist } from './media-check.js';
 import { startTestRedis, type TestRedis } from './test-redis.js';
 import { startWorkerProcess } from './worker-process.js';
 
+/** A recording's events as they come, and the end of following it. */
+export interface FollowedRecording {
+  events: RecordingEvent[];
+  /** Resolves after its first terminal event. */
+  done: Promise<void>;
+}
+
+/** Collects a recording's events in the background until its terminal event. */
+export function followRecording(client: RecordingClient, recordingId: string): FollowedRecording {
+  const events: RecordingEvent[] = [];
+  const done = (async () => {
+    for await (const e of client.follow(recordingId)) events.push(e);
+  })();
+  return { events, done };
+}
+
 /**
  * A small fleet on one machine for fault tests: a private Redis, a live RTMP channel, local storage, a
  * producer client, and any number of real worker processes.
@@ -90,12 +106,8 @@ export class FleetFixture {
   }
 
   /** Collects a recording's events in the background until its terminal event. */
-  follow(recordingId: string): { events: RecordingEvent[]; done: Promise<void> } {
-    const events: RecordingEvent[] = [];
-    const done = (async () => {
-      for await (const e of this.client.follow(recordingId)) events.push(e);
-    })();
-    return { events, done };
+  follow(recordingId: string): FollowedRecording {
+    return followRecording(this.client, recordingId);
   }
 
   async index(recordingId: string): Promise<IndexedSegment[]> {

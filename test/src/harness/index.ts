@@ -5,3 +5,5 @@ export * from './tcp-proxy.js';
 export * from './fleet-fixture.js';
 export * from './api-process.js';
 export * from './webhook-receiver.js';
+export * from './channel-fleet.js';
+export * from './channel-media.js';

@@ -26,7 +26,11 @@ export interface ChannelDirectoryEvents {
 export interface ChannelMembership extends EventEmitter<ChannelDirectoryEvents> {
   /** Every user publishing now (the recorder's own uid included if someone uses it: the session decides). */
   users(): ChannelUser[];
-  /** The URL the engine pulls user `uid`'s stream from (the token in it: never log it unredacted). */
+  /**
+   * The URL the engine pulls user `uid`'s stream from (the token in it: never log it unredacted).
+   * Throws a RecfleetError CHANNEL_AUTH_FAILED when the server would refuse the play now (the job's
+   * token has expired since the join): that user is reported failed instead of retried forever.
+   */
   sourceUrl(uid: number): string;
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { ChannelDirectory, ChannelMembership } from './channel-directory.js';
 import { ChannelServerCallError, NodeMediaServerApi, type NmsStream } from './node-media-server-api.js';
 import { NodeMediaServerMembership } from './node-media-server-membership.js';
+import { tokenExpired } from './node-media-server-token.js';
 
 export interface NodeMediaServerDirectoryOptions {
   /** `rtmp://host:port` the recorder pulls users' streams from. */
@@ -153,8 +154,7 @@ function checkTokenForm(token: string | undefined): void {
       "the job's token is not a channel token (<expiry>-<32 hex digits>, made by channelToken)",
     );
   }
-  // node-media-server compares whole seconds: a token is good through the second it names.
-  if (expiry.getTime() + 999 < Date.now()) {
+  if (tokenExpired(expiry)) {
     throw new RecfleetError('CHANNEL_AUTH_FAILED', `the job's token expired at ${expiry.toISOString()}`);
   }
 }

@@ -72,6 +72,34 @@ describe('NodeMediaServerDirectory.join: admission', () => {
     expect(ms).toBeLessThan(2000);
   });
 
+  it("gives no user's URL once the token has expired since the join (the server would refuse the play)", async () => {
+    const expiresAt = new Date(Date.now() + 1000);
+    const token = channelToken(APP, CHANNEL, server.secret, expiresAt);
+    const membership = await directoryOf(server).join({
+      appId: APP,
+      channel: CHANNEL,
+      recorderUid: RECORDER_UID,
+      token,
+    });
+    try {
+      expect(membership.sourceUrl(3)).toContain(`?sign=${token}`);
+      // node-media-server takes a token through the second it names.
+      await new Promise((r) =>
+        setTimeout(r, Math.floor(expiresAt.getTime() / 1000) * 1000 + 1000 - Date.now() + 50),
+      );
+      let error: unknown;
+      try {
+        membership.sourceUrl(3);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toMatchObject({ code: 'CHANNEL_AUTH_FAILED' });
+      expect((error as Error).message).not.toContain(token.split('-')[1]);
+    } finally {
+      await membership.close();
+    }
+  });
+
   it("refuses the token of a channel server that lacks the channel token hook (it would not open users' streams)", async () => {
     const plain = await ChannelServer.start({ channelTokenAuth: false });
     try {

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parseUserStreamName, userStreamName } from '@recfleet/contract';
+import { channelTokenExpiry, parseUserStreamName, RecfleetError, userStreamName } from '@recfleet/contract';
 import type { Logger } from 'pino';
 import type { ChannelDirectoryEvents, ChannelMembership, ChannelUser } from './channel-directory.js';
 import type { NmsStream, NodeMediaServerApi } from './node-media-server-api.js';
+import { tokenExpired } from './node-media-server-token.js';
 
 /**
  * How long a publisher whose metadata has not told its codecs yet (node-media-server shows 0 until the
@@ -64,6 +65,15 @@ export class NodeMediaServerMembership
   }
 
   sourceUrl(uid: number): string {
+    // The server checks the token at every play: once it has expired, a user who joins after cannot be
+    // pulled (node-media-server closes the play, which the engine would take for an outage and retry).
+    const expiry = this.o.token === undefined ? undefined : channelTokenExpiry(this.o.token);
+    if (expiry && tokenExpired(expiry)) {
+      throw new RecfleetError(
+        'CHANNEL_AUTH_FAILED',
+        `the job's token expired at ${expiry.toISOString()}: the channel server admits no new user's stream`,
+      );
+    }
     const url = `${this.o.rtmpUrl}/${this.o.appId}/${userStreamName(this.o.channel, uid)}`;
     return this.o.token === undefined ? url : `${url}?sign=${this.o.token}`;
   }

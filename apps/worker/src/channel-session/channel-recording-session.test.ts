@@ -291,6 +291,7 @@ describe('channel recording session', () => {
     expect(Date.parse(manifest.users[2]!.intervals[0]!.joinedAt)).toBeGreaterThanOrEqual(updatedAt - 50);
     expect(manifest.notRecorded).toEqual([expect.objectContaining({ uid: 30, reason: 'unsubscribed' })]);
     expect([...(await usersHash(id)).values()].sort((a, b) => a.uid - b.uid)).toEqual(manifest.users);
+    expect(await bed.recordFields(id)).toMatchObject({ manifestKey });
     // The token admits the recorder to the channel, and goes nowhere else.
     expect(run.recorders[0]!.options!.sourceUrl).toContain(TOKEN);
     expect(JSON.stringify(all)).not.toContain(TOKEN);
@@ -343,6 +344,8 @@ describe('channel recording session', () => {
     await expect.poll(async () => (await run.job()).failedReason).toBeDefined();
     expect(parseFailure((await run.job()).failedReason).code).toBe('UID_CONFLICT');
     expect(await bed.recordFields(id)).toMatchObject({ state: 'failed', errorCode: 'UID_CONFLICT' });
+    // Nobody was recorded: no manifest, and the record names none.
+    expect((await bed.recordFields(id)).manifestKey).toBeUndefined();
     expect(run.recorders).toHaveLength(0);
     expect(directory.memberships.size).toBe(0);
   });
@@ -357,6 +360,36 @@ describe('channel recording session', () => {
     expect((outcome as RecordingFailedError).code).toBe('CHANNEL_AUTH_FAILED');
     expect(await bed.recordFields(id)).toMatchObject({ state: 'failed', errorCode: 'CHANNEL_AUTH_FAILED' });
     expect(JSON.stringify(await events(id))).not.toContain(TOKEN);
+  });
+
+  it('lists no playlist for a user who recorded nothing (their stream could not be pulled)', async () => {
+    const id = 'chan-nothing-recorded';
+    const directory = new ScriptedDirectory();
+    const run = await runChannel(id, directory);
+    directory.publish(10);
+    await atLeast(id, '10-av', 2);
+    // User 50 comes once the channel no longer admits the recorder to new users' streams.
+    const { RecfleetError } = await import('@recfleet/contract');
+    directory.sourceUrlError = new RecfleetError('CHANNEL_AUTH_FAILED', "the job's token expired");
+    directory.publish(50);
+    await expect.poll(() => userEvents(id, 50)).toEqual(['user_joined', 'user_left:failed']);
+    const failed = (await events(id)).find((e) => e.type === 'user_left' && e.data.uid === 50)!;
+    expect(failed.data).toMatchObject({ track: '50-av', code: 'CHANNEL_AUTH_FAILED' });
+    await requestControl(id, 'stop');
+    const result = (await run.outcome) as RecordingResult;
+
+    // Only user 10 has a playlist, in the store, the result and the manifest (a user with no track is
+    // not one it lists); user 50's timeline stays in the users hash. Nothing of 50's is left anywhere.
+    expect(result).toMatchObject({ outcome: 'uploaded', users: 1 });
+    expect(result.playlists!.map((p) => p.uid)).toEqual([10]);
+    const stored = await readdir(bed.storeRoot);
+    expect(stored.filter((f) => f.startsWith(id) && !f.includes('__uid_s_10__'))).toEqual([
+      `${manifestObjectKey(id, 'room')}`,
+    ]);
+    const manifest = await manifestOf(id);
+    expect(manifest.users.map((u) => [u.uid, u.tracks.length])).toEqual([[10, 1]]);
+    expect((await usersHash(id)).get(50)).toMatchObject({ tracks: [], intervals: [{ reason: 'failed' }] });
+    expect(await readdir(bed.spoolDir)).not.toContain(id);
   });
 
   it("reports, and does not record, a later publisher with the recorder's uid and the users over maxUsers", async () => {
@@ -570,6 +603,8 @@ describe('channel recording session', () => {
     const result = (await run.outcome) as RecordingResult;
     expect(result.outcome).toBe('backed_up');
     expect(await bed.recordFields(id)).toMatchObject({ state: 'backed_up', kind: 'channel' });
+    // The primary took no manifest: the record names none until the drain has written it.
+    expect((await bed.recordFields(id)).manifestKey).toBeUndefined();
     expect(await bed.redis.sismember(backedUpSetKey(PREFIX), id)).toBe(1);
 
     refusing = false;
@@ -581,7 +616,10 @@ describe('channel recording session', () => {
     } finally {
       await drain.close();
     }
-    expect(await bed.recordFields(id)).toMatchObject({ state: 'uploaded' });
+    expect(await bed.recordFields(id)).toMatchObject({
+      state: 'uploaded',
+      manifestKey: manifestObjectKey(id, 'room'),
+    });
     for (const [uid, type, track] of [
       [10, 'av', '10-av'],
       [20, 'audio', '20-audio'],

@@ -108,6 +108,8 @@ export class ChannelRecordingSession extends SessionLifecycle {
   private reconcileChain: Promise<void> = Promise.resolve();
   /** Users hash writes, in order. */
   private userWrites: Promise<void> = Promise.resolve();
+  /** The record names the manifest (see noteManifestWritten). */
+  private manifestNoted: Promise<void> | undefined;
 
   constructor(private readonly options: ChannelSessionOptions) {
     super(options);
@@ -115,18 +117,39 @@ export class ChannelRecordingSession extends SessionLifecycle {
     this.manifestKey = manifestObjectKey(spec.recordingId, spec.channel, spec.storage.prefix);
     this.manifest = (
       options.createManifestWriter ??
-      ((store, key) =>
+      ((store, key, onWritten) =>
         channelManifestWriter(store, key, {
           slots: options.uploadSlots,
           attemptTimeoutMs: options.uploadAttemptTimeoutMs,
+          ...(onWritten ? { onWritten } : {}),
         }))
-    )(options.store, this.manifestKey);
+    )(options.store, this.manifestKey, () => void this.noteManifestWritten());
     this.ended = new Promise((resolve) => (this.resolveEnd = resolve));
   }
 
   protected override claimFields(): Record<string, string | number> {
     const { spec } = this.o;
-    return { appId: spec.appId, mode: spec.recordingConfig.mode, manifestKey: this.manifestKey };
+    return { appId: spec.appId, mode: spec.recordingConfig.mode };
+  }
+
+  /**
+   * The record names the manifest once it is in the store (readers fetch what `manifestKey` names): a
+   * recording refused at the join, or whose manifest never reached the store, names none.
+   */
+  private noteManifestWritten(): Promise<void> {
+    this.manifestNoted ??= this.o.redis
+      .hset(this.o.record.keys.record, {
+        manifestKey: this.manifestKey,
+        manifestLocation: this.o.store.locate(this.manifestKey),
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.manifestNoted = undefined;
+          this.o.log.warn({ err }, 'manifest key not saved on the record');
+        },
+      );
+    return this.manifestNoted;
   }
 
   /** Reads the subscriptions and every user's tracks an earlier owner left. */
@@ -202,6 +225,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
     this.o.log.info({ epoch: this.epoch, directory: this.options.directory.kind }, 'joined the channel');
     const end = await this.whileRecording(this.ended, () => this.poll());
     await this.endTracks(end);
+    await this.discardEmptyTracks();
     await membership.close().catch((err: unknown) => this.o.log.warn({ err }, 'leaving the channel failed'));
     if (end.type === 'stopped' && this.fencedReason === undefined && !this.handingOff) {
       const { segments, durationSeconds } = this.totals();
@@ -515,7 +539,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
 
   /** The user's entry with their tracks' current figures. */
   private entryOf(u: UserState): ManifestUser {
-    u.entry.tracks = [...u.tracks].map(([type, t]) => {
+    u.entry.tracks = recordedTracks(u).map(([type, t]) => {
       const f = t.figures();
       return {
         type,
@@ -591,8 +615,15 @@ export class ChannelRecordingSession extends SessionLifecycle {
     };
   }
 
+  /** The tracks with something to deliver (one that recorded nothing is discarded when recording ends). */
   protected tracks(): RecordingTrack[] {
-    return [...this.users.values()].flatMap((u) => [...u.tracks.values()]);
+    return [...this.users.values()].flatMap((u) => recordedTracks(u).map(([, t]) => t));
+  }
+
+  /** Ends the tracks that recorded nothing: no playlist is written for them, their spool goes. */
+  private async discardEmptyTracks(): Promise<void> {
+    const empty = [...this.users.values()].flatMap((u) => [...u.tracks.values()].filter((t) => t.empty));
+    await Promise.all(empty.map((t) => t.discard()));
   }
 
   protected entryKey(): string {
@@ -603,7 +634,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
   protected async deliver(): Promise<Delivery> {
     const delivered = await Promise.all(
       [...this.users.values()].flatMap((u) =>
-        [...u.tracks].map(async ([type, t]) => ({ id: trackId(u.uid, type), outcome: await t.finish() })),
+        recordedTracks(u).map(async ([type, t]) => ({ id: trackId(u.uid, type), outcome: await t.finish() })),
       ),
     );
     this.facts.endedAt = Date.now();
@@ -614,7 +645,10 @@ export class ChannelRecordingSession extends SessionLifecycle {
     // A recording that failed before anyone was recorded has no manifest to show.
     const anyone = delivered.length > 0 || this.lastEnd?.type !== 'fatal_error';
     try {
-      if (anyone) await this.manifest.finish(this.buildManifest(true));
+      if (anyone) {
+        await this.manifest.finish(this.buildManifest(true));
+        await this.noteManifestWritten();
+      }
     } catch (err) {
       manifestError = describeStorageFailure(err);
     }
@@ -642,7 +676,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
     const { store } = this.o;
     return {
       playlists: [...this.users.values()].flatMap((u) =>
-        [...u.tracks].map(([type, t]) => ({
+        recordedTracks(u).map(([type, t]) => ({
           uid: u.uid,
           type,
           key: t.keys.playlistKey,
@@ -651,7 +685,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
       ),
       manifestKey: this.manifestKey,
       manifestLocation: store.locate(this.manifestKey),
-      users: [...this.users.values()].filter((u) => u.tracks.size > 0).length,
+      users: [...this.users.values()].filter((u) => recordedTracks(u).length > 0).length,
     };
   }
 
@@ -673,6 +707,15 @@ export class ChannelRecordingSession extends SessionLifecycle {
     this.handingOff = true;
     this.endWith({ type: 'stopped', reason: 'requested' });
   }
+}
+
+/**
+ * The user's tracks that have segments: the only ones with a playlist, in the manifest and the result.
+ * A track that never got a segment (the user left before the first was cut, or their stream could not
+ * be pulled) is not listed; a resumed one has its earlier owners' segments.
+ */
+function recordedTracks(u: UserState): [TrackType, RecordingTrack][] {
+  return [...u.tracks].filter(([, t]) => !t.empty);
 }
 
 /** Ends the user's open interval (if any) at `at`. */

@@ -10,7 +10,12 @@ export interface ManifestWriter {
   finish(manifest: ChannelManifest): Promise<void>;
 }
 
-export type ManifestWriterFactory = (store: StorageAdapter, key: string) => ManifestWriter;
+/** Makes a recording's manifest writer; `onWritten` is called whenever a manifest reached the store. */
+export type ManifestWriterFactory = (
+  store: StorageAdapter,
+  key: string,
+  onWritten?: () => void,
+) => ManifestWriter;
 
 /**
  * The storage package's ChannelManifestWriter behind the session's interface: updates after the final
@@ -20,9 +25,11 @@ export type ManifestWriterFactory = (store: StorageAdapter, key: string) => Mani
 export function channelManifestWriter(
   store: StorageAdapter,
   key: string,
-  options: { slots?: UploadSlots; attemptTimeoutMs?: number } = {},
+  options: { slots?: UploadSlots; attemptTimeoutMs?: number; onWritten?: () => void } = {},
 ): ManifestWriter {
-  const writer = new ChannelManifestWriter(store, key, options);
+  const { onWritten, ...writerOptions } = options;
+  const writer = new ChannelManifestWriter(store, key, writerOptions);
+  if (onWritten) writer.on('written', () => onWritten());
   let finished = false;
   return {
     update(manifest) {
