@@ -40,6 +40,8 @@ const JWT_LIFETIME_SECONDS = 300;
  */
 export class NodeMediaServerApi {
   private jwt: { value: string; renewAt: number } | undefined;
+  private listing: Promise<NmsStream[]> | undefined;
+  private lastListing: { at: number; streams: NmsStream[] } | undefined;
   /** The HTTP base as messages show it. */
   private readonly shown: string;
 
@@ -52,10 +54,41 @@ export class NodeMediaServerApi {
     this.shown = redactUrl(httpUrl);
   }
 
-  async listStreams(signal?: AbortSignal): Promise<NmsStream[]> {
+  /**
+   * The server's streams, as one answer shared by every caller: a call while a request is in flight
+   * waits for that request, and an answer younger than `maxAgeMs` is reused. A host records many
+   * channels of one server, each following its users every poll interval; shared, they cost the server
+   * (and the worker) one listing per interval, not one per recording.
+   */
+  listStreams(signal?: AbortSignal, maxAgeMs = 0): Promise<NmsStream[]> {
+    const fresh = this.lastListing && Date.now() - this.lastListing.at <= maxAgeMs;
+    if (fresh) return Promise.resolve(this.lastListing!.streams);
+    this.listing ??= this.fetchStreams().then(
+      (streams) => {
+        this.lastListing = { at: Date.now(), streams };
+        this.listing = undefined;
+        return streams;
+      },
+      (err: unknown) => {
+        this.listing = undefined;
+        throw err;
+      },
+    );
+    if (!signal) return this.listing;
+    // One caller giving up (its membership closed) must not cancel the others' shared request.
+    return Promise.race([
+      this.listing,
+      new Promise<never>((_, reject) => {
+        if (signal.aborted) reject(signal.reason);
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      }),
+    ]);
+  }
+
+  private async fetchStreams(): Promise<NmsStream[]> {
     const headers: Record<string, string> = {};
     if (this.apiSecret !== undefined) headers.authorization = `Bearer ${this.bearer()}`;
-    const res = await this.call(`${this.httpUrl}/api/v1/streams`, 'the API', headers, signal);
+    const res = await this.call(`${this.httpUrl}/api/v1/streams`, 'the API', headers, undefined);
     if (res.status === 401 || res.status === 403 || res.status === 404) {
       await res.body?.cancel();
       throw new ChannelServerCallError(

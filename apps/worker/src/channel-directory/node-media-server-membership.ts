@@ -60,6 +60,11 @@ export class NodeMediaServerMembership
     super();
   }
 
+  /** Another channel's answer this recent is as good as our own (see NodeMediaServerApi.listStreams). */
+  private get sharedAgeMs(): number {
+    return this.o.pollIntervalMs / 2;
+  }
+
   users(): ChannelUser[] {
     return [...this.joined.values()].map(({ user }) => ({ ...user })).sort((a, b) => a.uid - b.uid);
   }
@@ -88,7 +93,7 @@ export class NodeMediaServerMembership
     while (this.held.size > 0 && Date.now() < until) {
       await this.sleep(Math.min(this.o.pollIntervalMs, 100));
       try {
-        this.apply(await this.o.api.listStreams(this.abort.signal), Date.now());
+        this.apply(await this.o.api.listStreams(this.abort.signal, this.sharedAgeMs), Date.now());
       } catch {
         break; // the loop takes over (and reports the outage)
       }
@@ -112,7 +117,7 @@ export class NodeMediaServerMembership
       );
       if (this.abort.signal.aborted) return;
       try {
-        const streams = await this.o.api.listStreams(this.abort.signal);
+        const streams = await this.o.api.listStreams(this.abort.signal, this.sharedAgeMs);
         failures = 0;
         this.answered();
         this.apply(streams, Date.now());
