@@ -153,6 +153,97 @@ describe('stop and cancel', () => {
   });
 });
 
+describe('a failed start never leaves a record that blocks its id', () => {
+  /** Everything startRecording-5 writes for a recording. */
+  async function footprint(recordingId: string, uidOf: number) {
+    const keys = recordingRedisKeys('recfleet', recordingId);
+    return {
+      record: await redis.exists(keys.record),
+      events: await redis.exists(keys.events),
+      indexed: await redis.zscore('recfleet:recordings', recordingId),
+      active: await redis.get(activeRecordingKey('recfleet', 'app', 'room', uidOf)),
+    };
+  }
+
+  it('Redis refusing the job (NOPERM on the queue keys) undoes the start; the same id then starts', async () => {
+    const id = 'refused-add-1';
+    const req = { ...request(), recordingId: id, callbackUrl: 'http://127.0.0.1:9/hook' };
+    // The record's keys may be written, the queue's may not: the add fails after the record was made.
+    await redis.call(
+      'ACL',
+      'SETUSER',
+      'default',
+      'resetkeys',
+      '~recfleet:rec:*',
+      '~recfleet:active:*',
+      '~recfleet:recordings',
+      '~recfleet:webhooks',
+      '~recfleet:storage-profiles',
+    );
+    try {
+      const err = await client.start(req).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RedisUnavailableError);
+      expect(err).toMatchObject({ code: 'REDIS_UNAVAILABLE', httpStatus: 503, exitCode: 5 });
+      expect((err as Error).message).toMatch(/refused to enqueue recording refused-add-1 \(NOPERM/);
+      expect(await footprint(id, req.uid)).toEqual({ record: 0, events: 0, indexed: null, active: null });
+      expect(await redis.sismember('recfleet:webhooks', id)).toBe(0);
+    } finally {
+      await redis.call('ACL', 'SETUSER', 'default', 'allkeys');
+    }
+    expect(await client.start(req)).toEqual({ recordingId: id, created: true });
+    const status = await client.get(id);
+    expect(status).toMatchObject({ state: 'queued', jobState: 'waiting' });
+    expect(await redis.sismember('recfleet:webhooks', id)).toBe(1);
+  });
+
+  it('Redis killed while starts are under way: every id starts again afterwards, none is left failed', async () => {
+    const aof = await RedisServer.start({ appendOnly: true });
+    const starter = new RecordingClient({ redisUrl: aof.url, redisTimeoutMs: 1000 });
+    const direct = new Redis(aof.url, { maxRetriesPerRequest: null });
+    direct.on('error', () => undefined);
+    try {
+      await direct.sadd(storageProfilesKey('recfleet'), 'local');
+      await starter.start({ ...request(), recordingId: 'warm-up' });
+      const ids = Array.from({ length: 60 }, (_, i) => `killed-start-${i}`);
+      const uids = new Map(ids.map((id) => [id, uid++]));
+      const attempts = ids.map(async (id, i) => {
+        // Spread over the moment of the kill: some finish, some fail before, between or after the steps.
+        await new Promise((r) => setTimeout(r, i % 20));
+        return starter.start({ ...request(uids.get(id)), recordingId: id }).then(
+          () => 'started',
+          (e: unknown) => (e instanceof RedisUnavailableError ? 'unavailable' : String(e)),
+        );
+      });
+      await new Promise((r) => setTimeout(r, 8));
+      await aof.kill();
+      const outcomes = await Promise.all(attempts);
+      expect(outcomes.every((o) => o === 'started' || o === 'unavailable')).toBe(true);
+      expect(outcomes).toContain('unavailable');
+      await aof.restart();
+
+      const after = new RecordingClient({ redisUrl: aof.url });
+      try {
+        const states = await Promise.all(
+          ids.map((id) => direct.hget(recordingRedisKeys('recfleet', id).record, 'state')),
+        );
+        // A start that failed left nothing, or a record still queued (never one that is failed).
+        expect(states.every((s) => s === null || s === 'queued')).toBe(true);
+        for (const id of ids) {
+          const again = await after.start({ ...request(uids.get(id)), recordingId: id });
+          expect(again.recordingId).toBe(id);
+          expect(await after.get(id)).toMatchObject({ state: 'queued', jobState: 'waiting' });
+        }
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await starter.close();
+      direct.disconnect();
+      await aof.stop();
+    }
+  });
+});
+
 describe('the read model', () => {
   it("reports the code a recording failed with, as its record and its job's reason both say", async () => {
     const { recordingId } = await client.start(request());
@@ -248,7 +339,8 @@ describe('Redis unavailable', () => {
         }
         expect(connection.listenerCount('ready')).toBeLessThanOrEqual(before + 1);
       }
-      expect(connection.listenerCount('ready')).toBe(before);
+      // ioredis adds a listener of its own while a reconnect attempt is under way: polled past one.
+      await expect.poll(() => connection.listenerCount('ready'), { interval: 5 }).toBe(before);
       const err = (await down.list().catch((e: unknown) => e)) as RedisUnavailableError;
       expect(err).toMatchObject({
         code: 'REDIS_UNAVAILABLE',

@@ -10,8 +10,8 @@ import {
   InvalidRecordingJobError,
   isFinalState,
   isRecordingState,
+  isRedisReply,
   numberRuleProblem,
-  openRedis,
   parseFailure,
   parseRecordingJob,
   parseUpdateRecordingRequest,
@@ -44,6 +44,7 @@ import {
 } from '@recfleet/contract';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { BoundedConnection, boundedConnectionOptions, type RedisHealth } from './bounded-connection.js';
 import {
   InvalidListFilterError,
   NotAChannelRecordingError,
@@ -70,6 +71,7 @@ import {
 
 export * from './recording-errors.js';
 export * from './recording-read-model.js';
+export { REDIS_HEALTH, type RedisHealth } from './bounded-connection.js';
 
 export interface RecordingClientOptions {
   redisUrl: string;
@@ -89,6 +91,8 @@ export interface RecordingClientOptions {
 
 /** A producer waits this long for Redis per call before it reports it unavailable (API 503, CLI 5). */
 export const DEFAULT_REDIS_TIMEOUT_MS = 3000;
+/** How soon a follower that lost Redis asks again (its reads are bounded, so an outage is noticed). */
+const FOLLOW_RETRY_MS = 250;
 
 /** Records examined per list call at most; a sparse filter returns a short page and a cursor. */
 const LIST_SCAN_LIMIT = 2000;
@@ -121,6 +125,20 @@ export interface UpdateOutcome {
 /** Merges retried when another update (or the worker's first claim) changed the subscriptions meanwhile. */
 const UPDATE_ATTEMPTS = 5;
 
+/** What `follow` tells its caller of Redis while it follows: lost (once per outage), and back. */
+export type FollowOutage =
+  | { state: 'lost'; at: number; error: RedisUnavailableError }
+  | { state: 'restored'; at: number; downMs: number };
+
+export interface FollowOptions {
+  /** Follow from after this event id (default: from the first event). */
+  afterId?: string;
+  /** How long one read waits for new events, ms (default 1000). */
+  blockMs?: number;
+  /** Told when Redis is lost (first failed read of an outage) and when a read succeeds again. */
+  onOutage?: (change: FollowOutage) => void;
+}
+
 /**
  * The producer's client, and the one reader of recordings for every producer part (API, CLI,
  * dashboards): starts recordings (BullMQ jobs), stops or cancels them from any host, reads their
@@ -128,37 +146,28 @@ const UPDATE_ATTEMPTS = 5;
  * with RedisUnavailableError when Redis is down, so callers decide on the error's type.
  */
 export class RecordingClient {
+  private readonly connection: BoundedConnection;
   private readonly redis: Redis;
-  private readonly queueConnection: Redis;
+  private readonly queueConnection: BoundedConnection;
   private readonly queue: Queue;
   private readonly keyPrefix: string;
   private readonly timeoutMs: number;
   /** The Redis URL without credentials, for error messages. */
   private readonly where: string;
-  private readonly followers = new Set<Redis>();
-  private readyWait: Promise<void> | undefined;
-  private lastConnectionError: Error | undefined;
+  private readonly followers = new Set<BoundedConnection>();
 
   constructor(private readonly options: RecordingClientOptions) {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.timeoutMs = options.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     this.where = redactUrl(options.redisUrl);
-    // Producers fail fast when Redis is down instead of queueing commands in memory: a command queued
-    // offline would run after the caller was told it failed.
-    this.redis = openRedis(options.redisUrl, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      lazyConnect: false,
-    });
-    this.redis.on('error', (err: Error) => (this.lastConnectionError = err));
-    this.redis.on('ready', () => (this.lastConnectionError = undefined));
+    // Producers fail fast when Redis is down instead of queueing commands in memory (a command queued
+    // offline would run after the caller was told it failed), and drop a socket Redis stops answering.
+    this.connection = new BoundedConnection(options.redisUrl, this.where, this.timeoutMs);
+    this.redis = this.connection.redis;
     // Its own connection: BullMQ registers its scripts on it, and some share our scripts' names.
-    this.queueConnection = openRedis(options.redisUrl, {
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-    });
+    this.queueConnection = new BoundedConnection(options.redisUrl, this.where, this.timeoutMs);
     this.queue = new Queue(options.queueName ?? RECORDINGS_QUEUE, {
-      connection: this.queueConnection,
+      connection: this.queueConnection.redis,
       prefix: this.keyPrefix,
     });
     this.queue.on('error', () => undefined);
@@ -169,8 +178,10 @@ export class RecordingClient {
    * while a recording of the same app, channel and uid is active (not in a final state) its id is
    * returned instead of starting another; `created` tells which happened. Refuses an invalid request
    * with InvalidRecordingJobError naming every bad field, including a storage profile no worker knows.
+   * A start that fails never leaves a record that blocks its id: see `enqueue`.
    */
   async start(request: StartRequest): Promise<RecordingHandle> {
+    const deadline = this.connection.deadline();
     const recordingId =
       request.recordingId === undefined ? `rec-${randomBytes(8).toString('hex')}` : request.recordingId;
     const problems: FieldProblem[] = [];
@@ -188,7 +199,7 @@ export class RecordingClient {
       typeof profile === 'string' &&
       !problems.some((p) => p.field === 'storage.profile' || p.field === 'storage')
     ) {
-      const known = await this.knownStorageProfiles();
+      const known = await this.knownStorageProfiles(deadline);
       if (!known.includes(profile)) {
         problems.push({
           field: 'storage.profile',
@@ -200,20 +211,18 @@ export class RecordingClient {
 
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
     const activeKey = activeRecordingKey(this.keyPrefix, job.appId, job.channel, job.uid);
+    const startKeys = [
+      keys.record,
+      keys.events,
+      activeKey,
+      recordingsIndexKey(this.keyPrefix),
+      webhookRecordingsKey(this.keyPrefix),
+    ];
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
-      const [outcome, id] = (await this.call(() =>
-        runScript(
-          this.redis,
-          'startRecording',
-          [
-            keys.record,
-            keys.events,
-            activeKey,
-            recordingsIndexKey(this.keyPrefix),
-            webhookRecordingsKey(this.keyPrefix),
-          ],
-          [
+      const [outcome, id] = (await this.call(
+        () =>
+          runScript(this.redis, 'startRecording', startKeys, [
             recordingId,
             now,
             job.appId,
@@ -224,84 +233,114 @@ export class RecordingClient {
             recordingKind(job),
             // Version 0 of a channel recording's subscriptions, which updates replace (see update).
             recordingKind(job) === 'channel' ? JSON.stringify(subscriptionsOf(job.recordingConfig)) : '',
-          ],
-        ),
+          ]),
+        deadline,
       )) as [string, string];
       if (outcome === 'created') {
-        try {
-          await this.addJob(job);
-        } catch (err) {
-          // Nothing will run it: end it, and free the identity so that a retry can start it again.
-          await this.endQueued(recordingId, 'INTERNAL', 'the job could not be enqueued').catch(
-            () => undefined,
-          );
-          throw err;
-        }
+        await this.enqueue(job, startKeys, deadline);
         return { recordingId, created: true };
       }
       if (outcome === 'exists') {
         // A start retried after its job could not be added enqueues it now (BullMQ ignores a known id).
-        if ((await this.call(() => this.redis.hget(keys.record, 'state'))) === 'queued')
-          await this.addJob(job);
+        if ((await this.call(() => this.redis.hget(keys.record, 'state'), deadline)) === 'queued')
+          await this.enqueue(job, startKeys, deadline);
         return { recordingId, created: false };
       }
       // Another recording of this identity holds the active key: it is the answer, unless it is over
       // (or is left over from a start that never enqueued its job), in which case the key is freed.
-      if (attempt < 3 && (await this.isStale(id))) {
-        await this.call(() => runScript(this.redis, 'releaseActiveRecording', [activeKey], [id]));
+      if (attempt < 3 && (await this.isStale(id, deadline))) {
+        await this.call(() => runScript(this.redis, 'releaseActiveRecording', [activeKey], [id]), deadline);
         continue;
       }
       return { recordingId: id, created: false };
     }
   }
 
-  private async isStale(recordingId: string): Promise<boolean> {
-    const [state, createdAt] = await this.call(() =>
-      this.redis.hmget(recordingRedisKeys(this.keyPrefix, recordingId).record, 'state', 'createdAt'),
+  private async isStale(recordingId: string, deadline: number): Promise<boolean> {
+    const [state, createdAt] = await this.call(
+      () => this.redis.hmget(recordingRedisKeys(this.keyPrefix, recordingId).record, 'state', 'createdAt'),
+      deadline,
     );
     if (!state || isFinalState(state)) return true;
     if (state !== 'queued' || Date.now() - Number(createdAt) < ORPHAN_AFTER_MS) return false;
-    return (await this.call(() => this.queue.getJob(recordingId))) === undefined;
+    return (await this.call(() => this.queue.getJob(recordingId), deadline)) === undefined;
   }
 
-  private async addJob(job: RecordingJob): Promise<void> {
-    // jobId = recordingId: BullMQ ignores an add whose id exists, so retries of start are harmless.
-    await this.call(() =>
-      this.queue.add(RECORD_JOB_NAME, job, {
-        jobId: job.recordingId,
-        attempts: 1,
-        removeOnComplete: { age: 7 * 24 * 3600 },
-        removeOnFail: { age: 30 * 24 * 3600 },
-      }),
-    );
+  /**
+   * Adds a started recording's job (jobId = recordingId: BullMQ ignores an add whose id exists, so
+   * retries of start are harmless). A start that fails here never leaves a record that blocks its id:
+   *
+   * - Redis refused the add (its answer, e.g. NOPERM, OOM, READONLY): nothing was enqueued, so the start
+   *   is undone (abandonStart-5: record, events, index entry, webhook registration and active key) and
+   *   the id and the identity can start again; the caller gets RedisUnavailableError.
+   * - Redis did not answer: whether the job was added is unknown. The record stays `queued`, and a start
+   *   retried with the same id adds the job (or finds it there).
+   */
+  private async enqueue(job: RecordingJob, startKeys: string[], deadline: number): Promise<void> {
+    try {
+      await this.call(
+        () =>
+          this.queue.add(RECORD_JOB_NAME, job, {
+            jobId: job.recordingId,
+            attempts: 1,
+            removeOnComplete: { age: 7 * 24 * 3600 },
+            removeOnFail: { age: 30 * 24 * 3600 },
+          }),
+        deadline,
+      );
+    } catch (err) {
+      if (!isRedisReply(err)) throw err;
+      // Redis answers: the undo gets a bound of its own, the start's may be spent.
+      await this.call(() => runScript(this.redis, 'abandonStart', startKeys, [job.recordingId])).catch(
+        () => undefined,
+      );
+      const reason = (err as Error).message.split('\n')[0];
+      throw new RedisUnavailableError(
+        `Redis at ${this.where} refused to enqueue recording ${job.recordingId} (${reason}); nothing was started`,
+        { cause: err },
+      );
+    }
   }
 
   /** Ends a recording no worker took (only while its record is `queued`) and frees its identity. */
-  private async endQueued(recordingId: string, code: RecfleetErrorCode, message: string): Promise<void> {
+  private async endQueued(
+    recordingId: string,
+    code: RecfleetErrorCode,
+    message: string,
+    deadline: number,
+  ): Promise<void> {
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
-    const ended = await this.call(() =>
-      runScript(
-        this.redis,
-        'failQueuedRecording',
-        [keys.record, keys.events],
-        [code, message, Date.now(), JSON.stringify({ code, message })],
-      ),
+    const ended = await this.call(
+      () =>
+        runScript(
+          this.redis,
+          'failQueuedRecording',
+          [keys.record, keys.events],
+          [code, message, Date.now(), JSON.stringify({ code, message })],
+        ),
+      deadline,
     );
-    if (ended === 1) await this.call(() => releaseActiveRecording(this.redis, this.keyPrefix, recordingId));
+    if (ended === 1) {
+      await this.call(() => releaseActiveRecording(this.redis, this.keyPrefix, recordingId), deadline);
+    }
   }
 
   /** Whether Redis answers (for health checks). */
   async ping(): Promise<boolean> {
-    try {
-      return (await this.call(() => this.redis.ping())) === 'PONG';
-    } catch {
-      return false;
-    }
+    return (await this.health()) === 'up';
+  }
+
+  /**
+   * Whether Redis answers a PING within `timeoutMs` (default: the client's bound): `up`; `down` when it
+   * cannot be reached; `not_answering` when it accepts connections but does not answer (hung).
+   */
+  health(timeoutMs = this.timeoutMs): Promise<RedisHealth> {
+    return this.connection.health(timeoutMs);
   }
 
   /** The storage profile names the fleet's workers registered, sorted. */
-  async knownStorageProfiles(): Promise<string[]> {
-    return (await this.call(() => this.redis.smembers(storageProfilesKey(this.keyPrefix)))).sort();
+  async knownStorageProfiles(deadline = this.connection.deadline()): Promise<string[]> {
+    return (await this.call(() => this.redis.smembers(storageProfilesKey(this.keyPrefix)), deadline)).sort();
   }
 
   /**
@@ -318,9 +357,11 @@ export class RecordingClient {
   }
 
   private async control(recordingId: string, request: ControlRequest): Promise<ControlOutcome> {
+    const deadline = this.connection.deadline();
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
-    const [outcome, state] = (await this.call(() =>
-      runScript(this.redis, 'requestControl', [keys.record], [request, Date.now(), ...FINAL_STATES]),
+    const [outcome, state] = (await this.call(
+      () => runScript(this.redis, 'requestControl', [keys.record], [request, Date.now(), ...FINAL_STATES]),
+      deadline,
     )) as [string, string];
     if (outcome === 'not_found') throw new RecordingNotFoundError(recordingId);
     if (outcome === 'ended') {
@@ -330,12 +371,17 @@ export class RecordingClient {
     // removal that succeeded may end it: BullMQ refuses to remove a job a worker holds (one that took
     // it since the state was read), and that worker acts on the request stored above.
     if (
-      (await this.call(() => this.queue.getJobState(recordingId))) === 'waiting' &&
-      (await this.call(() => this.queue.remove(recordingId))) === 1
+      (await this.call(() => this.queue.getJobState(recordingId), deadline)) === 'waiting' &&
+      (await this.call(() => this.queue.remove(recordingId), deadline)) === 1
     ) {
-      await this.endQueued(recordingId, 'CANCELLED', `${request} requested before any worker took it`);
+      await this.endQueued(
+        recordingId,
+        'CANCELLED',
+        `${request} requested before any worker took it`,
+        deadline,
+      );
     }
-    const after = await this.call(() => this.redis.hget(keys.record, 'state'));
+    const after = await this.call(() => this.redis.hget(keys.record, 'state'), deadline);
     return { recordingId, requested: request, state: isRecordingState(after) ? after : 'failed' };
   }
 
@@ -351,9 +397,11 @@ export class RecordingClient {
     const update = parseUpdate(body);
     if (!RECORDING_ID_PATTERN.test(recordingId)) throw new RecordingNotFoundError(recordingId);
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
+    const deadline = this.connection.deadline();
     for (let attempt = 1; ; attempt++) {
-      const [state, kindField, stored, version] = await this.call(() =>
-        this.redis.hmget(keys.record, 'state', 'kind', 'subscriptions', 'subscriptionsVersion'),
+      const [state, kindField, stored, version] = await this.call(
+        () => this.redis.hmget(keys.record, 'state', 'kind', 'subscriptions', 'subscriptionsVersion'),
+        deadline,
       );
       if (state === null) throw new RecordingNotFoundError(recordingId);
       if (isFinalState(state)) throw new RecordingEndedError(recordingId, state, 'update');
@@ -361,7 +409,7 @@ export class RecordingClient {
       let kind = asKind(kindField);
       let jobConfig: Subscriptions | undefined;
       if (kind === undefined || stored === null) {
-        const data = (await this.call(() => this.queue.getJob(recordingId)))?.data as
+        const data = (await this.call(() => this.queue.getJob(recordingId), deadline))?.data as
           RecordingJobInput | undefined;
         if (data) {
           kind ??= recordingKind(data);
@@ -374,13 +422,15 @@ export class RecordingClient {
       const next = applySubscriptionUpdate(current, update);
       const problems = mergedProblems(current, update, next);
       if (problems.length > 0) throw new InvalidRecordingJobError(problems);
-      const [outcome, value] = (await this.call(() =>
-        runScript(
-          this.redis,
-          'updateSubscriptions',
-          [keys.record],
-          [JSON.stringify(next), version ?? '', Date.now(), kind, ...FINAL_STATES],
-        ),
+      const [outcome, value] = (await this.call(
+        () =>
+          runScript(
+            this.redis,
+            'updateSubscriptions',
+            [keys.record],
+            [JSON.stringify(next), version ?? '', Date.now(), kind, ...FINAL_STATES],
+          ),
+        deadline,
       )) as [string, string];
       switch (outcome) {
         case 'updated':
@@ -404,21 +454,24 @@ export class RecordingClient {
 
   /** The recording's record, job state, progress, result and error. Throws RecordingNotFoundError. */
   async get(recordingId: string): Promise<RecordingStatus> {
+    const deadline = this.connection.deadline();
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
-    const [fields, indexed, users, job] = await this.call(() =>
-      Promise.all([
-        this.redis.hgetall(keys.record),
-        this.redis.hlen(keys.segments),
-        this.redis.hgetall(keys.users),
-        this.queue.getJob(recordingId),
-      ]),
+    const [fields, indexed, users, job] = await this.call(
+      () =>
+        Promise.all([
+          this.redis.hgetall(keys.record),
+          this.redis.hlen(keys.segments),
+          this.redis.hgetall(keys.users),
+          this.queue.getJob(recordingId),
+        ]),
+      deadline,
     );
     // The worker writes the result on the record before the job completes; older records have it only
     // on the job.
     if (!fields.result && job?.returnvalue) fields.result = JSON.stringify(job.returnvalue);
     const summary = toSummary(fields, indexed, job?.progress);
     if (!summary) throw new RecordingNotFoundError(recordingId);
-    const jobState = job ? await this.call(() => job.getState()) : 'unknown';
+    const jobState = job ? await this.call(() => job.getState(), deadline) : 'unknown';
     const status: RecordingStatus = { ...summary, jobState };
     // Records written before `kind` and the subscriptions were: the job data tells (never its token).
     const data = job?.data as RecordingJobInput | undefined;
@@ -463,27 +516,46 @@ export class RecordingClient {
   /**
    * Follows a recording's events from the start (or after `afterId`), live, until a terminal event
    * (`uploaded`, `backed_up`, `fatal_error`), or until its record has been settled for a while without
-   * one. Works for recordings started by any producer. Its blocking reads are not bounded: a follower
-   * rides through Redis restarts (the read is sent again after reconnecting).
+   * one. Works for recordings started by any producer. Follows through Redis outages of any length —
+   * restarts, failovers, a Redis that stops answering: every read is bounded, a connection Redis stops
+   * answering is dropped, and reading continues after the last event yielded, so nothing is repeated or
+   * skipped. `onOutage` is told when Redis is lost and when it is back.
    */
-  async *follow(
-    recordingId: string,
-    options: { afterId?: string; blockMs?: number } = {},
-  ): AsyncGenerator<RecordingEvent> {
+  async *follow(recordingId: string, options: FollowOptions = {}): AsyncGenerator<RecordingEvent> {
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
-    const reader = openRedis(this.options.redisUrl, { maxRetriesPerRequest: null });
-    reader.on('error', () => undefined);
+    const blockMs = options.blockMs ?? 1000;
+    // A blocking read leaves its socket silent for blockMs: the socket timeout allows for it.
+    const reader = new BoundedConnection(
+      this.options.redisUrl,
+      this.where,
+      this.timeoutMs,
+      boundedConnectionOptions(this.timeoutMs, blockMs),
+    );
     this.followers.add(reader);
     let lastId = options.afterId ?? '0-0';
+    let lostAt: number | undefined;
     try {
       for (;;) {
-        const reply = (await reader.xread(
-          'BLOCK',
-          options.blockMs ?? 1000,
-          'STREAMS',
-          keys.events,
-          lastId,
-        )) as [string, [string, string[]][]][] | null;
+        let reply: [string, [string, string[]][]][] | null;
+        try {
+          reply = (await reader.call(
+            () => reader.redis.xread('BLOCK', blockMs, 'STREAMS', keys.events, lastId),
+            reader.deadline(blockMs + this.timeoutMs),
+          )) as typeof reply;
+        } catch (err) {
+          if (!(err instanceof RedisUnavailableError)) throw err;
+          if (lostAt === undefined) {
+            lostAt = Date.now();
+            options.onOutage?.({ state: 'lost', at: lostAt, error: err });
+          }
+          await new Promise((r) => setTimeout(r, FOLLOW_RETRY_MS));
+          continue;
+        }
+        if (lostAt !== undefined) {
+          const at = Date.now();
+          options.onOutage?.({ state: 'restored', at, downMs: at - lostAt });
+          lostAt = undefined;
+        }
         if (!reply) {
           if (await this.settledWithoutEvent(recordingId)) return;
           continue;
@@ -499,7 +571,7 @@ export class RecordingClient {
       }
     } finally {
       this.followers.delete(reader);
-      reader.disconnect();
+      reader.redis.disconnect();
     }
   }
 
@@ -525,11 +597,12 @@ export class RecordingClient {
    */
   async list(filter: ListFilter = {}): Promise<RecordingPage> {
     const { limit, states, position } = checkFilter(filter);
+    const deadline = this.connection.deadline();
     const recordings: RecordingSummary[] = [];
     let scanned = 0;
     let last: [string, number] | undefined;
     let exhausted = false;
-    const pages = this.scanIndex(position);
+    const pages = this.scanIndex(position, deadline);
     outer: for (;;) {
       const next = await pages.next();
       if (next.done) {
@@ -537,7 +610,10 @@ export class RecordingClient {
         break;
       }
       const batch = next.value;
-      const summaries = await this.readSummaries(batch.map(([id]) => id));
+      const summaries = await this.readSummaries(
+        batch.map(([id]) => id),
+        deadline,
+      );
       for (let i = 0; i < batch.length; i++) {
         last = batch[i];
         scanned += 1;
@@ -557,20 +633,23 @@ export class RecordingClient {
       }
     }
     await pages.return(undefined);
-    await this.addJobProgress(recordings);
+    await this.addJobProgress(recordings, deadline);
     const page: RecordingPage = { recordings };
     if (!exhausted && last) page.nextCursor = encodeCursor(last);
     return page;
   }
 
   /** Records and segment counts of several recordings, in one round trip. */
-  private async readSummaries(ids: readonly string[]): Promise<(RecordingSummary | undefined)[]> {
+  private async readSummaries(
+    ids: readonly string[],
+    deadline: number,
+  ): Promise<(RecordingSummary | undefined)[]> {
     const pipeline = this.redis.pipeline();
     for (const id of ids) {
       const keys = recordingRedisKeys(this.keyPrefix, id);
       pipeline.hgetall(keys.record).hlen(keys.segments);
     }
-    const replies = (await this.call(() => pipeline.exec())) ?? [];
+    const replies = (await this.call(() => pipeline.exec(), deadline)) ?? [];
     return ids.map((_, i) => {
       const [err, fields] = replies[2 * i] ?? [];
       if (err) throw err;
@@ -584,9 +663,12 @@ export class RecordingClient {
   }
 
   /** Running recordings' progress lives on their jobs (the worker reports it there). */
-  private async addJobProgress(recordings: RecordingSummary[]): Promise<void> {
+  private async addJobProgress(recordings: RecordingSummary[], deadline: number): Promise<void> {
     const running = recordings.filter((r) => !r.result);
-    const jobs = await this.call(() => Promise.all(running.map((r) => this.queue.getJob(r.recordingId))));
+    const jobs = await this.call(
+      () => Promise.all(running.map((r) => this.queue.getJob(r.recordingId))),
+      deadline,
+    );
     running.forEach((r, i) => {
       const progress = asProgress(jobs[i]?.progress);
       if (progress) r.progress = progress;
@@ -594,21 +676,25 @@ export class RecordingClient {
   }
 
   /** The index in order (newest first, ties by descending id), from after `after`, in batches. */
-  private async *scanIndex(after: [string, number] | undefined): AsyncGenerator<[string, number][]> {
+  private async *scanIndex(
+    after: [string, number] | undefined,
+    deadline: number,
+  ): AsyncGenerator<[string, number][]> {
     const key = recordingsIndexKey(this.keyPrefix);
     let pos = after;
     for (;;) {
       let entries: [string, number][] = [];
       if (pos) {
         const [afterId, score] = pos;
-        const same = (await this.call(() => this.redis.zrangebyscore(key, score, score))).filter(
+        const same = (await this.call(() => this.redis.zrangebyscore(key, score, score), deadline)).filter(
           (id) => id < afterId,
         );
         entries = same.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0)).map((id) => [id, score]);
       }
       const from = pos ? `(${pos[1]}` : '+inf';
-      const flat = await this.call(() =>
-        this.redis.zrevrangebyscore(key, from, '-inf', 'WITHSCORES', 'LIMIT', 0, 200),
+      const flat = await this.call(
+        () => this.redis.zrevrangebyscore(key, from, '-inf', 'WITHSCORES', 'LIMIT', 0, 200),
+        deadline,
       );
       for (let i = 0; i + 1 < flat.length; i += 2) entries.push([flat[i]!, Number(flat[i + 1])]);
       if (entries.length === 0) return;
@@ -631,46 +717,24 @@ export class RecordingClient {
   }
 
   /**
-   * One Redis operation, once the connection is ready (waited for at most the bound), within the bound.
-   * A connection that is not there fails as "not reachable", with the connection's own reason.
+   * One Redis operation, once the connection is ready, both before `deadline` (default: the bound from
+   * now). A method that makes several calls gives them one deadline, so that it is bounded as a whole.
    */
-  private async call<T>(op: () => Promise<T>): Promise<T> {
-    await this.ready();
-    return boundedRedisCall(op, { timeoutMs: this.timeoutMs, where: this.where });
+  private async call<T>(op: () => Promise<T>, deadline = this.connection.deadline()): Promise<T> {
+    // Operations may go through the queue's connection too: both are ready first (after an outage the
+    // two reconnect each on its own).
+    await this.queueConnection.whenReady(deadline);
+    return this.connection.call(op, deadline);
   }
 
-  /**
-   * Resolves once the connection is ready. Every caller waiting meanwhile shares one wait (and one
-   * `ready` listener), which ends with the bound: an outage does not pile listeners up.
-   */
-  private ready(): Promise<void> {
-    if (this.redis.status === 'ready') return Promise.resolve();
-    this.readyWait ??= new Promise<void>((resolve, reject) => {
-      const onReady = (): void => {
-        clearTimeout(timer);
-        this.readyWait = undefined;
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.redis.off('ready', onReady);
-        this.readyWait = undefined;
-        const reason = this.lastConnectionError?.message.split('\n')[0];
-        reject(
-          new RedisUnavailableError(`Redis at ${this.where} is not reachable${reason ? ` (${reason})` : ''}`),
-        );
-      }, this.timeoutMs);
-      this.redis.once('ready', onReady);
-    });
-    return this.readyWait;
-  }
-
+  /** Closes every connection; bounded, also when Redis does not answer. */
   async close(): Promise<void> {
-    for (const f of this.followers) f.disconnect();
-    await this.queue.close().catch(() => undefined);
-    for (const connection of [this.queueConnection, this.redis]) {
-      if (connection.status === 'ready') await connection.quit().catch(() => connection.disconnect());
-      else connection.disconnect();
-    }
+    for (const f of this.followers) f.redis.disconnect();
+    await boundedRedisCall(() => this.queue.close(), { timeoutMs: 500, where: this.where }).catch(
+      () => undefined,
+    );
+    this.queueConnection.redis.disconnect();
+    await this.connection.close();
   }
 }
 
@@ -732,7 +796,7 @@ function checkFilter(filter: ListFilter): {
   if (badState !== undefined) {
     problems.push({
       field: 'state',
-      rule: `must be one of ${RECORDING_STATES.join(', ')} (got ${JSON.stringify(badState)})`,
+      rule: `must be one of ${RECORDING_STATES.join(', ')} (got ${JSON.stringify(badState.length > 40 ? `${badState.slice(0, 40)}…` : badState)})`,
     });
   }
   const position = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);

@@ -13,6 +13,7 @@ import {
   type RecordingKind,
   type RecordingResult,
   type RecordingState,
+  redactText,
   redactUrl,
   type Subscriptions,
   SUBSCRIPTION_FIELDS,
@@ -57,6 +58,24 @@ export interface RecordingUser extends ManifestUser {
   progress?: UserProgress[];
 }
 
+/**
+ * Uploads of a running recording keep failing: the worker sets the record's `storageError` (JSON) while
+ * they do and clears it once an upload succeeds. Its absence means storage is healthy.
+ */
+export interface StorageFailure {
+  /** The storage error's stable code (STORAGE_AUTH, STORAGE_WRITE_FAILED, …). */
+  code: string;
+  /** When uploads started failing, ms since epoch (absent when the worker wrote none readable). */
+  since?: number;
+  message: string;
+}
+
+/** "storage failing (STORAGE_AUTH) since 2026-…Z": how every reader shows a StorageFailure. */
+export function storageFailureText(f: StorageFailure): string {
+  const since = f.since === undefined ? '' : ` since ${new Date(f.since).toISOString()}`;
+  return `storage failing (${f.code})${since}`;
+}
+
 /** One recording as its record says (never its job data: no token). */
 export interface RecordingSummary {
   recordingId: string;
@@ -89,6 +108,8 @@ export interface RecordingSummary {
   /** Channel recordings: object key of the manifest (`<recordingId>_<channel>.json`) once written. */
   manifestKey?: string;
   manifestLocation?: string;
+  /** Set while its uploads keep failing (the record's `storageError`); absent: storage is healthy. */
+  storageError?: StorageFailure;
   /** Segments in the recording's durable segment index (reserved or delivered). */
   segmentsIndexed: number;
   progress?: RecordingProgress;
@@ -205,6 +226,8 @@ export function toSummary(
     s.subscriptionsVersion = num(f.subscriptionsVersion) ?? 0;
   }
   if (f.callbackUrl) s.callbackUrl = redactUrl(f.callbackUrl);
+  const storageError = asStorageFailure(f.storageError);
+  if (storageError) s.storageError = storageError;
   if (isControlRequest(f.control)) s.control = f.control;
   if (f.result) {
     try {
@@ -223,6 +246,34 @@ export function toSummary(
   const progress = asProgress(jobProgress) ?? (s.result ? resultProgress(s.result) : undefined);
   if (progress) s.progress = progress;
   return s;
+}
+
+/**
+ * The record's `storageError` (JSON `{code, since, message}`), read defensively: absent, unreadable or
+ * without a code, it is no failure; `since` may be ms or an ISO date; the message is redacted text.
+ */
+export function asStorageFailure(value: string | undefined): StorageFailure | undefined {
+  if (!value) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const v = parsed as Record<string, unknown>;
+  if (typeof v.code !== 'string' || !/^[A-Z][A-Z0-9_]{0,63}$/.test(v.code)) return undefined;
+  const since =
+    typeof v.since === 'number'
+      ? v.since
+      : typeof v.since === 'string'
+        ? Number(v.since) || Date.parse(v.since)
+        : NaN;
+  return {
+    code: v.code,
+    ...(Number.isFinite(since) && since > 0 ? { since } : {}),
+    message: typeof v.message === 'string' ? redactText(v.message) : '',
+  };
 }
 
 /** Subscriptions as stored on the record (JSON), or undefined when absent or unreadable. */

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
  */
 export const REDIS_SCRIPTS = {
   startRecording: 5,
+  abandonStart: 5,
   releaseActiveRecording: 1,
   claimRecording: 1,
   reserveSegment: 2,

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_KEY_PREFIX, RecfleetError, RedisUrlSchema, RECORDINGS_QUEUE } from '@recfleet/contract';
 import { z } from 'zod';
 
+/** The API's default bound on a Redis call: answers (503 included) come within 3 s. */
+export const API_REDIS_TIMEOUT_MS = 2500;
+
 /** The API process's config, validated at start-up; every refusal names the key. */
 export const ApiConfigSchema = z
   .object({
@@ -9,6 +12,11 @@ export const ApiConfigSchema = z
     redisUrl: RedisUrlSchema.default('redis://127.0.0.1:6379'),
     keyPrefix: z.string().min(1).default(DEFAULT_KEY_PREFIX),
     queueName: z.string().min(1).default(RECORDINGS_QUEUE),
+    /**
+     * Bound on each Redis call of a request, ms: a request Redis does not answer is answered 503 within
+     * it (default 2500, so within 3 s with the HTTP round trip).
+     */
+    redisTimeoutMs: z.number().int().min(100).max(60_000).default(API_REDIS_TIMEOUT_MS),
     host: z.string().min(1).default('127.0.0.1'),
     /** 0 picks a free port (printed at start). */
     port: z.number().int().min(0).max(65535).default(8080),
@@ -76,12 +84,13 @@ const ENV_KEYS: Record<string, string> = {
   RECFLEET_API_KEYS: 'apiKeys',
   RECFLEET_WEBHOOK_SECRET: 'webhooks.secret',
   RECFLEET_LOG_LEVEL: 'logLevel',
+  RECFLEET_REDIS_TIMEOUT_MS: 'redisTimeoutMs',
 };
 
 /**
  * Reads `RECFLEET_API_CONFIG` (a JSON file) if set, then the environment (`RECFLEET_REDIS_URL`,
  * `RECFLEET_KEY_PREFIX`, `RECFLEET_API_HOST`, `RECFLEET_API_PORT`, `RECFLEET_API_KEYS` comma-separated,
- * `RECFLEET_WEBHOOK_SECRET`, `RECFLEET_LOG_LEVEL`), which wins. Refusals name the key (and the variable
+ * `RECFLEET_WEBHOOK_SECRET`, `RECFLEET_LOG_LEVEL`, `RECFLEET_REDIS_TIMEOUT_MS`), which wins. Refusals name the key (and the variable
  * it came from); they never echo a key's or secret's value.
  */
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -102,7 +111,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     const value = env[name];
     if (value === undefined || value === '') continue;
     fromEnv.set(key, name);
-    if (key === 'port') raw.port = /^\d+$/.test(value) ? Number(value) : value;
+    if (key === 'port' || key === 'redisTimeoutMs') raw[key] = /^\d+$/.test(value) ? Number(value) : value;
     else if (key === 'apiKeys') {
       raw.apiKeys = value
         .split(',')

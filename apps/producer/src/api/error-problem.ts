@@ -1,6 +1,7 @@
 import { RecfleetError } from '@recfleet/contract';
 import type { FastifyBaseLogger } from 'fastify';
-import { fieldProblemsOf } from '../recording-errors.js';
+import { fieldProblemsOf, NotAChannelRecordingError } from '../recording-errors.js';
+import { HttpRefusal } from './http-refusals.js';
 import { problemFor, type Problem } from './problem.js';
 
 /** fastify's own errors, by their stable `code`: HTTP-level refusals of a request body. */
@@ -18,7 +19,11 @@ export function errorProblem(
   error: Error & { statusCode?: number; code?: string },
   contentType: string | undefined,
   log: FastifyBaseLogger,
+  bodyLimit?: number,
 ): Problem {
+  if (error instanceof HttpRefusal) {
+    return problemFor('INVALID_REQUEST', error.detail, [error.problem], error.status);
+  }
   if (error instanceof RecfleetError) {
     if (error.category === 'unavailable') {
       log.warn({ err: error.message }, 'redis unavailable');
@@ -26,6 +31,12 @@ export function errorProblem(
       return problemFor(error.code, 'the recording store (Redis) is not reachable; retry later');
     }
     if (error.category === 'internal') return unexpected(error, log);
+    // Refused for what the path's recording is: the path's id is the field at fault.
+    if (error instanceof NotAChannelRecordingError) {
+      return problemFor(error.code, error.message, [
+        { field: 'id', rule: 'must name a channel recording (a job without sourceUrl)' },
+      ]);
+    }
     return problemFor(error.code, error.message, fieldProblemsOf(error));
   }
   const bodyStatus = error.code === undefined ? undefined : FASTIFY_BODY_ERRORS[error.code];
@@ -33,15 +44,36 @@ export function errorProblem(
     return problemFor(
       'INVALID_REQUEST',
       `content type ${contentType ?? '(none)'} is not supported`,
-      undefined,
+      [
+        {
+          field: 'content-type',
+          rule: 'must be application/json (or, for an update, application/merge-patch+json)',
+        },
+      ],
       415,
     );
   }
-  if (bodyStatus !== undefined) return problemFor('INVALID_REQUEST', error.message, undefined, bodyStatus);
+  if (bodyStatus === 413) {
+    return problemFor(
+      'INVALID_REQUEST',
+      error.message,
+      [{ field: '(body)', rule: bodyLimit ? `must be at most ${bodyLimit} bytes` : 'must be smaller' }],
+      413,
+    );
+  }
   if (error.statusCode === 400) {
     return problemFor('INVALID_REQUEST', `the body is not valid JSON: ${error.message}`, [
       { field: '(body)', rule: 'must be valid JSON' },
     ]);
+  }
+  // Any other refusal of the request by fastify itself (a 4xx): the client's, never a 500.
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return problemFor(
+      'INVALID_REQUEST',
+      error.message,
+      [{ field: '(request)', rule: error.message }],
+      error.statusCode,
+    );
   }
   return unexpected(error, log);
 }

@@ -17,6 +17,7 @@ const client = new RecordingClient({
   redisUrl: config.redisUrl,
   keyPrefix: config.keyPrefix,
   queueName: config.queueName,
+  redisTimeoutMs: config.redisTimeoutMs,
 });
 const app = buildApiServer({ client, apiKeys: config.apiKeys, logger: { level: config.logLevel } });
 if (config.dashboards.enabled) {
@@ -29,6 +30,7 @@ if (config.dashboards.enabled) {
     allowActions: config.dashboards.allowActions,
     storageProfiles: config.dashboards.storageProfiles,
     signedUrlTtlSeconds: config.dashboards.signedUrlTtlSeconds,
+    redisTimeoutMs: config.redisTimeoutMs,
   } as Parameters<typeof registerDashboards>[1]);
 }
 const { secret, enabled, ...retry } = config.webhooks;

@@ -6,7 +6,9 @@ import {
   UpdateRecordingRequestSchema,
 } from '@recfleet/contract';
 import { z } from 'zod';
+import { REDIS_HEALTH } from '../bounded-connection.js';
 import { LIST_LIMIT_RULE } from '../recording-read-model.js';
+import { EVENT_ID_PATTERN } from './routes/events-sse.js';
 import {
   ControlResponseSchema,
   EventSchema,
@@ -24,6 +26,17 @@ function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string,
 }
 
 const ref = (name: string): { $ref: string } => ({ $ref: `#/components/schemas/${name}` });
+
+const EVENT_ID_JSON_PATTERN = EVENT_ID_PATTERN.source;
+
+const HEALTH_SCHEMA = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ok', 'unavailable'] },
+    redis: { type: 'string', enum: [...REDIS_HEALTH] },
+  },
+  required: ['status', 'redis'],
+};
 const json = (name: string): object => ({ 'application/json': { schema: ref(name) } });
 
 /** A problem answer, under the HTTP status its error category has in the registry. */
@@ -194,19 +207,28 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           {
             name: 'Last-Event-ID',
             in: 'header',
-            schema: { type: 'string' },
-            description: 'Resume after this event',
+            schema: { type: 'string', pattern: EVENT_ID_JSON_PATTERN },
+            description: 'Resume after this event (browsers send it when they reconnect)',
+          },
+          {
+            name: 'after',
+            in: 'query',
+            schema: { type: 'string', pattern: EVENT_ID_JSON_PATTERN },
+            description: 'Resume after this event (when the client cannot send Last-Event-ID)',
           },
         ],
         get: {
           operationId: 'followRecording',
           summary: 'Server-sent events: every event of the recording, live, until its terminal event',
+          description:
+            'The stream stays open through Redis outages (restarts, failovers, a Redis that does not answer): a comment line says when Redis is lost and when it is back, and the events continue after the last one sent, none repeated or skipped.',
           responses: {
             '200': {
               description:
                 '`text/event-stream`; each message has `id`, `event` (the type) and `data` (a RecordingEvent)',
               content: { 'text/event-stream': { schema: { type: 'string' } } },
             },
+            ...problems(['invalid_argument', 'Last-Event-ID or after is not an event id']),
             ...common,
           },
         },
@@ -223,7 +245,15 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           operationId: 'health',
           summary: 'Liveness and Redis reachability (no API key needed)',
           security: [],
-          responses: { '200': { description: 'Healthy' }, '503': { description: 'Redis unreachable' } },
+          description:
+            'Answers within a second whatever Redis does: `redis` is `up`, `down` (cannot be reached) or `not_answering` (accepts connections, answers nothing).',
+          responses: {
+            '200': { description: 'Healthy', content: { 'application/json': { schema: HEALTH_SCHEMA } } },
+            '503': {
+              description: 'Redis is down or not answering',
+              content: { 'application/json': { schema: HEALTH_SCHEMA } },
+            },
+          },
         },
       },
     },

@@ -139,6 +139,21 @@ export const SummarySchema = z.object({
     .meta({ description: 'Channel recordings: object key of `<recordingId>_<channel>.json` once written' }),
   manifestLocation: z.string().optional(),
   segmentsIndexed: z.number().int(),
+  storageError: z
+    .object({
+      code: z.string(),
+      since: z
+        .number()
+        .int()
+        .optional()
+        .meta({ description: 'When uploads started failing, ms since epoch' }),
+      message: z.string(),
+    })
+    .optional()
+    .meta({
+      description:
+        "Set while the recording's uploads keep failing, with the storage error's code; absent: storage is healthy",
+    }),
   progress: ProgressSchema.optional(),
   result: ResultSchema.optional(),
 });

@@ -329,6 +329,37 @@ describe('start, status, list, stop and cancel (no worker: recordings stay queue
     }
   });
 
+  it('GET and list answer storageError while uploads keep failing; an unreadable one is no failure', async () => {
+    const failing = (await post(valid())).json<{ recordingId: string }>().recordingId;
+    const unreadable = (await post(valid())).json<{ recordingId: string }>().recordingId;
+    const since = Date.UTC(2026, 5, 1);
+    await redis.hset(
+      recordingRedisKeys('recfleet', failing).record,
+      'storageError',
+      JSON.stringify({
+        code: 'STORAGE_AUTH',
+        since,
+        message: 'denied at https://u:pw-SECRET@s3.example/b?sig=x',
+      }),
+    );
+    await redis.hset(recordingRedisKeys('recfleet', unreadable).record, 'storageError', '["STORAGE_AUTH"]');
+    const view = (await app.inject({ method: 'GET', url: `/v1/recordings/${failing}`, headers: auth })).json<{
+      storageError: { code: string; since: number; message: string };
+    }>();
+    expect(view.storageError).toMatchObject({ code: 'STORAGE_AUTH', since });
+    expect(view.storageError.message).not.toContain('SECRET');
+    const other = (
+      await app.inject({ method: 'GET', url: `/v1/recordings/${unreadable}`, headers: auth })
+    ).json();
+    expect(other).not.toHaveProperty('storageError');
+    const page = (await app.inject({ method: 'GET', url: '/v1/recordings', headers: auth })).json<{
+      recordings: { recordingId: string; storageError?: unknown }[];
+    }>();
+    expect(page.recordings.find((r) => r.recordingId === failing)?.storageError).toMatchObject({
+      code: 'STORAGE_AUTH',
+    });
+  });
+
   it('stop and cancel: 202, then 409 once the recording is over, 404 for unknown ids', async () => {
     const { recordingId } = (await post(valid())).json<{ recordingId: string }>();
     const stop = await app.inject({

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { RecordingClient } from '../recording-client.js';
 import { ApiKeys } from './auth.js';
 import { errorProblem } from './error-problem.js';
+import { clientErrorHandler, frameworkErrorHandler, useUtf8JsonBodies } from './http-refusals.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { problemFor, sendProblem } from './problem.js';
 import { eventsRoute } from './routes/events-sse.js';
@@ -19,6 +20,12 @@ export interface ApiServerOptions {
   /** Seconds between SSE keep-alive comments (default 15). */
   sseKeepAliveSeconds?: number;
 }
+
+/**
+ * How long /healthz waits for Redis's answer: a probe gets its answer within a second whatever Redis
+ * does (a hung Redis is `not_answering`, 503).
+ */
+export const HEALTH_TIMEOUT_MS = 800;
 
 /** Mounted by registerDashboards (see main.ts); they carry their own authentication. */
 export const DASHBOARD_PATHS = ['/admin/queues', '/recordings'] as const;
@@ -38,37 +45,34 @@ declare module 'fastify' {
  */
 export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   const { client } = options;
+  const bodyLimit = options.bodyLimit ?? 64 * 1024;
   const app = Fastify({
     logger: options.logger ?? false,
-    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    bodyLimit,
     return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   });
-  // JSON only: any other body is refused with 415.
+  // JSON only (in UTF-8), and for an update a JSON merge patch of the subscriptions (RFC 7396: `null`
+  // removes a list); any other body is refused with 415.
   app.removeContentTypeParser('text/plain');
-  // An update is a JSON merge patch of the subscriptions (RFC 7396: `null` removes a list).
-  app.addContentTypeParser(
-    'application/merge-patch+json',
-    { parseAs: 'string' },
-    app.getDefaultJsonParser('error', 'error'),
-  );
+  useUtf8JsonBodies(app);
   const openapi = buildOpenApiDocument();
 
   app.addHook('onRequest', apiKeyHook(new ApiKeys(options.apiKeys)));
   app.setNotFoundHandler((request, reply) => {
-    sendProblem(
-      reply,
-      problemFor('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`),
-    );
+    sendProblem(reply, problemFor('ROUTE_NOT_FOUND', `no route ${request.method} ${shortPath(request.url)}`));
   });
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
-    sendProblem(reply, errorProblem(error, request.headers['content-type'], request.log));
+    sendProblem(reply, errorProblem(error, request.headers['content-type'], request.log, bodyLimit));
   });
 
+  // `redis`: up, down (cannot be reached) or not_answering (accepts connections, answers nothing).
   app.get('/healthz', { config: { public: true } }, async (_request, reply) => {
-    const redis = await client.ping();
+    const redis = await client.health(HEALTH_TIMEOUT_MS);
     return reply
-      .code(redis ? 200 : 503)
-      .send({ status: redis ? 'ok' : 'unavailable', redis: redis ? 'up' : 'down' });
+      .code(redis === 'up' ? 200 : 503)
+      .send({ status: redis === 'up' ? 'ok' : 'unavailable', redis });
   });
   app.get('/openapi.json', async () => openapi);
   void app.register(async (scope) => recordingRoutes(scope, client));
@@ -76,6 +80,12 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
     eventsRoute(scope, { client, keepAliveSeconds: options.sseKeepAliveSeconds ?? 15 }),
   );
   return app;
+}
+
+/** A request's path for a message: without its query, and cut short (a URL may be kilobytes long). */
+function shortPath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.length > 100 ? `${path.slice(0, 100)}…` : path;
 }
 
 /** Refuses (401) a request without a valid bearer key, except public routes and the dashboards. */

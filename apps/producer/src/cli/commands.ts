@@ -23,6 +23,7 @@ import {
   parseUpdate,
   type RecordingSummary,
   type StartRequest,
+  storageFailureText,
 } from '../recording-client.js';
 import type { CliContext } from './context.js';
 import { CliError, usageError } from './errors.js';
@@ -483,6 +484,7 @@ const status: CommandSpec = {
         reason: s.reason,
         kind: s.kind ?? null,
         segmentsIndexed: s.segmentsIndexed,
+        storageError: s.storageError ?? null,
         progress: s.progress ?? null,
         result: s.result ?? null,
         error: s.error ?? null,
@@ -506,6 +508,10 @@ const status: CommandSpec = {
       ['updated', formatTime(s.updatedAt)],
     ];
     if (s.storageProfile) lines.push(['storage', s.storageProfile]);
+    if (s.storageError) {
+      const message = s.storageError.message ? `: ${s.storageError.message}` : '';
+      lines.push(['storage', `${storageFailureText(s.storageError)}${message}`]);
+    }
     if (s.progress) lines.push(['progress', formatProgress(s.progress)]);
     if (s.reason) lines.push(['reason', s.reason]);
     if (s.result) {
@@ -596,13 +602,28 @@ const watch: CommandSpec = {
   name: 'watch',
   summary: 'follow a recording live until it ends; the exit code is its outcome',
   args: ['<id>'],
-  flags: [],
+  flags: [
+    {
+      name: 'max-wait',
+      type: 'string',
+      value: '<s>',
+      help: 'once following, give up (exit 5) when Redis has been unreachable this long (default: wait it out)',
+    },
+  ],
   examples: [
     'recfleet watch rec-5f0c9a1b2c3d4e5f',
     'recfleet watch rec-5f0c9a1b2c3d4e5f --json > events.jsonl; echo "outcome: $?"',
+    'recfleet watch rec-5f0c9a1b2c3d4e5f --max-wait 300',
   ],
-  async run(ctx, _values, positionals) {
-    return watchRecording(ctx, oneId(positionals, 'watch'));
+  async run(ctx, values, positionals) {
+    const id = oneId(positionals, 'watch');
+    const raw = values['max-wait'];
+    if (raw === undefined || typeof raw !== 'string') return watchRecording(ctx, id);
+    const seconds = Number(raw.trim() || 'x');
+    if (!Number.isFinite(seconds) || seconds <= 0) {
+      throw usageError(`--max-wait: must be a number of seconds above 0 (got ${JSON.stringify(raw)})`);
+    }
+    return watchRecording(ctx, id, { maxWaitSeconds: seconds });
   },
 };
 

@@ -1,12 +1,19 @@
 import {
   EXIT_CODES,
   isTerminalEvent,
+  RECORDING_EVENT_TYPES,
   type RecordingEvent,
   type RecordingEventType,
   type RecordingState,
+  RedisUnavailableError,
   uploadPercent,
 } from '@recfleet/contract';
-import { asProgress, type RecordingStatus, subscriptionsFrom } from '../recording-client.js';
+import {
+  asProgress,
+  type FollowOutage,
+  type RecordingStatus,
+  subscriptionsFrom,
+} from '../recording-client.js';
 import type { CliContext } from './context.js';
 import { bar, formatPercent, formatSeconds, formatSubscriptions } from './format.js';
 
@@ -90,6 +97,17 @@ export function applyEvent(s: WatchSnapshot, event: Pick<RecordingEvent, 'type' 
 }
 
 /**
+ * The line an event is shown as: a channel recording's user events (users joining and leaving, users
+ * not recorded, an update applied), and any event type this version does not know (a newer worker's),
+ * as its type and data. Undefined for the other known events: the progress line shows them.
+ */
+export function eventLine(event: Pick<RecordingEvent, 'type' | 'data'>): string | undefined {
+  const line = userEventLine(event);
+  if (line !== undefined || RECORDING_EVENT_TYPES.includes(event.type)) return line;
+  return `${String(event.type)} ${JSON.stringify(event.data)}`;
+}
+
+/**
  * The line a channel recording's user event is shown as (users joining and leaving, users not recorded,
  * an update applied), or undefined for every other event.
  */
@@ -157,7 +175,7 @@ class WatchDisplay {
       this.ctx.outJson({ recordingId: this.recordingId, ...event, state: s.state, progress: progressOf(s) });
       return;
     }
-    const line = userEventLine(event);
+    const line = eventLine(event);
     if (line === undefined) return;
     const stamped = `${new Date(event.at).toISOString()} ${this.recordingId}  ${line}`;
     // On a terminal the progress line is cleared first and drawn again below by render().
@@ -179,6 +197,12 @@ class WatchDisplay {
       this.ctx.out(`${new Date().toISOString()} ${line}`);
       this.lastLine = line;
     }
+  }
+
+  /** A notice on stderr (in every mode: stdout keeps its lines), clearing a progress line first. */
+  notice(text: string): void {
+    if (this.tty) this.ctx.io.stdout.write('\r\x1b[2K');
+    this.ctx.err(text);
   }
 
   close(): void {
@@ -208,31 +232,151 @@ class WatchDisplay {
   }
 }
 
+export interface WatchOptions {
+  /**
+   * How long, seconds, watch waits for Redis once it has lost it before it gives up with exit code 5
+   * (undefined: as long as it takes — the recording goes on through an outage).
+   */
+  maxWaitSeconds?: number;
+}
+
+/** How often watch asks again for the outcome while Redis is away at the end. */
+const OUTCOME_RETRY_MS = 1000;
+
+/** Watch gave up on Redis after `--max-wait` seconds without it: exit code 5, as any Redis outage. */
+class MaxWaitExceededError extends RedisUnavailableError {
+  constructor(seconds: number) {
+    super(`Redis has not answered for ${seconds} s (--max-wait); the recording's outcome is unknown`);
+    this.name = 'MaxWaitExceededError';
+  }
+}
+
 /**
  * Follows a recording's events (RecordingClient.follow) from its start until it reaches its outcome:
  * a terminal event, or a settled record without one. Exit code: 0 uploaded, 3 backed_up, 1 failed.
+ * Redis must answer when watch begins (exit 5 within the bound otherwise). Once following, an outage
+ * is waited out — a notice on stderr when Redis is lost and when it is back, reading on after the last
+ * event shown — for as long as it lasts, or until `maxWaitSeconds` (then exit 5).
  */
-export async function watchRecording(ctx: CliContext, recordingId: string): Promise<number> {
+export async function watchRecording(
+  ctx: CliContext,
+  recordingId: string,
+  options: WatchOptions = {},
+): Promise<number> {
   const client = ctx.client();
   const initial = await client.get(recordingId);
   const snap = newSnapshot(initial.state);
   const display = new WatchDisplay(ctx, recordingId);
+  const patience = new OutagePatience(display, options.maxWaitSeconds);
   let terminal: RecordingEvent | undefined;
+  let lastId: string | undefined;
   try {
-    display.render(snap);
-    for await (const event of client.follow(recordingId, { blockMs: 500 })) {
-      applyEvent(snap, event);
-      display.event(event, snap);
+    try {
       display.render(snap);
-      if (isTerminalEvent(event.type)) terminal = event;
+      const events = client.follow(recordingId, {
+        blockMs: 500,
+        onOutage: (change) => patience.told(change, lastId),
+      });
+      try {
+        for (;;) {
+          const next = await patience.within(events.next());
+          if (next.done) break;
+          const event = next.value;
+          lastId = event.id;
+          applyEvent(snap, event);
+          display.event(event, snap);
+          display.render(snap);
+          if (isTerminalEvent(event.type)) terminal = event;
+        }
+      } finally {
+        void events.return(undefined);
+      }
+    } finally {
+      display.close();
     }
+    const after = await patience.retry(() => client.get(recordingId));
+    const outcome = outcomeOf(terminal, after);
+    display.report(outcome, snap, after);
+    return outcome.exitCode;
   } finally {
-    display.close();
+    patience.end();
   }
-  const after = await client.get(recordingId);
-  const outcome = outcomeOf(terminal, after);
-  display.report(outcome, snap, after);
-  return outcome.exitCode;
+}
+
+/**
+ * Watch's patience with Redis: notices when it is lost and back, and — with a maximum wait — the end of
+ * the watch (RedisUnavailableError, exit 5) once it has been away that long.
+ */
+class OutagePatience {
+  private timer: NodeJS.Timeout | undefined;
+  private giveUp: ((err: Error) => void) | undefined;
+  private readonly gaveUp: Promise<never>;
+
+  constructor(
+    private readonly display: WatchDisplay,
+    private readonly maxWaitSeconds: number | undefined,
+  ) {
+    this.gaveUp = new Promise<never>((_, reject) => (this.giveUp = reject));
+    this.gaveUp.catch(() => undefined);
+  }
+
+  /** What follow tells: a notice, and the maximum wait started (or ended). */
+  told(change: FollowOutage, lastId: string | undefined): void {
+    if (change.state === 'restored') {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.display.notice(
+        `Redis is back after ${Math.round(change.downMs / 1000)} s; watching on${lastId ? ` after event ${lastId}` : ''}`,
+      );
+      return;
+    }
+    const patience =
+      this.maxWaitSeconds === undefined
+        ? 'as long as it takes (--max-wait <s> to give up)'
+        : `at most ${this.maxWaitSeconds} s (--max-wait)`;
+    this.display.notice(
+      `Redis unavailable since ${new Date(change.at).toISOString()}; the recording goes on without Redis: waiting for it ${patience}`,
+    );
+    this.lost(change.at);
+  }
+
+  private lost(at: number): void {
+    if (this.maxWaitSeconds === undefined || this.timer) return;
+    const left = Math.max(0, at + this.maxWaitSeconds * 1000 - Date.now());
+    const seconds = this.maxWaitSeconds;
+    this.timer = setTimeout(() => this.giveUp?.(new MaxWaitExceededError(seconds)), left);
+  }
+
+  /** `step`, unless the maximum wait for Redis runs out first. */
+  within<T>(step: Promise<T>): Promise<T> {
+    return Promise.race([step, this.gaveUp]);
+  }
+
+  /** `op` again and again while Redis is unavailable, within the patience. */
+  async retry<T>(op: () => Promise<T>): Promise<T> {
+    let lostAt: number | undefined;
+    for (;;) {
+      try {
+        const value = await this.within(op());
+        if (lostAt !== undefined) {
+          this.told({ state: 'restored', at: Date.now(), downMs: Date.now() - lostAt }, undefined);
+        }
+        return value;
+      } catch (err) {
+        if (!(err instanceof RedisUnavailableError) || err instanceof MaxWaitExceededError) throw err;
+        if (lostAt === undefined) {
+          lostAt = Date.now();
+          this.told({ state: 'lost', at: lostAt, error: err }, undefined);
+        }
+        await this.within(new Promise((r) => setTimeout(r, OUTCOME_RETRY_MS)));
+      }
+    }
+  }
+
+  end(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
 }
 
 function progressOf(s: WatchSnapshot): Omit<WatchSnapshot, 'state'> {

@@ -1,8 +1,10 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import type { AppControllerRoute, ControllerHandlerReturnType } from '@bull-board/api/typings/app';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import { redactJobData, redactText } from '@recfleet/contract';
 
 /** A BullMQ adapter whose job logs are redacted like its job data. */
@@ -12,8 +14,57 @@ class RedactingBullMQAdapter extends BullMQAdapter {
   }
 }
 
+/** What a board request answers when Redis does not: 503 with Bull Board's own key for it. */
+const REDIS_UNAVAILABLE: ControllerHandlerReturnType = {
+  // Bull Board's type lists the statuses its own handlers answer; its fastify adapter sends any.
+  status: 503 as ControllerHandlerReturnType['status'],
+  body: { error: { key: 'ERRORS.REDIS_UNAVAILABLE' }, code: 'REDIS_UNAVAILABLE' },
+};
+
+/**
+ * Bull Board's fastify adapter with a bound on every API request: one Redis does not answer within
+ * `timeoutMs`, or that fails while the queues' connection is down, answers 503 (REDIS_UNAVAILABLE)
+ * instead of hanging (a SIGSTOPped Redis) or answering 500. Other failures stay Bull Board's.
+ */
+class BoundedFastifyAdapter extends FastifyAdapter {
+  constructor(
+    private readonly connection: Redis,
+    private readonly timeoutMs: number,
+  ) {
+    super();
+  }
+
+  override setApiRoutes(routes: AppControllerRoute[]): FastifyAdapter {
+    return super.setApiRoutes(
+      routes.map((route) => ({ ...route, handler: this.bounded(route.handler.bind(route)) })),
+    );
+  }
+
+  private bounded(handler: AppControllerRoute['handler']): AppControllerRoute['handler'] {
+    return async (request) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<ControllerHandlerReturnType>((resolve) => {
+        timer = setTimeout(() => resolve(REDIS_UNAVAILABLE), this.timeoutMs);
+      });
+      try {
+        return (await Promise.race([handler(request), late])) as Awaited<ReturnType<typeof handler>>;
+      } catch (err) {
+        // Decided on the connection's state, not on the error's text.
+        if (this.connection.status !== 'ready')
+          return REDIS_UNAVAILABLE as Awaited<ReturnType<typeof handler>>;
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+  }
+}
+
 export interface BullBoardMountOptions {
   queues: readonly Queue[];
+  /** The queues' Redis connection, and the bound on a board request's answer (ms). */
+  connection: Redis;
+  timeoutMs: number;
   /** Mount path inside the plugin (`/admin/queues`). */
   path: string;
   /** Full URL path of the mount, as the browser sees it (the plugin's prefix + `path`). */
@@ -28,7 +79,7 @@ export interface BullBoardMountOptions {
  * editor would only see, and save back, the redacted copy).
  */
 export async function mountBullBoard(app: FastifyInstance, o: BullBoardMountOptions): Promise<void> {
-  const serverAdapter = new FastifyAdapter();
+  const serverAdapter = new BoundedFastifyAdapter(o.connection, o.timeoutMs);
   serverAdapter.setBasePath(o.basePath);
   const adapters = o.queues.map((queue) => {
     const adapter = new RedactingBullMQAdapter(queue, {

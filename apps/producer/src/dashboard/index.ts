@@ -2,12 +2,14 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import {
+  boundedRedisCall,
   DEFAULT_KEY_PREFIX,
   isFinalState,
   MAINTENANCE_QUEUE,
   openRedis,
   RECORDING_ID_PATTERN,
   RECORDINGS_QUEUE,
+  redactUrl,
   trackId,
   type TrackType,
 } from '@recfleet/contract';
@@ -15,11 +17,14 @@ import { Queue } from 'bullmq';
 import { StorageError } from '@recfleet/storage';
 import { errorProblem } from '../api/error-problem.js';
 import { sendProblem } from '../api/problem.js';
+import { boundedConnectionOptions } from '../bounded-connection.js';
 import {
+  DEFAULT_REDIS_TIMEOUT_MS,
   RecordingClient,
   RecordingNotFoundError,
   type RecordingStatus,
   type RecordingSummary,
+  storageFailureText,
 } from '../recording-client.js';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { dashboardAuthHook, type ApiKeyVerifier } from './auth.js';
@@ -75,6 +80,11 @@ export interface DashboardOptions {
   secretEnv?: Record<string, string | undefined>;
   /** Player URL tried before the built-in rules (a CDN, a public bucket URL): see `MediaUrlFor`. */
   mediaUrlFor?: MediaUrlFor;
+  /**
+   * Bound on each Redis call of a dashboard request, ms (default 3000): Bull Board answers 503, and the
+   * recordings page a 503 problem, when Redis does not answer within it.
+   */
+  redisTimeoutMs?: number;
   /** Mount path of Bull Board (default `/admin/queues`). */
   queuesPath?: string;
   /** Mount path of the recordings page (default `/recordings`). */
@@ -113,8 +123,12 @@ export const registerDashboards: FastifyPluginAsync<DashboardOptions> = async (a
     ...(options.realm ? { realm: options.realm } : {}),
   });
 
-  const client = options.client ?? new RecordingClient({ redisUrl: options.redisUrl, keyPrefix, queueName });
-  const queueConnection = openRedis(options.redisUrl, { maxRetriesPerRequest: null });
+  const redisTimeoutMs = options.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
+  const client =
+    options.client ??
+    new RecordingClient({ redisUrl: options.redisUrl, keyPrefix, queueName, redisTimeoutMs });
+  // Bounded like the client's: Bull Board's requests fail fast (503) while Redis is away or hung.
+  const queueConnection = openRedis(options.redisUrl, boundedConnectionOptions(redisTimeoutMs));
   queueConnection.on('error', () => undefined);
   const queues = (options.queueNames ?? [queueName, MAINTENANCE_QUEUE]).map((name) => {
     const queue = new Queue(name, { connection: queueConnection, prefix: keyPrefix });
@@ -122,8 +136,13 @@ export const registerDashboards: FastifyPluginAsync<DashboardOptions> = async (a
     return queue;
   });
   app.addHook('onClose', async () => {
-    for (const q of queues) await q.close().catch(() => undefined);
-    await queueConnection.quit().catch(() => queueConnection.disconnect());
+    // Bounded: a hung Redis does not hold the server's close.
+    for (const q of queues) {
+      await boundedRedisCall(() => q.close(), { timeoutMs: 500, where: redactUrl(options.redisUrl) }).catch(
+        () => undefined,
+      );
+    }
+    queueConnection.disconnect();
     if (!options.client) await client.close();
     signed.close();
   });
@@ -139,6 +158,8 @@ export const registerDashboards: FastifyPluginAsync<DashboardOptions> = async (a
 
   await mountBullBoard(app, {
     queues,
+    connection: queueConnection,
+    timeoutMs: redisTimeoutMs,
     path: queuesPath,
     basePath: `${app.prefix}${queuesPath}`,
     allowActions: options.allowActions === true,
@@ -174,6 +195,13 @@ interface RecordingsRoutesOptions {
 export interface DashboardRecording extends RecordingSummary {
   /** Whether the page offers a player (a URL can be made for it and it has, or will have, media). */
   playable: boolean;
+  /** "storage failing (CODE) since …" while its uploads keep failing (storageFailureText). */
+  storageStatus?: string;
+}
+
+/** The page's view of a recording: its summary, whether it plays, and its storage failure as text. */
+function dashboardRecording<T extends RecordingSummary>(r: T, playable: boolean): T & DashboardRecording {
+  return { ...r, playable, ...(r.storageError ? { storageStatus: storageFailureText(r.storageError) } : {}) };
 }
 
 /** One cell of a channel recording's grid: a user track's playlist, served by the plugin by name. */
@@ -317,7 +345,7 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
         ...(request.query.state ? { state: request.query.state } : {}),
         ...(request.query.channel ? { channel: request.query.channel } : {}),
       });
-      const recordings: DashboardRecording[] = page.recordings.map((r) => ({ ...r, playable: playable(r) }));
+      const recordings: DashboardRecording[] = page.recordings.map((r) => dashboardRecording(r, playable(r)));
       return { recordings };
     },
   );
@@ -355,8 +383,7 @@ async function registerRecordingsRoutes(app: FastifyInstance, o: RecordingsRoute
       mediaUnavailable?: string;
       retryAfterMs?: number;
     } = {
-      ...r,
-      playable: media !== null || retryAfterMs !== undefined,
+      ...dashboardRecording(r, media !== null || retryAfterMs !== undefined),
       media,
       ...(mediaUnavailable ? { mediaUnavailable } : {}),
       ...(retryAfterMs ? { retryAfterMs } : {}),

@@ -34,6 +34,7 @@ export function recordingsPageHtml(basePath: string, queuesUrl: string): string 
   .state-uploaded { background: #d8e8ff; }
   .state-backed_up, .state-stopping { background: #fff1c9; }
   .state-failed { background: #ffd9d6; }
+  .storage-failing { margin-left: .4rem; color: #b42318; font-size: 12px; }
   progress { width: 3.5rem; }
   video { width: 100%; background: #000; border-radius: 4px; min-height: 180px; }
   .filters { display: flex; gap: .5rem; margin-bottom: .75rem; }
@@ -137,7 +138,15 @@ export const RECORDINGS_SCRIPT = `'use strict';
       var st = document.createElement('span');
       st.className = 'state state-' + r.state;
       st.textContent = r.state;
-      cell(tr).appendChild(st);
+      var stateCell = cell(tr);
+      stateCell.appendChild(st);
+      if (r.storageStatus) {
+        var sf = document.createElement('span');
+        sf.className = 'storage-failing';
+        sf.textContent = r.storageStatus;
+        if (r.storageError && r.storageError.message) sf.title = r.storageError.message;
+        stateCell.appendChild(sf);
+      }
       var p = r.progress;
       cell(tr, p ? seconds(p.durationSeconds) : '-');
       cell(tr, p ? String(p.segments) : '-');

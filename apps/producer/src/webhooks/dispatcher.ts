@@ -50,6 +50,9 @@ export interface WebhookDispatcherOptions {
   log?: WebhookLogger;
 }
 
+/** A dispatcher connection that receives nothing this long while a command waits is dropped. */
+const REDIS_SOCKET_TIMEOUT_MS = 10_000;
+
 /** Record field: the stream id of the last event delivered (or given up); delivery resumes after it. */
 export const WEBHOOK_DELIVERED_FIELD = 'webhookDelivered';
 
@@ -57,9 +60,10 @@ export const WEBHOOK_DELIVERED_FIELD = 'webhookDelivered';
  * Delivers the events of recordings that named a `callbackUrl` (registered in `<prefix>:webhooks` at
  * start) as signed JSON POSTs, in order per recording, at least once: the id of the last delivered
  * event is kept in the recording's record, so a restarted dispatcher resumes after it and repeats at
- * most the event that was in flight. A failed delivery (network error, timeout, non-2xx) is retried with
- * exponential backoff; the same event is always sent with the same id. Runs inside the API process or
- * on its own (`recfleet-webhooks`); with several running, one holds the lease and delivers.
+ * most the event that was in flight; a Redis outage (restart, failover, a Redis that stops answering)
+ * pauses delivery, which resumes after the last delivered event. A failed delivery (network error,
+ * timeout, non-2xx) is retried with exponential backoff; the same event is always sent with the same
+ * id. Runs inside the API process or on its own (`recfleet-webhooks`); with several running, one holds the lease and delivers.
  *
  * Emits `delivered` (payload, attempts), `attempt_failed` (payload, attempt, error) and `dropped`.
  */
@@ -77,7 +81,14 @@ export class WebhookDispatcher extends EventEmitter {
     super();
     if (!o.secret) throw new Error('a webhook secret is required');
     this.keyPrefix = o.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    this.redis = openRedis(o.redisUrl, { maxRetriesPerRequest: null });
+    // Waits through outages (commands are kept and sent again after a reconnect: every one is a read or
+    // an idempotent write), but drops a socket Redis stops answering, so that a hung or failed-over
+    // primary does not hold the dispatcher forever, and reconnects within a second of Redis's return.
+    this.redis = openRedis(o.redisUrl, {
+      maxRetriesPerRequest: null,
+      socketTimeout: REDIS_SOCKET_TIMEOUT_MS,
+      retryStrategy: (times: number) => Math.min(100 * times, 1000),
+    });
     this.redis.on('error', () => undefined);
   }
 
@@ -244,18 +255,38 @@ export class WebhookDispatcher extends EventEmitter {
     }
   }
 
-  /** Stops delivering (an event in flight is abandoned and sent again by the next dispatcher). */
+  /**
+   * Stops delivering (an event in flight is abandoned and sent again by the next dispatcher). Bounded:
+   * with Redis down or hung, each step is given up after a while (the lease then lapses by itself).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    await this.ticking;
+    await settledWithin(this.ticking, CLOSE_STEP_MS);
     const wasLeader = this.leader;
-    await this.endTerm();
-    if (wasLeader)
-      await runScript(this.redis, 'releaseLock', [this.leaseKey], [this.token]).catch(() => undefined);
-    await this.redis.quit().catch(() => undefined);
+    await settledWithin(this.endTerm(), CLOSE_STEP_MS);
+    if (wasLeader) {
+      await settledWithin(runScript(this.redis, 'releaseLock', [this.leaseKey], [this.token]), CLOSE_STEP_MS);
+    }
+    await settledWithin(this.redis.quit(), CLOSE_STEP_MS);
+    this.redis.disconnect();
   }
+}
+
+/** How long close waits for each of its steps. */
+const CLOSE_STEP_MS = 1000;
+
+/** Resolves when `p` settles, or after `ms`, whichever comes first. */
+function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

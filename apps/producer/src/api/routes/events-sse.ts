@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { RecordingEvent } from '@recfleet/contract';
 import type { FastifyInstance } from 'fastify';
-import { isSettled, type RecordingClient } from '../../recording-client.js';
+import { type FollowOutage, isSettled, type RecordingClient } from '../../recording-client.js';
 import { problemFor, sendProblem } from '../problem.js';
 import { recordingIdParam } from './recording-id.js';
 
@@ -13,12 +13,14 @@ export interface EventsRouteOptions {
 
 /** Events replayed at most for a recording that is over. */
 const REPLAY_LIMIT = 10_000;
-const EVENT_ID = /^\d+-\d+$/;
+/** `<ms>-<seq>`: a stream entry id, as events carry it (Last-Event-ID, `after`). */
+export const EVENT_ID_PATTERN = /^\d+-\d+$/;
 
 /**
  * `GET /v1/recordings/:id/events`: the recording's events as server-sent events, from the first (or
- * after `Last-Event-ID`, which browsers send when they reconnect) until its terminal event. Open streams
- * are ended when the server closes.
+ * after `Last-Event-ID`, which browsers send when they reconnect) until its terminal event. The stream
+ * rides through Redis outages (RecordingClient.follow): it stays open, says so in a comment line, and
+ * continues after the last event it sent. Open streams are ended when the server closes.
  */
 export async function eventsRoute(app: FastifyInstance, o: EventsRouteOptions): Promise<void> {
   const streams = new Set<ServerResponse>();
@@ -32,12 +34,16 @@ export async function eventsRoute(app: FastifyInstance, o: EventsRouteOptions): 
       const id = recordingIdParam(request.params.id);
       const status = await o.client.get(id);
       const header = request.headers['last-event-id'];
-      const after = (typeof header === 'string' ? header : undefined) ?? request.query.after;
-      if (after !== undefined && !EVENT_ID.test(after)) {
+      const fromHeader = typeof header === 'string' ? header : undefined;
+      const after = fromHeader ?? request.query.after;
+      if (after !== undefined && !EVENT_ID_PATTERN.test(after)) {
         return sendProblem(
           reply,
           problemFor('INVALID_REQUEST', 'invalid event id', [
-            { field: 'Last-Event-ID', rule: 'must be an event id (<ms>-<seq>)' },
+            {
+              field: fromHeader !== undefined ? 'Last-Event-ID' : 'after',
+              rule: 'must be an event id (<ms>-<seq>)',
+            },
           ]),
         );
       }
@@ -52,7 +58,14 @@ export async function eventsRoute(app: FastifyInstance, o: EventsRouteOptions): 
           // Over for good: what it has, at once (it may have ended without a terminal event).
           for (const e of await o.client.events(id, { ...from, count: REPLAY_LIMIT })) writeEvent(raw, e);
         } else {
-          await streamLive(o.client.follow(id, from), raw);
+          const onOutage = (change: FollowOutage): void => {
+            raw.write(
+              change.state === 'lost'
+                ? `: redis unavailable since ${new Date(change.at).toISOString()}; the stream continues when it is back\n\n`
+                : `: redis back after ${Math.round(change.downMs / 1000)} s\n\n`,
+            );
+          };
+          await streamLive(o.client.follow(id, { ...from, onOutage }), raw);
         }
       } catch (err) {
         request.log.warn({ err: (err as Error).message, recordingId: id }, 'event stream ended by an error');
