@@ -43,7 +43,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { recordingRedisKeys, userStreamName, DEFAULT_KEY_PREFIX } from '@recfleet/contract';
 import { ChannelServer, RedisServer } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import { Redis } from 'ioredis';
 import { EventTap, startTeePublisher, sweepSegments, type TappedEvent } from './channels-support.js';
 import {

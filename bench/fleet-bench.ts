@@ -3,7 +3,7 @@
  *
  * Everything runs on this machine, in one run: a private redis-server, an RTMP channel server with a
  * live FFmpeg test publisher, local storage, real worker processes (apps/worker) with the worker's
- * default config, and the producer client (apps/producer).
+ * default config, and the producer client (packages/client).
  *
  * 1. Join latency — enqueue-to-joined (the `joined` event's `at` minus the time just before the
  *    enqueue) of short recordings, alternating between
@@ -36,7 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { recordingRedisKeys, type RecordingEvent } from '@recfleet/contract';
 import { ChannelServer, ManagedProcess, RedisServer, TestPublisher } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import type { IndexedSegment } from '@recfleet/storage';
 import { WorkerConfigSchema } from '@recfleet/worker';
 import { Queue } from 'bullmq';

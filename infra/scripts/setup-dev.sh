@@ -87,4 +87,7 @@ fi
 
 log "building TypeScript"
 npx tsc -b tsconfig.json
+# npm links a workspace's bins (recfleet, recfleet-api, …) only when their files exist, and npm ci ran
+# before the build made them: link them now, so that `npx recfleet` works in the checkout.
+npm rebuild --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
 log "ready"

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import type { RecordingEvent } from '@recfleet/contract';
 import type { ManagedProcess } from '@recfleet/embedded';
-import { verifyWebhookSignature } from '@recfleet/producer';
+import { verifyWebhookSignature } from '@recfleet/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiProcess } from '../src/harness/api-process.js';
 import { FleetFixture } from '../src/harness/fleet-fixture.js';

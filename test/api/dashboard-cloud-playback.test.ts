@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { registerDashboards } from '@recfleet/producer/dashboard';
+import { registerDashboards } from '@recfleet/api/dashboard';
 import { OssStorage, S3Storage, type StorageAdapter } from '@recfleet/storage';
 import Fastify, { type FastifyInstance } from 'fastify';
 // @ts-expect-error s3rver ships no type declarations

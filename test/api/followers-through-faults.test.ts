@@ -7,7 +7,7 @@
  * once (receivers de-duplicate by id). The events are written here as a worker writes them.
  */
 import { recordingRedisKeys } from '@recfleet/contract';
-import { type FollowOutage, RecordingClient, type WebhookPayload } from '@recfleet/producer';
+import { type FollowOutage, RecordingClient, type WebhookPayload } from '@recfleet/client';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiProcess } from '../src/harness/api-process.js';

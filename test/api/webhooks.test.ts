@@ -4,7 +4,8 @@
  * where the last one stopped, losing nothing and repeating at most the event that was in flight.
  */
 import { recordingRedisKeys, webhookRecordingsKey } from '@recfleet/contract';
-import { verifyWebhookSignature, WebhookDispatcher, type WebhookPayload } from '@recfleet/producer';
+import { verifyWebhookSignature, type WebhookPayload } from '@recfleet/client';
+import { WebhookDispatcher } from '@recfleet/api';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetFixture } from '../src/harness/fleet-fixture.js';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RECORD_JOB_NAME, RECORDINGS_QUEUE } from '@recfleet/contract';
 import { RedisServer } from '@recfleet/embedded';
-import { registerDashboards } from '@recfleet/producer/dashboard';
+import { registerDashboards } from '@recfleet/api/dashboard';
 import { Queue, Worker } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';

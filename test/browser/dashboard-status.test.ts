@@ -6,8 +6,8 @@
  */
 import { recordingRedisKeys, storageProfilesKey } from '@recfleet/contract';
 import { RedisServer } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
-import { registerDashboards } from '@recfleet/producer/dashboard';
+import { RecordingClient } from '@recfleet/client';
+import { registerDashboards } from '@recfleet/api/dashboard';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Browser } from 'playwright-core';

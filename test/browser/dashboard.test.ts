@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { registerDashboards } from '@recfleet/producer/dashboard';
+import { registerDashboards } from '@recfleet/api/dashboard';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
 // @ts-expect-error s3rver ships no type declarations

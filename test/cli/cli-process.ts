@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** The built CLI, run as users run it. */
-const MAIN = fileURLToPath(new URL('../../apps/producer/dist/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../apps/cli/dist/main.js', import.meta.url));
 
 export interface CliRun {
   code: number | null;

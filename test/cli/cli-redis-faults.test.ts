@@ -6,7 +6,7 @@
  * writes them (XADD on its events stream, the terminal `uploaded` with its record's final state).
  */
 import { RECORDING_EVENT_TYPES, recordingRedisKeys } from '@recfleet/contract';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultRedis, type WorkerEvents } from '../api/fault-redis.js';
 import { runCliProcess } from './cli-process.js';
 
-const MAIN = fileURLToPath(new URL('../../apps/producer/dist/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../apps/cli/dist/main.js', import.meta.url));
 /** The CLI's bound on a Redis call. */
 const BOUND_MS = 3000;
 

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetFixture } from '../src/harness/fleet-fixture.js';
 
-const MAIN = fileURLToPath(new URL('../../apps/producer/dist/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../apps/cli/dist/main.js', import.meta.url));
 const scale = Number(process.env.RECFLEET_TEST_TIMEOUT_SCALE ?? 1);
 
 interface Run {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { RecordingEvent, RecordingResult } from '@recfleet/contract';
 import { ChannelServer, freePort, TestPublisher, type ManagedProcess } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import { S3Storage } from '@recfleet/storage';
 // @ts-expect-error m3u8-parser ships no type declarations
 import { Parser } from 'm3u8-parser';

@@ -15,7 +15,7 @@ import {
   type RecordingResult,
 } from '@recfleet/contract';
 import { ChannelServer, TestPublisher, type ManagedProcess } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

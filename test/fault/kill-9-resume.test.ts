@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { recordingRedisKeys, type RecordingEvent } from '@recfleet/contract';
 import { ChannelServer, TestPublisher, type ManagedProcess } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import type { IndexedSegment } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 // @ts-expect-error s3rver ships no type declarations

@@ -23,7 +23,7 @@ import {
   type RecordingResult,
 } from '@recfleet/contract';
 import { ChannelServer, RedisSentinelTopology, TestPublisher, type ManagedProcess } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import type { IndexedSegment } from '@recfleet/storage';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';

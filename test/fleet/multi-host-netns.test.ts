@@ -18,7 +18,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeChannelAsStreamName, recordingRedisKeys } from '@recfleet/contract';
 import type { ManagedProcess } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import { recordingObjectKeys, S3Storage, type IndexedSegment } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RECORD_JOB_NAME, RECORDINGS_QUEUE, type RecordingEvent } from '@recfleet/contract';
 import { ChannelServer, freePort, ManagedProcess, TestPublisher } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { ChannelServer, ManagedProcess, RedisServer } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 
 /** What every variant is given: how long to record and where the local storage profile writes. */
 export interface DemoOptions {

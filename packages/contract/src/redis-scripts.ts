@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import packageRoot from './package-root.cjs';
 
 /**
  * Every Redis transition of recfleet that changes more than one key, or must compare before it writes,
@@ -23,15 +25,14 @@ export const REDIS_SCRIPTS = {
 } as const satisfies Record<string, number>;
 export type RedisScriptName = keyof typeof REDIS_SCRIPTS;
 
-const LUA_DIR = new URL('../lua/', import.meta.url);
-
 let sources: Map<string, string> | undefined;
 function scriptSources(): Map<string, string> {
   if (!sources) {
     sources = new Map();
-    for (const file of readdirSync(LUA_DIR)) {
+    const luaDir = join(packageRoot.contractRoot(), 'lua');
+    for (const file of readdirSync(luaDir)) {
       const m = /^([A-Za-z]+)-(\d+)\.lua$/.exec(file);
-      if (m) sources.set(`${m[1]}-${m[2]}`, readFileSync(new URL(file, LUA_DIR), 'utf8'));
+      if (m) sources.set(`${m[1]}-${m[2]}`, readFileSync(join(luaDir, file), 'utf8'));
     }
   }
   return sources;

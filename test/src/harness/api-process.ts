@@ -13,7 +13,7 @@ export interface ApiProcessOptions {
 export async function startApiProcess(
   options: ApiProcessOptions,
 ): Promise<ManagedProcess & { port: number; baseUrl: string }> {
-  const main = join(dirname(createRequire(import.meta.url).resolve('@recfleet/producer')), 'api', 'main.js');
+  const main = join(dirname(createRequire(import.meta.url).resolve('@recfleet/api')), 'main.js');
   const proc = new ManagedProcess('api', process.execPath, [main], {
     env: {
       ...process.env,

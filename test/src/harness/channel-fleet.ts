@@ -11,7 +11,7 @@ import {
   type RecordingJobInput,
 } from '@recfleet/contract';
 import { ChannelServer, ChannelUserPublisher, type ManagedProcess } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import type { IndexedSegment } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 import { followRecording, type FollowedRecording } from './fleet-fixture.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordingRedisKeys, type RecordingEvent } from '@recfleet/contract';
 import { ChannelServer, TestPublisher, type ManagedProcess } from '@recfleet/embedded';
-import { RecordingClient } from '@recfleet/producer';
+import { RecordingClient } from '@recfleet/client';
 import type { IndexedSegment } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 import { decodePlaylist } from './media-check.js';

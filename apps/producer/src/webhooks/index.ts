@@ -1,2 +1,0 @@
-export * from './dispatcher.js';
-export * from './signature.js';

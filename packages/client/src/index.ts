@@ -1,0 +1,2 @@
+export * from './recording-client.js';
+export * from './standard-webhooks.js';
