@@ -6,14 +6,14 @@
 import { existsSync } from 'node:fs';
 import type { RecordingEvent } from '@recfleet/contract';
 import type { ManagedProcess } from '@recfleet/embedded';
-import { verifyWebhookSignature } from '@recfleet/client';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiProcess } from '../src/harness/api-process.js';
 import { FleetFixture } from '../src/harness/fleet-fixture.js';
 import { WebhookReceiver } from '../src/harness/webhook-receiver.js';
 
 const KEY = 'fleet-api-key-0123456789';
-const SECRET = 'whsec-fleet-0123456789';
+const SECRET = `whsec_${Buffer.from('fleet-webhook-key-0123456789abcdef').toString('base64')}`;
 let fleet: FleetFixture;
 let api: ManagedProcess & { baseUrl: string };
 let receiver: WebhookReceiver;
@@ -136,20 +136,17 @@ describe('the producer API in front of a worker', () => {
     expect(out.errors).toBe('');
     expect((await call('POST', `/v1/recordings/${recordingId}/stop`)).status).toBe(409);
 
-    // The API process's dispatcher delivered every event, signed.
+    // The API process's dispatcher delivered every event, signed as Standard Webhooks: a receiver using
+    // that project's library verifies each.
     await expect
       .poll(() => receiver.requests.some((r) => r.body.includes('"type":"uploaded"')), { timeout: 15_000 })
       .toBe(true);
     const ids = new Set<string>();
+    const standard = new Webhook(SECRET);
     for (const r of receiver.requests) {
-      const ok = verifyWebhookSignature(
-        SECRET,
-        r.headers['x-recfleet-timestamp'] as string,
-        r.headers['x-recfleet-signature'] as string,
-        r.body,
-      );
-      expect(ok).toBe(true);
-      ids.add(JSON.parse(r.body).id as string);
+      const payload = standard.verify(r.body, r.headers as Record<string, string>) as { id: string };
+      expect(r.headers['webhook-id']).toBe(payload.id);
+      ids.add(payload.id);
     }
     expect([...ids]).toEqual(events.map((e) => `${recordingId}:${e.id}`));
   });

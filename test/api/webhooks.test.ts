@@ -1,17 +1,21 @@
 /**
- * Webhooks from a live recording: every event reaches the callback URL signed, a receiver that fails
+ * Webhooks from a live recording: every event reaches the callback URL signed as Standard Webhooks
+ * (verified by the standardwebhooks library, across a secret rotation), a receiver that fails
  * gets the event again (same id) until it answers, and a dispatcher restarted mid-recording resumes
  * where the last one stopped, losing nothing and repeating at most the event that was in flight.
  */
 import { recordingRedisKeys, webhookRecordingsKey } from '@recfleet/contract';
-import { verifyWebhookSignature, type WebhookPayload } from '@recfleet/client';
+import type { WebhookPayload } from '@recfleet/client';
 import { WebhookDispatcher } from '@recfleet/api';
 import { Redis } from 'ioredis';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetFixture } from '../src/harness/fleet-fixture.js';
 import { WebhookReceiver } from '../src/harness/webhook-receiver.js';
 
-const SECRET = 'whsec-test-0123456789';
+/** The receiver's secret, and the one the fleet rotates to: the dispatcher signs with both. */
+const SECRET = `whsec_${Buffer.from('receiver-webhook-key-0123456789ab').toString('base64')}`;
+const NEXT_SECRET = `whsec_${Buffer.from('next-webhook-key-0123456789abcdef').toString('base64')}`;
 let fleet: FleetFixture;
 let receiver: WebhookReceiver;
 let redis: Redis;
@@ -33,7 +37,7 @@ afterAll(async () => {
 async function dispatcher(): Promise<WebhookDispatcher> {
   const d = new WebhookDispatcher({
     redisUrl: fleet.redis.url,
-    secret: SECRET,
+    secret: [NEXT_SECRET, SECRET],
     initialRetryDelayMs: 100,
     maxRetryDelayMs: 1000,
     pollIntervalMs: 100,
@@ -49,21 +53,24 @@ describe('webhooks', () => {
     // The receiver de-duplicates by event id, and fails the `started` event twice with a 500.
     const accepted = new Map<string, number>();
     const attempts = new Map<string, number[]>();
+    const receivers = [new Webhook(SECRET), new Webhook(NEXT_SECRET)];
     receiver.respond = (headers, body) => {
-      const valid = verifyWebhookSignature(
-        SECRET,
-        headers['x-recfleet-timestamp'] as string,
-        headers['x-recfleet-signature'] as string,
-        body,
-      );
-      if (!valid) return 401;
-      const payload = JSON.parse(body) as WebhookPayload;
-      if (headers['x-recfleet-event-id'] !== payload.id) return 400;
-      const tries = attempts.get(payload.id) ?? [];
-      attempts.set(payload.id, tries);
-      const status = payload.type === 'started' && tries.length < 2 ? 500 : 200;
+      let payload: WebhookPayload | undefined;
+      for (const r of receivers) {
+        try {
+          payload = r.verify(body, headers as Record<string, string>) as WebhookPayload;
+        } catch (err) {
+          if (!(err instanceof WebhookVerificationError)) throw err;
+          return 401;
+        }
+      }
+      if (headers['webhook-id'] !== payload!.id) return 400;
+      const { id, type } = payload!;
+      const tries = attempts.get(id) ?? [];
+      attempts.set(id, tries);
+      const status = type === 'started' && tries.length < 2 ? 500 : 200;
       tries.push(status);
-      if (status === 200) accepted.set(payload.id, (accepted.get(payload.id) ?? 0) + 1);
+      if (status === 200) accepted.set(id, (accepted.get(id) ?? 0) + 1);
       return status;
     };
 

@@ -60,7 +60,7 @@ describe('API config', () => {
     ],
     [
       { RECFLEET_API_KEYS: KEYS, RECFLEET_WEBHOOK_SECRET: 'tiny' },
-      /webhooks\.secret \(from RECFLEET_WEBHOOK_SECRET\): must be at least 16/,
+      /webhooks\.secret \(from RECFLEET_WEBHOOK_SECRET\): must be whsec_<base64 key> or at least 16/,
     ],
     [{ RECFLEET_API_KEYS: KEYS, RECFLEET_LOG_LEVEL: 'loud' }, /logLevel \(from RECFLEET_LOG_LEVEL\): /],
   ])('names the bad key (%o)', (env, message) => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_KEY_PREFIX, RecfleetError, RedisUrlSchema, RECORDINGS_QUEUE } from '@recfleet/contract';
+import { webhookSecretProblem } from '@recfleet/client';
 import { z } from 'zod';
 
 /** The API's default bound on a Redis call: answers (503 included) come within 3 s. */
@@ -32,8 +33,21 @@ export const ApiConfigSchema = z
       .min(1, 'must list at least one API key'),
     webhooks: z
       .object({
-        /** HMAC key of webhook signatures; without it no webhooks are sent from this process. */
-        secret: z.string().min(16, 'must be at least 16 characters').optional(),
+        /**
+         * The Standard Webhooks secret (`whsec_<base64>`), or several while receivers move to a new one
+         * (each delivery is signed with every one); without it no webhooks are sent from this process.
+         */
+        secret: z
+          .union([z.string(), z.array(z.string()).min(1)])
+          .optional()
+          .superRefine((value, ctx) => {
+            const secrets = value === undefined ? [] : ([] as string[]).concat(value);
+            secrets.forEach((secret, i) => {
+              const problem = webhookSecretProblem(secret);
+              if (problem)
+                ctx.addIssue({ code: 'custom', message: problem, path: Array.isArray(value) ? [i] : [] });
+            });
+          }),
         /** Run the webhook dispatcher inside the API process (default true when a secret is set). */
         enabled: z.boolean().optional(),
         initialRetryDelayMs: z.number().int().min(10).max(3_600_000).default(1000),

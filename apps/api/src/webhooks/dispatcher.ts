@@ -19,6 +19,7 @@ import {
   toEvent,
   WEBHOOK_HEADERS,
   type WebhookPayload,
+  webhookSecretProblem,
 } from '@recfleet/client';
 
 export interface WebhookLogger {
@@ -29,8 +30,11 @@ export interface WebhookLogger {
 export interface WebhookDispatcherOptions {
   redisUrl: string;
   keyPrefix?: string;
-  /** HMAC-SHA256 key of the `X-Recfleet-Signature` header. */
-  secret: string;
+  /**
+   * The Standard Webhooks secret (`whsec_<base64>`; a secret without the prefix is used as its own
+   * bytes), or several while receivers move from one to the next: every delivery is signed with each.
+   */
+  secret: string | readonly string[];
   /** Delay before the first retry of a failed delivery; doubles every attempt (with jitter). */
   initialRetryDelayMs?: number;
   maxRetryDelayMs?: number;
@@ -53,7 +57,7 @@ export const WEBHOOK_DELIVERED_FIELD = 'webhookDelivered';
 
 /**
  * Delivers the events of recordings that named a `callbackUrl` (registered in `<prefix>:webhooks` at
- * start) as signed JSON POSTs, in order per recording, at least once: the id of the last delivered
+ * start) as JSON POSTs signed as Standard Webhooks, in order per recording, at least once: the id of the last delivered
  * event is kept in the recording's record, so a restarted dispatcher resumes after it and repeats at
  * most the event that was in flight; a Redis outage (restart, failover, a Redis that stops answering)
  * pauses delivery, which resumes after the last delivered event. A failed delivery (network error,
@@ -74,7 +78,10 @@ export class WebhookDispatcher extends EventEmitter {
 
   constructor(private readonly o: WebhookDispatcherOptions) {
     super();
-    if (!o.secret) throw new Error('a webhook secret is required');
+    const secrets = ([] as string[]).concat(o.secret);
+    if (secrets.length === 0) throw new Error('a webhook secret is required');
+    const problem = secrets.map(webhookSecretProblem).find((p) => p !== undefined);
+    if (problem !== undefined) throw new Error(`webhook secret: ${problem}`);
     this.keyPrefix = o.keyPrefix ?? DEFAULT_KEY_PREFIX;
     // Waits through outages (commands are kept and sent again after a reconnect: every one is a read or
     // an idempotent write), but drops a socket Redis stops answering, so that a hung or failed-over
@@ -217,9 +224,9 @@ export class WebhookDispatcher extends EventEmitter {
           headers: {
             'content-type': 'application/json',
             'user-agent': 'recfleet-webhooks/1',
-            [WEBHOOK_HEADERS.eventId]: payload.id,
+            [WEBHOOK_HEADERS.id]: payload.id,
             [WEBHOOK_HEADERS.timestamp]: timestamp,
-            [WEBHOOK_HEADERS.signature]: signWebhook(this.o.secret, timestamp, body),
+            [WEBHOOK_HEADERS.signature]: signWebhook(this.o.secret, payload.id, timestamp, body),
             'x-recfleet-attempt': String(attempt),
           },
         });
