@@ -1,5 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiKeys, bearerToken } from '../http/auth.js';
+import { problemFor, sendProblem } from '../http/problem.js';
 
 /** Decides whether a presented API key is valid (e.g. the producer API's own key store). */
 export type ApiKeyVerifier = (key: string) => boolean | Promise<boolean>;
@@ -13,18 +14,14 @@ export interface DashboardAuthOptions {
   realm?: string;
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
 /**
  * The key a request presents: `Authorization: Bearer <key>`, or HTTP Basic with the key as the password
  * (any user name) — or as the user name with an empty password, as curl's `-u <key>:` sends it.
  */
 export function presentedKey(header: string | undefined): string | undefined {
   if (!header) return undefined;
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (bearer) return bearer[1];
+  const bearer = bearerToken(header);
+  if (bearer !== undefined) return bearer;
   const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!basic) return undefined;
   const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
@@ -39,32 +36,25 @@ export function presentedKey(header: string | undefined): string | undefined {
 export function dashboardAuthHook(
   options: DashboardAuthOptions,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  const keys = (options.apiKeys ?? []).filter((k) => k.length > 0).map(digest);
+  const keys = new ApiKeys(options.apiKeys ?? []);
   const verify = options.verifyApiKey;
-  if (keys.length === 0 && !verify) {
+  if (keys.size === 0 && !verify) {
     throw new Error(
       'registerDashboards: set apiKeys or verifyApiKey (the dashboards are never served without authentication)',
     );
   }
   const realm = (options.realm ?? 'recfleet').replace(/["\\]/g, '');
-  const isValid = async (key: string): Promise<boolean> => {
-    const d = digest(key);
-    let ok = false;
-    // Every key is compared, so the time taken does not tell which one (or whether any) matched.
-    for (const k of keys) ok = timingSafeEqual(k, d) || ok;
-    if (!ok && verify) ok = await verify(key);
-    return ok;
-  };
+  const isValid = async (key: string): Promise<boolean> =>
+    keys.accepts(key) || (verify ? verify(key) : false);
   return async (request, reply) => {
     const key = presentedKey(request.headers.authorization);
     if (key !== undefined && (await isValid(key))) return;
-    await reply
-      .code(401)
+    reply
       .header('www-authenticate', [`Basic realm="${realm}", charset="UTF-8"`, `Bearer realm="${realm}"`])
-      .header('cache-control', 'no-store')
-      .send({
-        error: 'unauthorized',
-        message: 'an API key is required (HTTP Basic password or Bearer token)',
-      });
+      .header('cache-control', 'no-store');
+    await sendProblem(
+      reply,
+      problemFor('UNAUTHORIZED', 'an API key is required (HTTP Basic password or Bearer token)'),
+    );
   };
 }

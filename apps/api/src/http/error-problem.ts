@@ -1,8 +1,15 @@
-import { RecfleetError } from '@recfleet/contract';
-import type { FastifyBaseLogger } from 'fastify';
-import { fieldProblemsOf, NotAChannelRecordingError } from '@recfleet/client';
+import {
+  fieldProblemsOf,
+  NotAChannelRecordingError,
+  RecordingEndedError,
+  RecordingNotFoundError,
+} from '@recfleet/client';
+import { type FieldProblem, RecfleetError } from '@recfleet/contract';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { HttpRefusal } from './http-refusals.js';
 import { problemFor, type Problem } from './problem.js';
+import { HEADER_FIELDS } from './schemas.js';
 
 /** fastify's own errors, by their stable `code`: HTTP-level refusals of a request body. */
 const FASTIFY_BODY_ERRORS: Readonly<Record<string, number>> = {
@@ -33,11 +40,20 @@ export function errorProblem(
     if (error.category === 'internal') return unexpected(error, log);
     // Refused for what the path's recording is: the path's id is the field at fault.
     if (error instanceof NotAChannelRecordingError) {
-      return problemFor(error.code, error.message, [
-        { field: 'id', rule: 'must name a channel recording (a job without sourceUrl)' },
-      ]);
+      return {
+        ...problemFor(error.code, error.message, [
+          { field: 'id', rule: 'must name a channel recording (a job without sourceUrl)' },
+        ]),
+        recordingId: error.recordingId,
+      };
     }
-    return problemFor(error.code, error.message, fieldProblemsOf(error));
+    const problem = problemFor(error.code, error.message, fieldProblemsOf(error));
+    // Extension members (RFC 9457 §3.2) a client decides on: which recording, and how it ended.
+    if (error instanceof RecordingNotFoundError) return { ...problem, recordingId: error.recordingId };
+    if (error instanceof RecordingEndedError) {
+      return { ...problem, recordingId: error.recordingId, state: error.state };
+    }
+    return problem;
   }
   const bodyStatus = error.code === undefined ? undefined : FASTIFY_BODY_ERRORS[error.code];
   if (bodyStatus === 415) {
@@ -76,6 +92,38 @@ export function errorProblem(
     );
   }
   return unexpected(error, log);
+}
+
+/**
+ * The problem of a request a route's zod schema refused (fastify's validation, see server.ts): a path id
+ * that cannot be a recording id names no recording (404); a query or header is refused naming each
+ * parameter (the route's `invalidCode`, default INVALID_REQUEST). Undefined for any other error.
+ */
+export function validationProblem(error: Error, request: FastifyRequest): Problem | undefined {
+  if (!hasZodFastifySchemaValidationErrors(error)) return undefined;
+  const context = (error as { validationContext?: string }).validationContext;
+  if (context === 'params') {
+    const id = String((request.params as { id?: unknown } | undefined)?.id ?? '');
+    const missing = new RecordingNotFoundError(id.length > 100 ? `${id.slice(0, 100)}…` : id);
+    return { ...problemFor(missing.code, missing.message), recordingId: missing.recordingId };
+  }
+  const problems: FieldProblem[] = error.validation.flatMap((v) => {
+    // A parameter is named by its name (`state`, not `state.1` for the second of a comma-separated list).
+    const path = v.instancePath.split('/').filter(Boolean)[0] ?? '';
+    const named = (field: string): string =>
+      context === 'headers' ? (HEADER_FIELDS[field] ?? field) : field;
+    const keys = (v.params as { keys?: unknown }).keys;
+    if (v.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
+      return keys.map((k) => ({ field: named(String(k)), rule: 'is not a known parameter' }));
+    }
+    return [{ field: named(path || `(${context ?? 'request'})`), rule: v.message ?? 'is not valid' }];
+  });
+  const code = request.routeOptions.config.invalidCode ?? 'INVALID_REQUEST';
+  return problemFor(
+    code,
+    `invalid ${context === 'querystring' ? 'query' : (context ?? 'request')}`,
+    problems,
+  );
 }
 
 function unexpected(error: Error, log: FastifyBaseLogger): Problem {

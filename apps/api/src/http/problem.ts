@@ -4,6 +4,7 @@ import {
   errorPolicy,
   type FieldProblem,
   type RecfleetErrorCode,
+  type RecordingState,
 } from '@recfleet/contract';
 import type { FastifyReply } from 'fastify';
 
@@ -19,6 +20,10 @@ export interface Problem {
   code: RecfleetErrorCode;
   errors?: FieldProblem[];
   instance?: string;
+  /** The recording the problem is about (RECORDING_NOT_FOUND, RECORDING_ENDED, NOT_A_CHANNEL_RECORDING). */
+  recordingId?: string;
+  /** RECORDING_ENDED: the state it ended in. */
+  state?: RecordingState;
 }
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';

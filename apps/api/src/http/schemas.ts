@@ -1,3 +1,4 @@
+import { LIST_LIMIT_RULE, REDIS_HEALTH } from '@recfleet/client';
 import {
   CONTROL_REQUESTS,
   ERROR_CODES,
@@ -9,16 +10,19 @@ import {
   RECORDING_STATES,
   type RecfleetErrorCode,
   type RecordingEventType,
+  StartRecordingRequestSchema,
   STOP_REASONS,
   SubscriptionsShape,
   TRACK_TYPES,
+  UpdateRecordingRequestSchema,
 } from '@recfleet/contract';
 import { z } from 'zod';
 
 /**
- * The API's answers as zod schemas, built from the contract's vocabulary: the OpenAPI document is
- * generated from them and the routes' answer types are inferred from them, so a state, event type or
- * code added to the contract appears in both at once.
+ * The API's requests and answers as zod schemas, built from the contract's own schemas and vocabulary:
+ * the routes validate requests and serialize answers with them, and the OpenAPI document is generated
+ * from them (fastify-type-provider-zod, @fastify/swagger), so a field, state, event type or code added
+ * to the contract appears in the API, its checks and its document at once.
  */
 
 const FieldProblemSchema = z.object({
@@ -37,7 +41,16 @@ export const ProblemSchema = z
     code: z
       .enum(Object.keys(ERROR_CODES) as [RecfleetErrorCode, ...RecfleetErrorCode[]])
       .meta({ description: "The error's stable code (the contract's error registry)" }),
-    errors: z.array(FieldProblemSchema).optional(),
+    errors: z
+      .array(FieldProblemSchema)
+      .optional()
+      .meta({ description: 'Every refused field and the rule it broke (400s)' }),
+    instance: z.string().optional(),
+    recordingId: z.string().optional().meta({ description: 'The recording the problem is about' }),
+    state: z
+      .enum(RECORDING_STATES)
+      .optional()
+      .meta({ description: 'RECORDING_ENDED: the state the recording ended in' }),
   })
   .meta({ description: 'RFC 9457 problem details (application/problem+json)' });
 
@@ -204,5 +217,104 @@ export const UpdateResponseSchema = z.object({
     .meta({ description: 'subscriptionsVersion after the update; the worker reports it in `updated`' }),
 });
 
-/** The JSON Schema `pattern` of a recording id (ECMAScript syntax, as JSON Schema's). */
-export const RECORDING_ID_JSON_PATTERN = RECORDING_ID_PATTERN.source;
+/** `<ms>-<seq>`: a stream entry id, as events carry it (Last-Event-ID, `after`). */
+export const EVENT_ID_PATTERN = /^\d+-\d+$/;
+
+export const HealthSchema = z.object({
+  status: z.enum(['ok', 'unavailable']),
+  redis: z.enum(REDIS_HEALTH).meta({
+    description: '`up`, `down` (cannot be reached) or `not_answering` (accepts connections, answers nothing)',
+  }),
+});
+
+/** The path of one recording; an id that cannot be a recording id names no recording (404). */
+export const RecordingIdParamsSchema = z.object({
+  id: z.string().regex(RECORDING_ID_PATTERN).meta({ description: 'The recording id' }),
+});
+
+/**
+ * The list query. `state` is one state or several, comma-separated, and `limit` a number (the query
+ * parser reads them so, see server.ts); `cursor` is checked by RecordingClient.list, which alone can
+ * read it.
+ */
+export const ListQuerySchema = z
+  .object({
+    state: z
+      .array(z.enum(RECORDING_STATES))
+      .optional()
+      .meta({ description: 'One state or several, comma-separated' }),
+    channel: z.string().optional(),
+    appId: z.string().optional(),
+    limit: z
+      .number()
+      .int()
+      .min(LIST_LIMIT_RULE.min)
+      .max(LIST_LIMIT_RULE.max)
+      .default(LIST_LIMIT_RULE.default)
+      .meta({ description: LIST_LIMIT_RULE.description }),
+    cursor: z.string().optional().meta({ description: '`nextCursor` of the previous page' }),
+  })
+  .strict()
+  // Arrays in the query are comma-separated (`state=queued,recording`).
+  .meta({ style: 'form', explode: false });
+
+export const EventsQuerySchema = z
+  .object({
+    after: z
+      .string()
+      .regex(EVENT_ID_PATTERN, 'must be an event id (<ms>-<seq>)')
+      .optional()
+      .meta({ description: 'Resume after this event (when the client cannot send Last-Event-ID)' }),
+  })
+  .strict();
+
+/** How a refused header is named in a problem (headers arrive in lower case). */
+export const HEADER_FIELDS: Readonly<Record<string, string>> = { 'last-event-id': 'Last-Event-ID' };
+
+export const EventsHeadersSchema = z.looseObject({
+  'last-event-id': z
+    .string()
+    .regex(EVENT_ID_PATTERN, 'must be an event id (<ms>-<seq>)')
+    .optional()
+    .meta({ description: 'Resume after this event (browsers send it when they reconnect)' }),
+});
+
+export { StartRecordingRequestSchema, UpdateRecordingRequestSchema };
+
+/**
+ * The schemas the OpenAPI document names as components (`#/components/schemas/<id>`). A registry of
+ * the API's own, so that the contract's schemas are named here without an id in zod's global
+ * registry (which the contract's JSON Schema files are generated with); every other schema's metadata
+ * (its `.meta()` descriptions) is read from the global registry.
+ */
+export const API_SCHEMAS = z.registry<{ id: string; description?: string }>();
+
+class WithGlobalMetadata<K extends object, V> extends WeakMap<K, V> {
+  override get(key: K): V | undefined {
+    return super.get(key) ?? (z.globalRegistry._map.get(key as never) as V | undefined);
+  }
+  override has(key: K): boolean {
+    return super.has(key) || z.globalRegistry._map.has(key as never);
+  }
+}
+API_SCHEMAS._map = new WithGlobalMetadata();
+
+for (const [schema, id, description] of [
+  [StartRecordingRequestSchema, 'StartRecordingRequest'],
+  [
+    UpdateRecordingRequestSchema,
+    'UpdateRecordingRequest',
+    'A change of the subscriptions of a running channel recording: each list named replaces the current one, `null` removes it (every user is then subscribed for that kind). At least one list; a `subscribe` and an `unsubscribe` list of one kind exclude each other, in the update and in the result.',
+  ],
+  [StartResponseSchema, 'StartRecordingResponse'],
+  [ControlResponseSchema, 'ControlResponse'],
+  [UpdateResponseSchema, 'UpdateRecordingResponse'],
+  [RecordingSchema, 'Recording'],
+  [PageSchema, 'RecordingPage'],
+  [EventSchema, 'RecordingEvent'],
+  [ProblemSchema, 'Problem'],
+  [HealthSchema, 'Health'],
+] as const satisfies readonly (readonly [z.ZodType, string, string?])[]) {
+  const meta = z.globalRegistry.get(schema);
+  API_SCHEMAS.add(schema, { ...meta, id, ...(description ? { description } : {}) });
+}

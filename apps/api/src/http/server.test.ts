@@ -88,6 +88,22 @@ describe('auth', () => {
     expect(res.json()).toEqual({ status: 'ok', redis: 'up' });
   });
 
+  it('serves the OpenAPI document and its page for people without a key', async () => {
+    expect((await app.inject({ method: 'GET', url: '/openapi.json' })).statusCode).toBe(200);
+    const page = await app.inject({ method: 'GET', url: '/docs/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+  });
+
+  it.each([
+    ['lower case', `bearer ${KEY}`],
+    ['upper case, two spaces', `BEARER  ${KEY}`],
+    ['mixed case', `bEaReR ${OTHER_KEY}`],
+  ])('takes the Bearer scheme in any case (RFC 9110): %s', async (_name, authorization) => {
+    const res = await app.inject({ method: 'GET', url: '/v1/recordings', headers: { authorization } });
+    expect(res.statusCode).toBe(200);
+  });
+
   it.each([
     ['missing', {}],
     ['wrong', { authorization: 'Bearer not-the-key-0123456789' }],
@@ -95,7 +111,8 @@ describe('auth', () => {
     ['malformed: Basic', { authorization: `Basic ${Buffer.from(`u:${KEY}`).toString('base64')}` }],
     ['malformed: no scheme', { authorization: KEY }],
     ['malformed: empty bearer', { authorization: 'Bearer ' }],
-    ['malformed: lower-case scheme and extra space', { authorization: `bearer  ${KEY}` }],
+    ['malformed: no space after the scheme', { authorization: `Bearer${KEY}` }],
+    ['malformed: two tokens', { authorization: `Bearer ${KEY} ${KEY}` }],
   ])('refuses a %s key with 401 and changes nothing', async (_name, headers) => {
     const before = await footprint();
     const routes = [
@@ -105,7 +122,6 @@ describe('auth', () => {
       () => app.inject({ method: 'POST', url: '/v1/recordings/unauth-1/stop', headers }),
       () => app.inject({ method: 'DELETE', url: '/v1/recordings/unauth-1', headers }),
       () => app.inject({ method: 'GET', url: '/v1/recordings/unauth-1/events', headers }),
-      () => app.inject({ method: 'GET', url: '/openapi.json', headers }),
       () => app.inject({ method: 'GET', url: '/no-such-route', headers }),
     ];
     for (const route of routes) {

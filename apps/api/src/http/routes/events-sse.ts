@@ -1,9 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import type { RecordingEvent } from '@recfleet/contract';
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { type FollowOutage, isSettled, type RecordingClient } from '@recfleet/client';
-import { problemFor, sendProblem } from '../problem.js';
-import { recordingIdParam } from './recording-id.js';
+import { problemResponses } from '../openapi.js';
+import { EventsHeadersSchema, EventsQuerySchema, RecordingIdParamsSchema } from '../schemas.js';
 
 export interface EventsRouteOptions {
   client: RecordingClient;
@@ -13,9 +14,6 @@ export interface EventsRouteOptions {
 
 /** Events replayed at most for a recording that is over. */
 const REPLAY_LIMIT = 10_000;
-/** `<ms>-<seq>`: a stream entry id, as events carry it (Last-Event-ID, `after`). */
-export const EVENT_ID_PATTERN = /^\d+-\d+$/;
-
 /**
  * `GET /v1/recordings/:id/events`: the recording's events as server-sent events, from the first (or
  * after `Last-Event-ID`, which browsers send when they reconnect) until its terminal event. The stream
@@ -30,23 +28,36 @@ export async function eventsRoute(app: FastifyInstance, o: EventsRouteOptions): 
 
   app.get<{ Params: { id: string }; Querystring: { after?: string } }>(
     '/v1/recordings/:id/events',
+    {
+      schema: {
+        operationId: 'followRecording',
+        tags: ['recordings'],
+        summary: 'Server-sent events: every event of the recording, live, until its terminal event',
+        description:
+          'The stream stays open through Redis outages (restarts, failovers, a Redis that does not answer): a comment line says when Redis is lost and when it is back, and the events continue after the last one sent, none repeated or skipped. A comment line every 15 s keeps proxies from closing it.',
+        params: RecordingIdParamsSchema,
+        querystring: EventsQuerySchema,
+        headers: EventsHeadersSchema,
+        response: {
+          200: {
+            description:
+              '`text/event-stream`; each message has `id`, `event` (the type) and `data` (a RecordingEvent)',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
+          ...problemResponses(
+            ['invalid_argument', 'Last-Event-ID or after is not an event id'],
+            ['unauthenticated', 'No valid API key'],
+            ['not_found', 'Unknown recording (or an id that cannot be one)'],
+            ['unavailable', 'Redis is not reachable or did not answer in time; retry later'],
+          ),
+        },
+      },
+    },
     async (request, reply) => {
-      const id = recordingIdParam(request.params.id);
+      const id = request.params.id;
       const status = await o.client.get(id);
       const header = request.headers['last-event-id'];
-      const fromHeader = typeof header === 'string' ? header : undefined;
-      const after = fromHeader ?? request.query.after;
-      if (after !== undefined && !EVENT_ID_PATTERN.test(after)) {
-        return sendProblem(
-          reply,
-          problemFor('INVALID_REQUEST', 'invalid event id', [
-            {
-              field: fromHeader !== undefined ? 'Last-Event-ID' : 'after',
-              rule: 'must be an event id (<ms>-<seq>)',
-            },
-          ]),
-        );
-      }
+      const after = (typeof header === 'string' ? header : undefined) ?? request.query.after;
       reply.hijack();
       const raw = reply.raw;
       openStream(raw);
