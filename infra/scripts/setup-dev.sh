@@ -22,7 +22,8 @@ mapfile -t PACKAGES < <(grep -hv '^\s*#' infra/packages.debian.txt infra/package
 # (test/fault/redis-sentinel-failover.test.ts); chromium: the dashboard tests (test/browser) drive it
 # headless through playwright-core (Debian's build plays H.264/AAC through MSE).
 # The tools the checks of every file in infra/ use (test/infra): shellcheck, yamllint, systemd-analyze.
-PACKAGES+=(redis-server redis-sentinel chromium shellcheck yamllint systemd)
+# prometheus: its promtool lints every process's /metrics (test/api/metrics-promtool.test.ts).
+PACKAGES+=(redis-server redis-sentinel chromium shellcheck yamllint systemd prometheus)
 read -ra EXTRA <<< "${RECFLEET_EXTRA_PACKAGES:-}"
 PACKAGES+=("${EXTRA[@]}")
 

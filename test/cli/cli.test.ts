@@ -2,38 +2,19 @@
  * The `recfleet` CLI as users run it: the built `dist/cli/main.js` in its own process, against a real
  * fleet (private Redis, a live RTMP channel, a worker process, local storage).
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { RECORDINGS_QUEUE } from '@recfleet/contract';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetFixture } from '../src/harness/fleet-fixture.js';
+import { type CliRun, runCliProcess } from './cli-process.js';
 
-const MAIN = fileURLToPath(new URL('../../apps/cli/dist/main.js', import.meta.url));
 const scale = Number(process.env.RECFLEET_TEST_TIMEOUT_SCALE ?? 1);
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let fleet: FleetFixture;
 
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      env: { ...process.env, RECFLEET_REDIS_URL: fleet?.redis.url ?? 'redis://127.0.0.1:1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCliProcess(args, { RECFLEET_REDIS_URL: fleet?.redis.url ?? 'redis://127.0.0.1:1', ...env });
 }
 
 function startArgs(uid: number, extra: string[] = []): string[] {

@@ -1,17 +1,25 @@
 #!/usr/bin/env node
 import { RecordingClient } from '@recfleet/client';
-import { WebhookDispatcher } from './webhooks/dispatcher.js';
-import { ApiConfigError, loadApiConfig } from './config.js';
+import { API_ENV_KEYS, loadApiConfig, webhookSecrets } from './config.js';
 import { registerDashboards } from './dashboard/index.js';
 import { buildApiServer } from './http/server.js';
+import { processRegistry } from './metrics/process-registry.js';
+import { observeWebhookDispatcher } from './metrics/webhook-metrics.js';
+import { SERVICE_EXIT, serviceConfig } from './service-cli.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
 
-let config;
-try {
-  config = loadApiConfig();
-} catch (err) {
-  process.stderr.write(`recfleet-api: ${err instanceof ApiConfigError ? err.message : String(err)}\n`);
-  process.exit(78); // EX_CONFIG
-}
+const config = serviceConfig(
+  {
+    name: 'recfleet-api',
+    summary:
+      'the HTTP API of a recfleet fleet (OpenAPI at /openapi.json, for people /docs), its dashboards, /metrics, and with a webhook secret the webhook dispatcher',
+    configVariable: 'RECFLEET_API_CONFIG',
+    schema: '@recfleet/contract/schema/api-config.schema.json',
+    envKeys: API_ENV_KEYS,
+    notes: ['A reference config, every key commented: infra/config/api.yaml in the repository.'],
+  },
+  loadApiConfig,
+);
 
 const client = new RecordingClient({
   redisUrl: config.redisUrl,
@@ -19,7 +27,8 @@ const client = new RecordingClient({
   queueName: config.queueName,
   redisTimeoutMs: config.redisTimeoutMs,
 });
-const app = buildApiServer({ client, apiKeys: config.apiKeys, logger: { level: config.logLevel } });
+const metrics = processRegistry();
+const app = buildApiServer({ client, apiKeys: config.apiKeys, logger: { level: config.logLevel }, metrics });
 if (config.dashboards.enabled) {
   await app.register(registerDashboards, {
     client,
@@ -33,18 +42,21 @@ if (config.dashboards.enabled) {
     redisTimeoutMs: config.redisTimeoutMs,
   } as Parameters<typeof registerDashboards>[1]);
 }
-const { secret, enabled, ...retry } = config.webhooks;
+const { enabled, secret: _secret, previousSecrets: _previous, ...retry } = config.webhooks;
+const secrets = webhookSecrets(config.webhooks);
 const dispatcher =
-  secret && enabled !== false
+  secrets.length > 0 && enabled !== false
     ? new WebhookDispatcher({
         redisUrl: config.redisUrl,
         keyPrefix: config.keyPrefix,
-        secret,
+        secret: secrets,
         ...retry,
         log: app.log,
       })
     : undefined;
-if (!secret && enabled) app.log.warn('webhooks.enabled is set but no secret: webhooks are not sent');
+if (dispatcher) observeWebhookDispatcher(dispatcher, metrics);
+if (secrets.length === 0 && enabled)
+  app.log.warn('webhooks.enabled is set but no secret: webhooks are not sent');
 
 await app.listen({ host: config.host, port: config.port });
 await dispatcher?.start();
@@ -64,7 +76,7 @@ const shutdown = (signal: string): void => {
     await app.close().catch(() => undefined);
     await dispatcher?.close().catch(() => undefined);
     await client.close();
-  })().finally(() => process.exit(0));
+  })().finally(() => process.exit(SERVICE_EXIT.OK));
 };
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));

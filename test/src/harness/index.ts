@@ -7,3 +7,4 @@ export * from './api-process.js';
 export * from './webhook-receiver.js';
 export * from './channel-fleet.js';
 export * from './channel-media.js';
+export * from './promtool.js';

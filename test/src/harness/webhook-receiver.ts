@@ -1,6 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 
 export interface ReceivedWebhook {
+  /** The request's target (path and query). */
+  url: string;
   headers: IncomingHttpHeaders;
   body: string;
   status: number;
@@ -28,7 +30,7 @@ export class WebhookReceiver {
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
         const status = holder.r!.respond(req.headers, body);
-        holder.r!.requests.push({ headers: req.headers, body, status, at: Date.now() });
+        holder.r!.requests.push({ url: req.url ?? '', headers: req.headers, body, status, at: Date.now() });
         res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'no');
       });
     });

@@ -88,8 +88,13 @@ describe('auth', () => {
     expect(res.json()).toEqual({ status: 'ok', redis: 'up' });
   });
 
-  it('serves the OpenAPI document and its page for people without a key', async () => {
+  it('serves the OpenAPI document, its page for people and /metrics without a key', async () => {
     expect((await app.inject({ method: 'GET', url: '/openapi.json' })).statusCode).toBe(200);
+    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.statusCode).toBe(200);
+    expect(metrics.body).toMatch(
+      /^recfleet_api_requests_total\{method="GET",route="\/openapi.json",status="200"\} 1$/m,
+    );
     const page = await app.inject({ method: 'GET', url: '/docs/' });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/^text\/html/);
@@ -510,6 +515,7 @@ describe('GET /openapi.json', () => {
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/healthz',
+      '/metrics',
       '/openapi.json',
       '/v1/recordings',
       '/v1/recordings/{id}',

@@ -11,7 +11,10 @@ import Fastify, {
   type FastifySchemaValidationError,
 } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import { ApiMetrics } from '../metrics/api-metrics.js';
+import { processRegistry } from '../metrics/process-registry.js';
 import { ApiKeys, bearerToken } from './auth.js';
 import { errorProblem, validationProblem } from './error-problem.js';
 import { clientErrorHandler, frameworkErrorHandler, useUtf8JsonBodies } from './http-refusals.js';
@@ -32,7 +35,11 @@ export interface ApiServerOptions {
   bodyLimit?: number;
   /** Seconds between SSE keep-alive comments (default 15). */
   sseKeepAliveSeconds?: number;
+  /** The process's Prometheus registry, served at /metrics (default: one of its own, see processRegistry). */
+  metrics?: Registry;
 }
+
+export const METRICS_PATH = '/metrics';
 
 /**
  * How long /healthz waits for Redis's answer: a probe gets its answer within a second whatever Redis
@@ -86,7 +93,13 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   app.removeContentTypeParser('text/plain');
   useUtf8JsonBodies(app);
 
+  const metrics = new ApiMetrics(options.metrics ?? processRegistry());
   app.addHook('onRequest', apiKeyHook(new ApiKeys(options.apiKeys)));
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? '(unmatched)';
+    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.requestDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
   app.setNotFoundHandler((request, reply) => {
     sendProblem(reply, problemFor('ROUTE_NOT_FOUND', `no route ${request.method} ${shortPath(request.url)}`));
   });
@@ -148,8 +161,33 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
       },
       async () => app.swagger(),
     );
+    scope.get(
+      METRICS_PATH,
+      {
+        config: { public: true },
+        schema: {
+          operationId: 'metrics',
+          tags: ['service'],
+          summary: 'Prometheus metrics of this process (no API key)',
+          description:
+            "Requests by route and status, their durations, open event streams, the webhook dispatcher when it runs in this process (deliveries, failures, retries, the age of the oldest undelivered event) and Node's process and runtime metrics.",
+          security: [],
+          response: {
+            200: {
+              description: 'The Prometheus text exposition format',
+              content: { 'text/plain': { schema: z.string() } },
+            },
+          },
+        },
+      },
+      async (_request, reply) =>
+        reply
+          .type(metrics.registry.contentType)
+          .serializer(String)
+          .send(await metrics.registry.metrics()),
+    );
     await recordingRoutes(scope, client);
-    await eventsRoute(scope, { client, keepAliveSeconds: options.sseKeepAliveSeconds ?? 15 });
+    await eventsRoute(scope, { client, metrics, keepAliveSeconds: options.sseKeepAliveSeconds ?? 15 });
   });
   return app;
 }

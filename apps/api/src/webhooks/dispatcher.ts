@@ -64,13 +64,16 @@ export const WEBHOOK_DELIVERED_FIELD = 'webhookDelivered';
  * timeout, non-2xx) is retried with exponential backoff; the same event is always sent with the same
  * id. Runs inside the API process or on its own (`recfleet-webhooks`); with several running, one holds the lease and delivers.
  *
- * Emits `delivered` (payload, attempts), `attempt_failed` (payload, attempt, error) and `dropped`.
+ * Emits `delivered` (payload, attempts, ms), `attempt_failed` (payload, attempt, error, ms), `retry`
+ * (payload, the next attempt, the delay before it in ms) and `dropped` (payload).
  */
 export class WebhookDispatcher extends EventEmitter {
   private readonly redis: Redis;
   private readonly keyPrefix: string;
   private readonly token = randomBytes(8).toString('hex');
   private readonly loops = new Map<string, Promise<void>>();
+  /** Per recording followed, when the event it is delivering now happened (ms since epoch). */
+  private readonly undelivered = new Map<string, number>();
   private term: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
@@ -107,6 +110,21 @@ export class WebhookDispatcher extends EventEmitter {
     return this.term !== undefined;
   }
 
+  /** Recordings whose events this dispatcher is delivering now. */
+  get followed(): number {
+    return this.loops.size;
+  }
+
+  /**
+   * When the oldest event not yet delivered happened (ms since epoch), among the recordings this
+   * dispatcher follows: the event each is delivering (or retrying) now; undefined when it is caught up.
+   */
+  oldestUndeliveredAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const at of this.undelivered.values()) if (oldest === undefined || at < oldest) oldest = at;
+    return oldest;
+  }
+
   async start(): Promise<void> {
     await this.tick();
     const every = Math.max(100, Math.min(1000, this.leaseMs / 3));
@@ -138,7 +156,10 @@ export class WebhookDispatcher extends EventEmitter {
           .catch((err: unknown) => {
             this.o.log?.warn({ recordingId, err: (err as Error).message }, 'webhook delivery paused');
           })
-          .finally(() => this.loops.delete(recordingId));
+          .finally(() => {
+            this.loops.delete(recordingId);
+            this.undelivered.delete(recordingId);
+          });
         this.loops.set(recordingId, loop);
       }
     } catch (err) {
@@ -189,8 +210,10 @@ export class WebhookDispatcher extends EventEmitter {
           at: event.at,
           data: event.data,
         };
+        this.undelivered.set(recordingId, event.at);
         const outcome = await this.deliver(callbackUrl, payload, signal);
         if (outcome === 'aborted') return;
+        this.undelivered.delete(recordingId);
         if (outcome === 'dropped') await this.redis.hincrby(keys.record, 'webhookDropped', 1);
         // Written only after the receiver answered 2xx: a crash here repeats this one event, no more.
         await this.redis.hset(keys.record, WEBHOOK_DELIVERED_FIELD, id);
@@ -214,6 +237,7 @@ export class WebhookDispatcher extends EventEmitter {
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) return 'aborted';
       const timestamp = String(Math.floor(Date.now() / 1000));
+      const began = performance.now();
       let error: string;
       try {
         const res = await fetch(url, {
@@ -232,7 +256,7 @@ export class WebhookDispatcher extends EventEmitter {
         });
         await res.body?.cancel().catch(() => undefined);
         if (res.status >= 200 && res.status < 300) {
-          this.emit('delivered', payload, attempt);
+          this.emit('delivered', payload, attempt, performance.now() - began);
           return 'delivered';
         }
         error = `HTTP ${res.status}`;
@@ -240,7 +264,7 @@ export class WebhookDispatcher extends EventEmitter {
         if (signal.aborted) return 'aborted';
         error = (err as Error).message;
       }
-      this.emit('attempt_failed', payload, attempt, error);
+      this.emit('attempt_failed', payload, attempt, error, performance.now() - began);
       if (attempt >= maxAttempts) {
         this.o.log?.warn(
           { eventId: payload.id, url: redactUrl(url), attempts: attempt, error: redactText(error) },
@@ -253,7 +277,9 @@ export class WebhookDispatcher extends EventEmitter {
         this.o.maxRetryDelayMs ?? 300_000,
         (this.o.initialRetryDelayMs ?? 1000) * 2 ** (attempt - 1),
       );
-      await sleep(base * (0.75 + Math.random() * 0.5), signal);
+      const delay = base * (0.75 + Math.random() * 0.5);
+      this.emit('retry', payload, attempt + 1, delay);
+      await sleep(delay, signal);
     }
   }
 

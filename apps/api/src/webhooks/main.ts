@@ -1,37 +1,78 @@
 #!/usr/bin/env node
 /**
- * The webhook dispatcher on its own (when the API runs without it, or for more of them): config from
- * `RECFLEET_REDIS_URL`, `RECFLEET_KEY_PREFIX` and `RECFLEET_WEBHOOK_SECRET`.
+ * The webhook dispatcher on its own (when the API runs without it, or for more of them), with
+ * `/metrics` and `/healthz` on a port of its own.
  */
-import { DEFAULT_KEY_PREFIX, RedisUrlSchema } from '@recfleet/contract';
-import { z } from 'zod';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { loadWebhooksConfig, WEBHOOKS_ENV_KEYS, webhookSecrets } from '../config.js';
+import { processRegistry } from '../metrics/process-registry.js';
+import { observeWebhookDispatcher } from '../metrics/webhook-metrics.js';
+import { SERVICE_EXIT, serviceConfig } from '../service-cli.js';
 import { WebhookDispatcher } from './dispatcher.js';
 
-const Env = z.object({
-  RECFLEET_REDIS_URL: RedisUrlSchema.default('redis://127.0.0.1:6379'),
-  RECFLEET_KEY_PREFIX: z.string().min(1).default(DEFAULT_KEY_PREFIX),
-  RECFLEET_WEBHOOK_SECRET: z.string({ error: 'must be set' }).min(16, 'must be at least 16 characters'),
-});
-const parsed = Env.safeParse(process.env);
-if (!parsed.success) {
-  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-  process.stderr.write(`recfleet-webhooks: invalid environment:\n${lines.join('\n')}\n`);
-  process.exit(78);
-}
-const log = {
-  info: (obj: object, msg: string) =>
-    process.stdout.write(`${JSON.stringify({ level: 'info', msg, ...obj })}\n`),
-  warn: (obj: object, msg: string) =>
-    process.stdout.write(`${JSON.stringify({ level: 'warn', msg, ...obj })}\n`),
-};
+const config = serviceConfig(
+  {
+    name: 'recfleet-webhooks',
+    summary:
+      "delivers the events of a recfleet fleet's recordings to their callback URLs, signed as Standard Webhooks, with /metrics and /healthz",
+    configVariable: 'RECFLEET_WEBHOOKS_CONFIG',
+    schema: '@recfleet/contract/schema/webhooks-config.schema.json',
+    envKeys: WEBHOOKS_ENV_KEYS,
+    notes: [
+      'A reference config, every key commented: infra/config/webhooks.yaml in the repository.',
+      'With several running, one holds a lease in Redis and delivers; the others wait to take over.',
+    ],
+  },
+  loadWebhooksConfig,
+);
+
+const log = pino({ level: config.logLevel, base: { service: 'recfleet-webhooks' } });
+const { secret: _secret, previousSecrets: _previous, ...retry } = config.webhooks;
 const dispatcher = new WebhookDispatcher({
-  redisUrl: parsed.data.RECFLEET_REDIS_URL,
-  keyPrefix: parsed.data.RECFLEET_KEY_PREFIX,
-  secret: parsed.data.RECFLEET_WEBHOOK_SECRET,
+  redisUrl: config.redisUrl,
+  keyPrefix: config.keyPrefix,
+  secret: webhookSecrets(config.webhooks),
+  ...retry,
   log,
 });
+const metrics = processRegistry();
+observeWebhookDispatcher(dispatcher, metrics);
+const server = createServer((req, res) => {
+  const path = (req.url ?? '/').split('?')[0];
+  if (path === '/metrics') {
+    metrics.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+      (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err)),
+    );
+  } else if (path === '/healthz') {
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ status: 'ok', leader: dispatcher.leader }));
+  } else {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+  }
+});
+await new Promise<void>((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(config.metrics.port, config.metrics.host, resolve);
+});
+const { port } = server.address() as AddressInfo;
 await dispatcher.start();
-log.info({}, 'webhook dispatcher started');
-const shutdown = (): void => void dispatcher.close().finally(() => process.exit(0));
+log.info({ metricsPort: port }, 'webhook dispatcher started');
+if (process.env.RECFLEET_READY_LINE) {
+  process.stdout.write(`RECFLEET_WEBHOOKS_READY ${JSON.stringify({ metricsPort: port })}\n`);
+}
+
+let stopping = false;
+const shutdown = (): void => {
+  if (stopping) return;
+  stopping = true;
+  server.closeAllConnections();
+  void Promise.allSettled([dispatcher.close(), new Promise((r) => server.close(r))]).finally(() =>
+    process.exit(SERVICE_EXIT.OK),
+  );
+};
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);

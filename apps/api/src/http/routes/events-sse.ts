@@ -3,11 +3,13 @@ import type { RecordingEvent } from '@recfleet/contract';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type FollowOutage, isSettled, type RecordingClient } from '@recfleet/client';
+import type { ApiMetrics } from '../../metrics/api-metrics.js';
 import { problemResponses } from '../openapi.js';
 import { EventsHeadersSchema, EventsQuerySchema, RecordingIdParamsSchema } from '../schemas.js';
 
 export interface EventsRouteOptions {
   client: RecordingClient;
+  metrics: ApiMetrics;
   /** Seconds between keep-alive comments (proxies close idle streams). */
   keepAliveSeconds: number;
 }
@@ -62,6 +64,11 @@ export async function eventsRoute(app: FastifyInstance, o: EventsRouteOptions): 
       const raw = reply.raw;
       openStream(raw);
       streams.add(raw);
+      // A hijacked reply has no onResponse: the stream is counted as answered when it opens.
+      const labels = { method: 'GET', route: '/v1/recordings/:id/events' };
+      o.metrics.requests.inc({ ...labels, status: '200' });
+      o.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+      o.metrics.eventStreams.inc();
       const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), o.keepAliveSeconds * 1000);
       try {
         const from = after ? { afterId: after } : {};
@@ -83,6 +90,7 @@ export async function eventsRoute(app: FastifyInstance, o: EventsRouteOptions): 
       } finally {
         clearInterval(keepAlive);
         streams.delete(raw);
+        o.metrics.eventStreams.dec();
         if (!raw.writableEnded) raw.end();
       }
     },
