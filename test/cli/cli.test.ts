@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetFixture } from '../src/harness/fleet-fixture.js';
-import { type CliRun, runCliProcess } from './cli-process.js';
+import { type CliRun, runCliProcess, startArgs } from './cli-process.js';
 
 const scale = Number(process.env.RECFLEET_TEST_TIMEOUT_SCALE ?? 1);
 
@@ -15,29 +15,6 @@ let fleet: FleetFixture;
 
 function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
   return runCliProcess(args, { RECFLEET_REDIS_URL: fleet?.redis.url ?? 'redis://127.0.0.1:1', ...env });
-}
-
-function startArgs(uid: number, extra: string[] = []): string[] {
-  return [
-    'start',
-    '--app-id',
-    fleet.app,
-    '--channel',
-    fleet.channel,
-    '--uid',
-    String(uid),
-    '--token',
-    'cli-secret-token',
-    '--segment-seconds',
-    '1',
-    '--max-idle-seconds',
-    '10',
-    '--profile',
-    'local',
-    '--source-url',
-    fleet.sourceUrl,
-    ...extra,
-  ];
 }
 
 beforeAll(async () => {
@@ -110,7 +87,7 @@ describe('errors and exit codes', () => {
     expect(lines.some((l) => l.includes('--stream-types') && l.includes('both'))).toBe(true);
     expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
 
-    const json = await cli([...startArgs(0, ['--segment-seconds', '0']), '--json']);
+    const json = await cli([...startArgs(fleet, 0, ['--segment-seconds', '0']), '--json']);
     expect(json.code).toBe(2);
     const doc = JSON.parse(json.stdout) as {
       error: { code: string; problems: { field: string; rule: string }[] };
@@ -135,7 +112,7 @@ describe('errors and exit codes', () => {
   });
 
   it('--key-prefix (or RECFLEET_KEY_PREFIX) names the fleet whose keys it reads', async () => {
-    const started = await cli([...startArgs(4242), '--json']);
+    const started = await cli([...startArgs(fleet, 4242), '--json']);
     expect(started.code, started.stderr).toBe(0);
     const { recordingId } = JSON.parse(started.stdout) as { recordingId: string };
     expect((await cli(['status', recordingId, '--key-prefix', 'recfleet'])).code).toBe(0);
@@ -158,7 +135,7 @@ describe('a recording driven from the command line', () => {
   it(
     'start, status, list, stop; watch exits 0 when it is uploaded',
     async () => {
-      const started = await cli([...startArgs(11), '--json']);
+      const started = await cli([...startArgs(fleet, 11), '--json']);
       expect(started.code, started.stderr).toBe(0);
       const { recordingId, created } = JSON.parse(started.stdout) as {
         recordingId: string;
@@ -254,7 +231,7 @@ describe('a recording driven from the command line', () => {
   it(
     'cancel ends a recording; a recording cancelled before it ran makes watch exit 1',
     async () => {
-      const started = await cli(startArgs(12));
+      const started = await cli(startArgs(fleet, 12));
       expect(started.code, started.stderr).toBe(0);
       const recordingId = started.stdout.trim();
       await expect
@@ -276,7 +253,7 @@ describe('a recording driven from the command line', () => {
       });
       await queue.pause();
       try {
-        const queued = await cli(startArgs(13, ['--recording-id', 'cli-cancel-queued']));
+        const queued = await cli(startArgs(fleet, 13, ['--recording-id', 'cli-cancel-queued']));
         expect(queued.code, queued.stderr).toBe(0);
         expect((await cli(['cancel', 'cli-cancel-queued'])).code).toBe(0);
         const failed = await cli(['watch', 'cli-cancel-queued']);

@@ -70,6 +70,12 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
     help: 'Redis of the fleet (default: $RECFLEET_REDIS_URL or redis://127.0.0.1:6379)',
   },
   {
+    name: 'api-url',
+    type: 'string',
+    value: '<url>',
+    help: "the fleet's HTTP API instead of Redis (default: $RECFLEET_API_URL), key in $RECFLEET_API_KEY or $RECFLEET_API_KEY_FILE",
+  },
+  {
     name: 'key-prefix',
     type: 'string',
     value: '<prefix>',

@@ -1,5 +1,4 @@
-import { DEFAULT_KEY_PREFIX } from '@recfleet/contract';
-import { RecordingClient } from '@recfleet/client';
+import { RecordingApiClient, RecordingClient, type RecordingService } from '@recfleet/client';
 
 /** Where the CLI writes: the process's streams, or anything that looks like them (tests). */
 export interface CliIo {
@@ -10,20 +9,29 @@ export interface CliIo {
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
+/** What the CLI talks to: the fleet's Redis, or its HTTP API (for operators who have no Redis access). */
+export type FleetAccess =
+  { kind: 'redis'; redisUrl: string; keyPrefix: string } | { kind: 'api'; apiUrl: string; apiKey: string };
+
 /**
- * What a command runs with: output settings and the fleet's RecordingClient, opened on first use. The
- * client bounds every Redis call, so a Redis that cannot be reached is exit code 5, not a hang.
+ * What a command runs with: output settings and the fleet's RecordingService — a RecordingClient on
+ * Redis or a RecordingApiClient on the HTTP API, opened on first use. Both bound every call, so a fleet
+ * that cannot be reached is exit code 5, not a hang; both throw the same typed errors, so every command
+ * answers the same exit codes through either.
  */
 export class CliContext {
-  private clientInstance?: RecordingClient;
+  private clientInstance?: RecordingService;
 
   constructor(
     readonly io: CliIo,
-    readonly redisUrl: string,
+    readonly access: FleetAccess,
     readonly json: boolean,
-    /** The fleet's key prefix (workers' `keyPrefix`). */
-    readonly keyPrefix: string = DEFAULT_KEY_PREFIX,
   ) {}
+
+  /** What the commands' messages call the fleet's store (`Redis`, or `the API`). */
+  get store(): string {
+    return this.access.kind === 'redis' ? 'Redis' : 'the API';
+  }
 
   out(text: string): void {
     this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -38,8 +46,11 @@ export class CliContext {
     this.io.stderr.write(`recfleet: ${line}\n`);
   }
 
-  client(): RecordingClient {
-    this.clientInstance ??= new RecordingClient({ redisUrl: this.redisUrl, keyPrefix: this.keyPrefix });
+  client(): RecordingService {
+    this.clientInstance ??=
+      this.access.kind === 'redis'
+        ? new RecordingClient({ redisUrl: this.access.redisUrl, keyPrefix: this.access.keyPrefix })
+        : new RecordingApiClient({ apiUrl: this.access.apiUrl, apiKey: this.access.apiKey });
     return this.clientInstance;
   }
 

@@ -16,9 +16,9 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<keyof typeof EXIT_CODES, string
   USAGE: 'usage or validation error (every bad field is printed)',
   BACKED_UP: 'the recording ended backed_up (segments in the backup store)',
   NOT_FOUND: 'no recording with that id',
-  UNAVAILABLE: 'Redis is not reachable or did not answer in time',
+  UNAVAILABLE: 'Redis (with --api-url: the API) is not reachable or did not answer in time',
   CONFLICT: 'the recording has already ended: nothing to stop, cancel or update',
-  UNAUTHENTICATED: 'the credentials were refused',
+  UNAUTHENTICATED: 'the API refused the API key (--api-url)',
 };
 
 /**

@@ -5,6 +5,7 @@ import {
   type RecordingEvent,
   type RecordingEventType,
   type RecordingState,
+  RecfleetError,
   RedisUnavailableError,
   uploadPercent,
 } from '@recfleet/contract';
@@ -238,10 +239,10 @@ export interface WatchOptions {
 /** How often watch asks again for the outcome while Redis is away at the end. */
 const OUTCOME_RETRY_MS = 1000;
 
-/** Watch gave up on Redis after `--max-wait` seconds without it: exit code 5, as any Redis outage. */
+/** Watch gave up after `--max-wait` seconds without Redis (or the API): exit code 5, as any outage. */
 class MaxWaitExceededError extends RedisUnavailableError {
-  constructor(seconds: number) {
-    super(`Redis has not answered for ${seconds} s (--max-wait); the recording's outcome is unknown`);
+  constructor(seconds: number, store: string) {
+    super(`${store} has not answered for ${seconds} s (--max-wait); the recording's outcome is unknown`);
     this.name = 'MaxWaitExceededError';
   }
 }
@@ -262,7 +263,7 @@ export async function watchRecording(
   const initial = await client.get(recordingId);
   const snap = newSnapshot(initial.state);
   const display = new WatchDisplay(ctx, recordingId);
-  const patience = new OutagePatience(display, options.maxWaitSeconds);
+  const patience = new OutagePatience(display, options.maxWaitSeconds, ctx.store);
   let terminal: RecordingEvent | undefined;
   let lastId: string | undefined;
   try {
@@ -310,6 +311,8 @@ class OutagePatience {
   constructor(
     private readonly display: WatchDisplay,
     private readonly maxWaitSeconds: number | undefined,
+    /** What is waited for: `Redis`, or `the API`. */
+    private readonly store: string,
   ) {
     this.gaveUp = new Promise<never>((_, reject) => (this.giveUp = reject));
     this.gaveUp.catch(() => undefined);
@@ -321,7 +324,7 @@ class OutagePatience {
       clearTimeout(this.timer);
       this.timer = undefined;
       this.display.notice(
-        `Redis is back after ${Math.round(change.downMs / 1000)} s; watching on${lastId ? ` after event ${lastId}` : ''}`,
+        `${capitalized(this.store)} is back after ${Math.round(change.downMs / 1000)} s; watching on${lastId ? ` after event ${lastId}` : ''}`,
       );
       return;
     }
@@ -330,7 +333,7 @@ class OutagePatience {
         ? 'as long as it takes (--max-wait <s> to give up)'
         : `at most ${this.maxWaitSeconds} s (--max-wait)`;
     this.display.notice(
-      `Redis unavailable since ${new Date(change.at).toISOString()}; the recording goes on without Redis: waiting for it ${patience}`,
+      `${capitalized(this.store)} unavailable since ${new Date(change.at).toISOString()}; the recording goes on without ${this.store}: waiting for it ${patience}`,
     );
     this.lost(change.at);
   }
@@ -339,7 +342,10 @@ class OutagePatience {
     if (this.maxWaitSeconds === undefined || this.timer) return;
     const left = Math.max(0, at + this.maxWaitSeconds * 1000 - Date.now());
     const seconds = this.maxWaitSeconds;
-    this.timer = setTimeout(() => this.giveUp?.(new MaxWaitExceededError(seconds)), left);
+    this.timer = setTimeout(
+      () => this.giveUp?.(new MaxWaitExceededError(seconds, capitalized(this.store))),
+      left,
+    );
   }
 
   /** `step`, unless the maximum wait for Redis runs out first. */
@@ -358,7 +364,7 @@ class OutagePatience {
         }
         return value;
       } catch (err) {
-        if (!(err instanceof RedisUnavailableError) || err instanceof MaxWaitExceededError) throw err;
+        if (!isUnavailable(err) || err instanceof MaxWaitExceededError) throw err;
         if (lostAt === undefined) {
           lostAt = Date.now();
           this.told({ state: 'lost', at: lostAt, error: err }, undefined);
@@ -383,4 +389,13 @@ function progressOf(s: WatchSnapshot): Omit<WatchSnapshot, 'state'> {
     bytesUploaded: s.bytesUploaded,
     uploadPercent: s.uploadPercent,
   };
+}
+
+/** Redis, or the API, is not there for now: what watch waits out (any error of the unavailable category). */
+function isUnavailable(err: unknown): err is RecfleetError {
+  return err instanceof RecfleetError && err.category === 'unavailable';
+}
+
+function capitalized(s: string): string {
+  return `${s.charAt(0).toUpperCase()}${s.slice(1)}`;
 }

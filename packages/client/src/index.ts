@@ -1,2 +1,3 @@
 export * from './recording-client.js';
 export * from './standard-webhooks.js';
+export * from './recording-api-client.js';

@@ -62,7 +62,7 @@ describe('the @recfleet/client package', () => {
   });
 
   const probe = `
-    const names = ['RecordingClient', 'verifyWebhookSignature', 'RecordingNotFoundError'];
+    const names = ['RecordingClient', 'RecordingApiClient', 'verifyWebhookSignature', 'RecordingNotFoundError'];
     const missing = names.filter((n) => typeof client[n] !== 'function');
     const err = new client.RecordingNotFoundError('r1');
     const report = { missing, isRecfleetError: err instanceof contract.RecfleetError, exitCode: err.exitCode,

@@ -25,7 +25,6 @@ import {
   type RecordingKind,
   recordingKind,
   recordingRedisKeys,
-  type RecordingState,
   RECORDINGS_QUEUE,
   recordingsIndexKey,
   redactUrl,
@@ -68,10 +67,19 @@ import {
   toSummary,
   toUsers,
 } from './recording-read-model.js';
+import type {
+  ControlOutcome,
+  FollowOptions,
+  RecordingHandle,
+  RecordingService,
+  StartRequest,
+  UpdateOutcome,
+} from './recording-service.js';
 
 export * from './recording-errors.js';
 export * from './recording-read-model.js';
 export { boundedConnectionOptions, REDIS_HEALTH, type RedisHealth } from './bounded-connection.js';
+export * from './recording-service.js';
 
 export interface RecordingClientOptions {
   redisUrl: string;
@@ -99,45 +107,8 @@ const LIST_SCAN_LIMIT = 2000;
 /** A `queued` recording without a job this old is left over from a failed start, not active. */
 const ORPHAN_AFTER_MS = 60_000;
 
-/** A start request: the job contract, with the recording id optional (generated when absent). */
-export type StartRequest = Omit<RecordingJobInput, 'recordingId' | 'requestedAt'> & { recordingId?: string };
-
-export interface RecordingHandle {
-  recordingId: string;
-  /** False when a recording with this id already existed (idempotent start). */
-  created: boolean;
-}
-
-/** What a stop or cancel did: the request is stored; `state` is the recording's state after it. */
-export interface ControlOutcome {
-  recordingId: string;
-  requested: ControlRequest;
-  state: RecordingState;
-}
-
-/** What an update did: the subscriptions in force now, and their version (the worker applies it). */
-export interface UpdateOutcome {
-  recordingId: string;
-  subscriptions: Subscriptions;
-  version: number;
-}
-
 /** Merges retried when another update (or the worker's first claim) changed the subscriptions meanwhile. */
 const UPDATE_ATTEMPTS = 5;
-
-/** What `follow` tells its caller of Redis while it follows: lost (once per outage), and back. */
-export type FollowOutage =
-  | { state: 'lost'; at: number; error: RedisUnavailableError }
-  | { state: 'restored'; at: number; downMs: number };
-
-export interface FollowOptions {
-  /** Follow from after this event id (default: from the first event). */
-  afterId?: string;
-  /** How long one read waits for new events, ms (default 1000). */
-  blockMs?: number;
-  /** Told when Redis is lost (first failed read of an outage) and when a read succeeds again. */
-  onOutage?: (change: FollowOutage) => void;
-}
 
 /**
  * The producer's client, and the one reader of recordings for every producer part (API, CLI,
@@ -145,7 +116,7 @@ export interface FollowOptions {
  * durable state and follows their events live. Every Redis call is bounded (`redisTimeoutMs`) and fails
  * with RedisUnavailableError when Redis is down, so callers decide on the error's type.
  */
-export class RecordingClient {
+export class RecordingClient implements RecordingService {
   private readonly connection: BoundedConnection;
   private readonly redis: Redis;
   private readonly queueConnection: BoundedConnection;

@@ -142,6 +142,10 @@ export const ERROR_CODES = {
     category: 'unavailable',
     description: 'Redis is not reachable or did not answer in time',
   },
+  API_UNAVAILABLE: {
+    category: 'unavailable',
+    description: 'the recfleet HTTP API is not reachable or did not answer in time',
+  },
   CANCELLED: { category: 'cancelled', description: 'cancelled while queued, before any worker ran it' },
   FENCED: { category: 'fenced', description: "a stale owner's write was refused" },
 
