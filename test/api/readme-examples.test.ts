@@ -166,24 +166,23 @@ describe('the README examples', () => {
   });
 
   it('examples/python/recfleet_example.py starts, follows (SSE) and stops a recording', async () => {
-    const r = await run(
-      PYTHON,
-      [
-        join(ROOT, 'examples/python/recfleet_example.py'),
-        '--app-id',
-        'demo',
-        '--channel',
-        'lobby',
-        '--uid',
-        '1003',
-        '--token',
-        token,
-        '--seconds',
-        '6',
-      ],
-      { RECFLEET_API_URL: api.baseUrl, RECFLEET_API_KEY: KEY },
-      scaled(60_000),
-    );
+    const python = (uid: number, extra: string[], timeoutMs: number) =>
+      run(
+        PYTHON,
+        [
+          join(ROOT, 'examples/python/recfleet_example.py'),
+          '--app-id',
+          'demo',
+          '--channel',
+          'lobby',
+          '--uid',
+          String(uid),
+          ...extra,
+        ],
+        { RECFLEET_API_URL: api.baseUrl, RECFLEET_API_KEY: KEY },
+        scaled(timeoutMs),
+      );
+    const r = await python(1003, ['--token', token, '--seconds', '6'], 60_000);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/^recording rec-[0-9a-f]+ \(started\)$/m);
     for (const type of ['queued', 'started', 'user_joined', 'segment', 'stopped', 'uploaded']) {
@@ -192,20 +191,7 @@ describe('the README examples', () => {
     expect(r.stdout).toMatch(/^stop: (recording|stopping)$/m);
 
     // A refused start: the problem's fields, exit code 2.
-    const refused = await run(
-      PYTHON,
-      [
-        join(ROOT, 'examples/python/recfleet_example.py'),
-        '--app-id',
-        'demo',
-        '--channel',
-        'lobby',
-        '--uid',
-        '0',
-      ],
-      { RECFLEET_API_URL: api.baseUrl, RECFLEET_API_KEY: KEY },
-      scaled(20_000),
-    );
+    const refused = await python(0, [], 20_000);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^refused: 400 INVALID_JOB: /m);
     expect(refused.stderr).toMatch(/^ {2}uid: /m);
