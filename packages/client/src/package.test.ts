@@ -104,3 +104,65 @@ describe('the @recfleet/client package', () => {
     expect([...closure].filter((name) => HEAVY.some((p) => p.test(name)))).toEqual([]);
   });
 });
+
+/** The packages of the producer side and what they stand on; the worker's are checked with the worker. */
+const PUBLISHED = [
+  'packages/contract',
+  'packages/client',
+  'packages/embedded',
+  'apps/cli',
+  'apps/api',
+  'apps/demo',
+];
+
+describe.each(PUBLISHED)('the manifest of %s', (dir) => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const read = async () =>
+    JSON.parse(await readFile(join(root, dir, 'package.json'), 'utf8')) as {
+      name: string;
+      private?: boolean;
+      description?: string;
+      license?: string;
+      repository?: { directory?: string };
+      engines?: { node?: string };
+      files?: string[];
+      exports?: Record<string, unknown>;
+      bin?: Record<string, string>;
+    };
+
+  it('is publishable: not private, described, licensed, with its repository directory and engines', async () => {
+    const m = await read();
+    expect(m.name).toMatch(/^@recfleet\/[a-z-]+$/);
+    expect(m.private).toBeUndefined();
+    expect(m.description?.length).toBeGreaterThan(20);
+    expect(m.license).toBe('Apache-2.0');
+    expect(m.repository?.directory).toBe(dir);
+    expect(m.engines?.node).toBe('>=20.19');
+    expect(m.files).toContain('dist');
+    await expect(readFile(join(root, dir, 'README.md'), 'utf8')).resolves.toMatch(
+      new RegExp(`^# ${m.name}\n`),
+    );
+  });
+
+  it('exports only built files, each code entry with its types, and bins that exist', async () => {
+    const m = await read();
+    const targets = (value: unknown): string[] =>
+      typeof value === 'string' ? [value] : Object.values(value as Record<string, unknown>).flatMap(targets);
+    for (const [entry, value] of Object.entries(m.exports ?? {})) {
+      if (entry === './package.json' || entry.startsWith('./schema/')) continue;
+      const files = targets(value);
+      expect(
+        files.some((f) => f.endsWith('.d.ts')),
+        `${entry} has types`,
+      ).toBe(true);
+      for (const f of files) {
+        expect(f, entry).toMatch(/^\.\/dist\//);
+        await expect(readFile(join(root, dir, f))).resolves.toBeDefined();
+      }
+    }
+    for (const [name, file] of Object.entries(m.bin ?? {})) {
+      const text = await readFile(join(root, dir, file), 'utf8');
+      expect(text.startsWith('#!/usr/bin/env node\n'), name).toBe(true);
+    }
+  });
+});
