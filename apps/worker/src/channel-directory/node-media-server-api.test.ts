@@ -10,7 +10,7 @@ let requests = 0;
 let base = '';
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  server = createServer((_req, res) => {
     requests++;
     setTimeout(() => {
       res.setHeader('content-type', 'application/json');
