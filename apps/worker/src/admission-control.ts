@@ -89,6 +89,14 @@ export class AdmissionControl {
     return true;
   }
 
+  /**
+   * Takes no job for `ms` (at least), without counting it as a refusal of room: a job this host can
+   * never run (a storage profile it lacks) was put back for another host, which should take it first.
+   */
+  pause(ms: number): void {
+    this.refusedUntil = Math.max(this.refusedUntil, Date.now() + ms);
+  }
+
   /** How long this host still takes no job after its last refusal, ms. */
   get refusalWaitMs(): number {
     return Math.max(0, this.refusedUntil - Date.now());

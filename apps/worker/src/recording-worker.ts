@@ -56,6 +56,13 @@ export function streamsOf(spec: RecordingJob): number {
   return recordingKind(spec) === 'channel' ? maxUsersOf(spec.recordingConfig) : 1;
 }
 
+/**
+ * How long a host takes no job after putting back one whose storage profile it lacks: long enough for a
+ * host that has the profile (waiting for jobs) to take it, short enough to cost little — it is not a
+ * refusal of room, and it does not grow.
+ */
+const PROFILE_PASS_MS = 1000;
+
 /** One run of a recording job on this worker: the job, what it asks, its record and its ownership. */
 interface JobRun {
   job: Job;
@@ -281,14 +288,15 @@ export class RecordingWorker {
     let unrunnable: { code: RecfleetErrorCode; message: string } | undefined;
     if (!Object.hasOwn(this.config.storageProfiles, profile)) {
       if (await this.hosts.anotherHas(profile)) {
-        const wait = this.admission.refuse();
+        const context = { profile };
         return this.putBack(
           job,
           token,
           log,
-          wait,
-          { profile },
+          PROFILE_PASS_MS,
+          context,
           'job needs a storage profile this host lacks; put back',
+          true,
         );
       }
       unrunnable = {
@@ -336,9 +344,11 @@ export class RecordingWorker {
   }
 
   /**
-   * Puts a job this host cannot run back in the queue, for a host that can. BullMQ fetches the next job
-   * the moment this one ends, and a job put back is first in line: this host waits a moment (its
-   * admission backoff, within the job's first lock renewal) so that another takes it first.
+   * Puts a job this host cannot run back in the queue, for a host that can. A job put back is first in
+   * line, and BullMQ fetches the next job the moment this one ends: this host waits a moment first, its
+   * slot held and (`pause`) taking no job meanwhile, so that another host takes it. The wait ends before
+   * the job's first lock renewal would fall due (the lock is gone), and then this slot fetches again:
+   * BullMQ looks at its concurrency only when a job ends, so the pause must end with one.
    */
   private async putBack(
     job: Job,
@@ -347,12 +357,16 @@ export class RecordingWorker {
     waitMs: number,
     context: Record<string, unknown>,
     why: string,
+    pause = false,
   ): Promise<never> {
-    log.info({ ...context, waitMs }, why);
+    const renewsAt = (job.processedOn ?? Date.now()) + (this.config.lockSeconds * 1000) / 4;
+    const linger = Math.max(0, Math.min(waitMs, renewsAt - Date.now() - 100));
+    if (pause) this.admission.pause(linger);
+    log.info({ ...context, waitMs: linger }, why);
     this.applyConcurrency();
     await job.moveToWait(token);
-    const renewsAt = (job.processedOn ?? Date.now()) + (this.config.lockSeconds * 1000) / 4;
-    await sleep(Math.max(0, Math.min(waitMs, renewsAt - Date.now() - 100)));
+    await sleep(linger);
+    this.applyConcurrency();
     throw new WaitingError();
   }
 
