@@ -249,9 +249,10 @@ export abstract class SessionLifecycle {
       );
     }
     const result = this.result(delivery.outcome, last.reason);
-    await this.recordOutcome(result, delivery);
+    // The final progress before the outcome: the job completes right after the terminal event.
     this.progress.set(this.progressSnapshot());
     await this.progress.written();
+    await this.recordOutcome(result, delivery);
     return result;
   }
 
@@ -275,7 +276,7 @@ export abstract class SessionLifecycle {
     const written: OwnerWrite = await this.o.record.finish(this.epoch, end);
     if (written === 'fenced') throw new SessionFencedError('another worker owns the recording: not finished');
     if (written === 'after_terminal') throw new RecordingEndedError();
-    await this.mirror(end.event.type, end.event.data);
+    void this.mirror(end.event.type, end.event.data);
   }
 
   private mirror(type: RecordingEventType, data: Record<string, unknown>): Promise<void> {
