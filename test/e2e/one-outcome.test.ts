@@ -39,6 +39,15 @@ const lifecycle = (events: RecordingEvent[]): string[] =>
     );
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until the recording has finished two segments. */
+async function twoSegments(recordingId: string): Promise<void> {
+  await expect
+    .poll(async () => (await fleet.allEvents(recordingId)).filter((e) => e.type === 'segment').length, {
+      timeout: scaled(20_000),
+    })
+    .toBeGreaterThanOrEqual(2);
+}
+
 let nextUid = 100;
 function single(channel: string, sourceUrl: string, rc: RecordingJobInput['recordingConfig'] = {}) {
   return fleet.client.start({
@@ -100,24 +109,9 @@ describe('one outcome per recording', () => {
       };
       await sleep(2000);
       await fleet.client.stop(stopped.recordingId);
-      await expect
-        .poll(
-          async () => (await fleet.allEvents(left.recordingId)).filter((e) => e.type === 'segment').length,
-          {
-            timeout: scaled(20_000),
-          },
-        )
-        .toBeGreaterThanOrEqual(2);
+      await twoSegments(left.recordingId);
       await gone.stop();
-      await expect
-        .poll(
-          async () =>
-            (await fleet.allEvents(cancelled.recordingId)).filter((e) => e.type === 'segment').length,
-          {
-            timeout: scaled(20_000),
-          },
-        )
-        .toBeGreaterThanOrEqual(2);
+      await twoSegments(cancelled.recordingId);
       await fleet.client.cancel(cancelled.recordingId);
 
       const r = {
@@ -198,15 +192,7 @@ describe('one outcome per recording', () => {
       const ended = [idle, stopped, limited, cancelled].map((x) => outcome(x.recordingId));
       await sleep(2000);
       await fleet.client.stop(stopped.recordingId);
-      await expect
-        .poll(
-          async () =>
-            (await fleet.allEvents(cancelled.recordingId)).filter((e) => e.type === 'segment').length,
-          {
-            timeout: scaled(20_000),
-          },
-        )
-        .toBeGreaterThanOrEqual(2);
+      await twoSegments(cancelled.recordingId);
       await fleet.client.cancel(cancelled.recordingId);
       const [rIdle, rStopped, rLimited, rCancelled] = await Promise.all(ended);
       expect(lifecycle(rIdle!.events)).toEqual(['queued', 'joined', 'stopped:idle_timeout', 'uploaded']);

@@ -18,14 +18,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeChannelAsStreamName, recordingRedisKeys } from '@recfleet/contract';
-import type { ManagedProcess } from '@recfleet/embedded';
 import { RecordingClient } from '@recfleet/producer';
-import { recordingObjectKeys, S3Storage, type IndexedSegment } from '@recfleet/storage';
+import { recordingObjectKeys, type IndexedSegment, type S3Storage } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePlaylist } from '../src/harness/media-check.js';
-import { NetnsLab, netnsUnavailableReason, type LabHost, type LabServices } from '../src/harness/netns.js';
-import { startWorkerProcess } from '../src/harness/worker-process.js';
+import { labStore, startLabWorker, type LabWorker } from '../src/harness/netns-fleet.js';
+import { NetnsLab, netnsUnavailableReason, type LabServices } from '../src/harness/netns.js';
 
 const scale = Number(process.env.RECFLEET_TEST_TIMEOUT_SCALE ?? 1);
 const APP = 'netns';
@@ -47,11 +46,7 @@ if (unavailable) {
   );
 }
 
-interface Host extends LabHost {
-  worker: ManagedProcess;
-  /** Every line the worker printed (pino JSON), kept whole: the fence lines are the evidence. */
-  log: string[];
-}
+type Host = LabWorker;
 
 interface RecordState {
   state: string;
@@ -70,33 +65,7 @@ const hosts: Host[] = [];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function startHost(name: string): Promise<Host> {
-  const host = lab.addHost(name);
-  const worker = await startWorkerProcess({
-    redisUrl: services.redisUrl,
-    storageProfiles: {
-      s3: {
-        type: 's3',
-        bucket: BUCKET,
-        region: 'us-east-1',
-        endpoint: services.s3Endpoint,
-        forcePathStyle: true,
-        checksumMode: 'WHEN_REQUIRED',
-        accessKeyId: 'S3RVER',
-        secretAccessKey: 'S3RVER',
-      },
-    },
-    spoolDir: join(lab.dir, `spool-${name}`),
-    launcher: lab.launcher(host.ns),
-    extra: { lockSeconds: 4, stalledCheckSeconds: 1, shutdownGraceSeconds: 2, admission: ADMISSION },
-  });
-  const log: string[] = [];
-  let partial = '';
-  worker.child.stdout?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    log.push(...lines);
-  });
-  const h = { ...host, worker, log };
+  const h = await startLabWorker(lab, services, name, BUCKET, { admission: ADMISSION });
   hosts.push(h);
   return h;
 }
@@ -184,14 +153,7 @@ beforeAll(async () => {
   client = new RecordingClient({ redisUrl: services.local.redisUrl });
   // Errors surface as failed commands; the client's own error events would only repeat them.
   redis = new Redis(services.local.redisUrl).on('error', () => undefined);
-  store = new S3Storage({
-    bucket: BUCKET,
-    region: 'us-east-1',
-    endpoint: services.local.s3Endpoint,
-    forcePathStyle: true,
-    checksumMode: 'WHEN_REQUIRED',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  store = labStore(services, BUCKET);
   await Promise.all(['h1', 'h2', 'h3'].map((name) => startHost(name)));
 }, 120_000 * scale);
 

@@ -300,4 +300,39 @@ describe('recording session', () => {
       /segments recorded after another worker claimed the recording were discarded|fenced/,
     );
   });
+
+  it("reports a stream change with the source's new streams, and a gap in the source, as their own events", async () => {
+    const id = 'rec-stream-events';
+    const run = await runRecording(id, [{ segmentMs: 100 }]);
+    await expect
+      .poll(async () => (await eventTypes(id)).filter((t) => t === 'segment').length)
+      .toBeGreaterThan(1);
+    const recorder = run.recorders[0]!;
+    const counts = { reconnects: 0, corruptPackets: 0, droppedPackets: 0 };
+    const streams = [{ index: 0, kind: 'video', codec: 'h264', width: 1280, height: 720, frameRate: 30 }];
+    // What the engine reports (the gap's code and the streams' list are the engine's to send).
+    const failure = (e: Record<string, unknown>): void =>
+      void recorder.emit('recorder_failure', {
+        type: 'recorder_failure',
+        recordingId: id,
+        counts,
+        ...e,
+      } as never);
+    failure({
+      code: 'STREAM_CHANGED',
+      message: "the source's streams changed; continuing in a new segment",
+      streams,
+    });
+    failure({ code: 'SOURCE_GAP', message: 'no media for 4.1 s', gapSeconds: 4.1 });
+    failure({ code: 'CORRUPT_PACKETS', message: 'corrupt packets skipped' });
+    await expect.poll(async () => (await eventTypes(id)).includes('gap')).toBe(true);
+    await redis.hset(recordingRedisKeys(PREFIX, id).record, 'control', 'stop');
+    await run.outcomes[0];
+    const all = await events(id);
+    expect(all.find((e) => e.type === 'stream_changed')?.data).toMatchObject({ streams });
+    expect(all.find((e) => e.type === 'gap')?.data).toMatchObject({ seconds: 4.1 });
+    expect(all.filter((e) => e.type === 'recorder_failure').map((e) => e.data.code)).toEqual([
+      'CORRUPT_PACKETS',
+    ]);
+  });
 });
