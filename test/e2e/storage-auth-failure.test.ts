@@ -3,14 +3,16 @@
  * endpoint (the test server authenticates every request like the service) that refuses the signature.
  * The failure carries one code, STORAGE_AUTH_FAILED, wherever anyone looks: the durable record, the
  * job's failedReason, the HTTP API, the CLI, the webhook and Bull Board; and it shows at once, in the
- * first upload attempt's uploader_failure event, which is not retried.
+ * first upload attempt's uploader_failure event, which is not retried — and, while the recording still
+ * runs, as the record's `storageError` (with a `storage_error` event) and in the job's progress. A
+ * bucket that does not exist shows the same way, with STORAGE_BUCKET_NOT_FOUND.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseFailure, recordingRedisKeys, type RecordingEvent } from '@recfleet/contract';
+import { parseFailure, RECORDINGS_QUEUE, recordingRedisKeys, type RecordingEvent } from '@recfleet/contract';
 import { ChannelServer, TestPublisher, type ManagedProcess } from '@recfleet/embedded';
 import { buildApiServer, WebhookDispatcher } from '@recfleet/api';
 import { RecordingClient, type WebhookPayload } from '@recfleet/client';
@@ -73,6 +75,15 @@ beforeAll(async () => {
         accessKeySecret: 'a-wrong-secret',
         timeoutMs: 5000,
       },
+      nobucket: {
+        type: 'oss',
+        bucket: 'no-such-bucket',
+        region: 'oss-cn-hangzhou',
+        endpoint: oss.url,
+        accessKeyId: AK,
+        accessKeySecret: 'the-right-secret',
+        timeoutMs: 5000,
+      },
     },
   });
   client = new RecordingClient({ redisUrl: redis.url });
@@ -113,6 +124,50 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
+/**
+ * Follows a recording to its end; at its first uploader_failure, reads the record and the job while the
+ * recording runs (the storage error must show there before the end), then stops it.
+ */
+async function followToEnd(
+  recordingId: string,
+  startedAt: number,
+): Promise<{
+  events: RecordingEvent[];
+  firstFailureAfterMs: number | undefined;
+  whileRecording: { state?: string; storageError?: unknown; progress?: unknown };
+}> {
+  const events: RecordingEvent[] = [];
+  let firstFailureAfterMs: number | undefined;
+  let looked: Promise<{ state?: string; storageError?: unknown; progress?: unknown }> | undefined;
+  const r = new Redis(redis.url);
+  const keys = recordingRedisKeys('recfleet', recordingId);
+  try {
+    for await (const e of client.follow(recordingId)) {
+      events.push(e);
+      if (e.type === 'uploader_failure' && firstFailureAfterMs === undefined) {
+        firstFailureAfterMs = Date.now() - startedAt;
+        looked = (async () => {
+          for (let i = 0; i < 50 && !(await r.hget(keys.record, 'storageError')); i++) {
+            await new Promise((done) => setTimeout(done, 100));
+          }
+          const [state, flag] = await r.hmget(keys.record, 'state', 'storageError');
+          const progress = (await client.get(recordingId)).progress;
+          const raw = await r.hget(`recfleet:${RECORDINGS_QUEUE}:${recordingId}`, 'progress');
+          await client.stop(recordingId);
+          return {
+            state: state ?? undefined,
+            storageError: flag ? (JSON.parse(flag) as unknown) : undefined,
+            progress: raw ? (JSON.parse(raw) as unknown) : progress,
+          };
+        })();
+      }
+    }
+    return { events, firstFailureAfterMs, whileRecording: (await looked) ?? {} };
+  } finally {
+    r.disconnect();
+  }
+}
+
 describe('storage authentication failure', () => {
   it('reports STORAGE_AUTH_FAILED in the record, the job, the API, the CLI, the webhook and Bull Board', async () => {
     const { recordingId } = await client.start({
@@ -125,17 +180,13 @@ describe('storage authentication failure', () => {
       callbackUrl: receiver.url,
     });
 
-    // The first upload attempt is refused and not retried; then the recording is stopped.
-    const events: RecordingEvent[] = [];
+    // The first upload attempt is refused and not retried; the record shows it while recording; then
+    // the recording is stopped.
     const startedAt = Date.now();
-    let firstFailureAfterMs: number | undefined;
-    for await (const e of client.follow(recordingId)) {
-      events.push(e);
-      if (e.type === 'uploader_failure' && firstFailureAfterMs === undefined) {
-        firstFailureAfterMs = Date.now() - startedAt;
-        void client.stop(recordingId);
-      }
-    }
+    const { events, firstFailureAfterMs, whileRecording } = await followToEnd(recordingId, startedAt);
+    expect(whileRecording).toMatchObject({ state: 'recording', storageError: { code: CODE } });
+    expect(whileRecording.progress).toMatchObject({ storageError: { code: CODE } });
+    expect(events.find((e) => e.type === 'storage_error')?.data).toMatchObject({ code: CODE });
     const firstFailure = events.find((e) => e.type === 'uploader_failure')!;
     expect(firstFailure.data).toMatchObject({ code: CODE, attempt: 1, willRetry: false });
     // Refused at the first segment (1 s segments, after the join): no backoff before it shows.
@@ -204,5 +255,22 @@ describe('storage authentication failure', () => {
         { timeout: 15_000 },
       )
       .toMatchObject({ data: { code: CODE } });
+  });
+
+  it('shows a bucket that does not exist on the record while recording, then fails with its code', async () => {
+    const code = 'STORAGE_BUCKET_NOT_FOUND';
+    const { recordingId } = await client.start({
+      appId: APP,
+      channel: CHANNEL,
+      uid: 2,
+      sourceUrl: channels.rtmpUrl(APP, CHANNEL),
+      recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 10 },
+      storage: { profile: 'nobucket' },
+    });
+    const { events, whileRecording } = await followToEnd(recordingId, Date.now());
+    expect(whileRecording).toMatchObject({ state: 'recording', storageError: { code } });
+    expect(whileRecording.progress).toMatchObject({ storageError: { code } });
+    expect(events.filter((e) => e.type === 'uploader_failure').every((e) => e.data.code === code)).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: 'fatal_error', data: { code } });
   });
 });

@@ -144,13 +144,20 @@ describe('primary storage outage', () => {
       backedUp.length,
     );
 
-    // Phase 2: the primary returns; the drain delivers and the recording reports uploaded.
+    // Phase 2: the primary returns; the drain delivers, and the recording — whose one terminal event was
+    // `backed_up` — gets `drained` (not a second outcome) and reads uploaded.
     await startS3();
     let drained: RecordingEvent | undefined;
+    const after: string[] = [];
     for await (const e of client.follow(recordingId, { afterId: last.id })) {
-      if (e.type === 'uploaded') drained = e;
+      after.push(e.type);
+      if (e.type === 'drained') {
+        drained = e;
+        break;
+      }
     }
-    expect(drained?.data.drained).toBe(true);
+    expect(after).toEqual(['drained']);
+    expect(drained?.data.playlistKey).toBe(status.result!.playlistKey);
     expect((await client.get(recordingId)).state).toBe('uploaded');
     expect((await readdir(join(dir, 'backup', 'tenant-a'))).filter((f) => f.endsWith('.ts'))).toEqual([]);
 

@@ -3,10 +3,11 @@
  * (Redis, the channel server with its publishers, s3rver) in another, cabled to one switch.
  *  - 30 recordings spread over the three hosts, none beyond its admission budget;
  *  - the store stops answering one host, then that host's cable is pulled: its recordings resume on
- *    the other two, each only after the cut host stopped writing it (fencing), and the segments it had
- *    reserved but not delivered still arrive once the network heals (nothing lost);
- *  - the cable is plugged back in: the cut host writes none of those recordings again, and (the other
- *    two being full) takes new ones;
+ *    the other two (the cut host cannot tell a partition from an outage of Redis, so it records on
+ *    until Redis answers it again), and the segments it had reserved but not delivered still arrive
+ *    once the network heals (nothing lost);
+ *  - the cable is plugged back in: the cut host learns from Redis that the others own those recordings
+ *    now (fencing), writes none of them again, and (the other two being full) takes new ones;
  *  - a fourth host joins a full fleet: it takes the next new recordings.
  * Every recording ends complete in the store: contiguous sequences, one writer per sequence, playlist
  * and objects agreeing, the resumed ones decoding without an error.
@@ -17,14 +18,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeChannelAsStreamName, recordingRedisKeys } from '@recfleet/contract';
-import type { ManagedProcess } from '@recfleet/embedded';
 import { RecordingClient } from '@recfleet/client';
-import { recordingObjectKeys, S3Storage, type IndexedSegment } from '@recfleet/storage';
+import { recordingObjectKeys, type IndexedSegment, type S3Storage } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePlaylist } from '../src/harness/media-check.js';
-import { NetnsLab, netnsUnavailableReason, type LabHost, type LabServices } from '../src/harness/netns.js';
-import { startWorkerProcess } from '../src/harness/worker-process.js';
+import { labStore, startLabWorker, type LabWorker } from '../src/harness/netns-fleet.js';
+import { NetnsLab, netnsUnavailableReason, type LabServices } from '../src/harness/netns.js';
 
 const scale = Number(process.env.RECFLEET_TEST_TIMEOUT_SCALE ?? 1);
 const APP = 'netns';
@@ -46,11 +46,7 @@ if (unavailable) {
   );
 }
 
-interface Host extends LabHost {
-  worker: ManagedProcess;
-  /** Every line the worker printed (pino JSON), kept whole: the fence lines are the evidence. */
-  log: string[];
-}
+type Host = LabWorker;
 
 interface RecordState {
   state: string;
@@ -69,33 +65,7 @@ const hosts: Host[] = [];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function startHost(name: string): Promise<Host> {
-  const host = lab.addHost(name);
-  const worker = await startWorkerProcess({
-    redisUrl: services.redisUrl,
-    storageProfiles: {
-      s3: {
-        type: 's3',
-        bucket: BUCKET,
-        region: 'us-east-1',
-        endpoint: services.s3Endpoint,
-        forcePathStyle: true,
-        checksumMode: 'WHEN_REQUIRED',
-        accessKeyId: 'S3RVER',
-        secretAccessKey: 'S3RVER',
-      },
-    },
-    spoolDir: join(lab.dir, `spool-${name}`),
-    launcher: lab.launcher(host.ns),
-    extra: { lockSeconds: 4, stalledCheckSeconds: 1, shutdownGraceSeconds: 2, admission: ADMISSION },
-  });
-  const log: string[] = [];
-  let partial = '';
-  worker.child.stdout?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    log.push(...lines);
-  });
-  const h = { ...host, worker, log };
+  const h = await startLabWorker(lab, services, name, BUCKET, { admission: ADMISSION });
   hosts.push(h);
   return h;
 }
@@ -183,14 +153,7 @@ beforeAll(async () => {
   client = new RecordingClient({ redisUrl: services.local.redisUrl });
   // Errors surface as failed commands; the client's own error events would only repeat them.
   redis = new Redis(services.local.redisUrl).on('error', () => undefined);
-  store = new S3Storage({
-    bucket: BUCKET,
-    region: 'us-east-1',
-    endpoint: services.local.s3Endpoint,
-    forcePathStyle: true,
-    checksumMode: 'WHEN_REQUIRED',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  store = labStore(services, BUCKET);
   await Promise.all(['h1', 'h2', 'h3'].map((name) => startHost(name)));
 }, 120_000 * scale);
 
@@ -242,7 +205,7 @@ describe.skipIf(unavailable !== undefined)('a fleet of hosts in network namespac
   );
 
   it(
-    "resumes a cut host's recordings on the others, each after the cut host stopped writing it",
+    "resumes a cut host's recordings on the others while it is cut off",
     async () => {
       // Cut the busiest host: the two others have exactly room for its recordings (2 × 15 = 30).
       const counts = await spread(first);
@@ -293,10 +256,8 @@ describe.skipIf(unavailable !== undefined)('a fleet of hosts in network namespac
       for (const id of victimIds) {
         const r = await record(id);
         slowest = Math.max(slowest, r.ownerSince - cutAt);
-        // One writer at a time: the cut host had stopped writing before the new owner claimed it.
-        const fenced = fencedAt(victim, id);
-        expect(fenced, `fence of ${id} in the cut host's log`).toBeDefined();
-        expect(fenced!).toBeLessThan(r.ownerSince);
+        // Cut off, it heard nothing yet: it learns of the new owner when the network heals.
+        expect(fencedAt(victim, id), `no fence of ${id} while the cut host is cut off`).toBeUndefined();
         const old = (await index(id)).filter((s) => s.epoch === before.get(id)!.epoch);
         expect(old.length, `segments of ${id} from the cut host`).toBeGreaterThanOrEqual(2);
         before.get(id)!.sequences = old.map((s) => s.sequence);
@@ -318,8 +279,17 @@ describe.skipIf(unavailable !== undefined)('a fleet of hosts in network namespac
   it(
     'restored, the cut host delivers what it had reserved and writes nothing more of them',
     async () => {
+      const restoredAt = Date.now();
       lab.restore(victim.name);
       await services.release('s3', victim);
+      // Redis's first answers (its heartbeats, its reservations) tell it: it stops writing each of them.
+      await expect
+        .poll(() => victimIds.every((id) => fencedAt(victim, id) !== undefined), {
+          timeout: 30_000 * scale,
+          interval: 500,
+        })
+        .toBe(true);
+      for (const id of victimIds) expect(fencedAt(victim, id)!).toBeGreaterThanOrEqual(restoredAt);
       // Its held-back requests reach Redis and the store now: reserved segments arrive (nothing is lost),
       // everything else it recorded was refused by its stale epoch.
       await expect

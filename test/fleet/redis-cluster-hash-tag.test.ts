@@ -140,8 +140,11 @@ describe('Redis Cluster key layout', () => {
       await client.stop(recordingId);
       await done;
       expect(events.at(-1)?.type).toBe('uploaded');
+      // The job completes right after the terminal event (its worker writes the record first).
+      await expect
+        .poll(async () => (await client.get(recordingId)).jobState, { timeout: 10_000 * scale })
+        .toBe('completed');
       const status = await client.get(recordingId);
-      expect(status.jobState).toBe('completed');
       expect(status.result?.outcome).toBe('uploaded');
       expect((await client.list()).recordings.map((r) => r.recordingId)).toContain(recordingId);
 

@@ -5,15 +5,13 @@
  * scripted recorders and a scripted channel directory, on a private redis-server.
  */
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { RECORD_JOB_NAME, recordingRedisKeys, RECORDINGS_QUEUE } from '@recfleet/contract';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdmissionControl } from './admission-control.js';
 import { WorkerConfigSchema } from './config.js';
-import { createLogger } from './logger.js';
 import { RecordingWorker } from './recording-worker.js';
-import { ScriptedDirectory, ScriptedRecorder, SessionTestbed } from './test-support.js';
+import { linesLogger, ScriptedDirectory, ScriptedRecorder, SessionTestbed } from './test-support.js';
 
 /** Four streams: one core at a quarter of a core each. */
 const streams = { cpuBudgetCores: 1, cpuCoresPerStream: 0.25, memoryMbPerStream: 1 };
@@ -71,15 +69,10 @@ describe('admission of jobs by streams', () => {
       drainIntervalSeconds: 600,
       shutdownGraceSeconds: 0,
     });
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        logs.push(`${name} ${chunk.toString()}`);
-        done();
-      },
-    });
-    const w = new RecordingWorker(config, createLogger('info', sink), {
+    const w = new RecordingWorker(config, linesLogger(logs, `${name} `), {
       createRecorder: () => new ScriptedRecorder({ segmentMs: 200 }),
       createDirectory: () => directory,
+      identity: { host: name, name: `${name}:1` },
     });
     await w.start();
     workers.push(w);

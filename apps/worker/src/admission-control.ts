@@ -44,6 +44,7 @@ export class AdmissionControl {
   private readonly cpuBudget: number;
   private readonly memoryBudget: number;
   private readonly reserved = new Map<string, number>();
+  private readonly tickets = new Set<string>();
   private lastCpu = process.cpuUsage();
   private lastAt = Date.now();
   private saturated = false;
@@ -79,18 +80,62 @@ export class AdmissionControl {
    * host takes any job.
    */
   admit(jobId: string, streams: number): boolean {
-    const reserved = this.streams;
-    const fits =
-      this.reserved.size === 0 ||
-      (this.reserved.size < this.maxRecordings && reserved + streams <= this.capacity && !this.saturated);
-    if (!fits) {
-      this.refusedUntil = Date.now() + this.backoffMs;
-      this.backoffMs = Math.min(this.backoffMs * 2, REFUSAL_BACKOFF_MS.most);
+    if (!this.fits(streams)) {
+      this.refuse();
       return false;
     }
     this.reserved.set(jobId, streams);
     this.backoffMs = REFUSAL_BACKOFF_MS.first;
     return true;
+  }
+
+  /**
+   * Takes no job for `ms` (at least), without counting it as a refusal of room: a job this host can
+   * never run (a storage profile it lacks) was put back for another host, which should take it first.
+   */
+  pause(ms: number): void {
+    this.refusedUntil = Math.max(this.refusedUntil, Date.now() + ms);
+  }
+
+  /** How long this host still takes no job after its last refusal, ms. */
+  get refusalWaitMs(): number {
+    return Math.max(0, this.refusedUntil - Date.now());
+  }
+
+  /** Reserves `streams` for a job whatever the budget (a ticket holder that has just claimed its recording). */
+  reserve(jobId: string, streams: number): void {
+    this.reserved.set(jobId, streams);
+  }
+
+  /** Whether `streams` more would fit now (without reserving them). */
+  fits(streams: number): boolean {
+    return (
+      this.reserved.size === 0 ||
+      (this.reserved.size < this.maxRecordings && this.streams + streams <= this.capacity && !this.saturated)
+    );
+  }
+
+  /**
+   * A job was put back for another host (it did not fit, or needs a storage profile this host lacks):
+   * take no job for a while, doubling while refusals continue. Returns how long.
+   */
+  refuse(): number {
+    const wait = this.backoffMs;
+    this.refusedUntil = Date.now() + wait;
+    this.backoffMs = Math.min(this.backoffMs * 2, REFUSAL_BACKOFF_MS.most);
+    return wait;
+  }
+
+  /**
+   * A job held as a ticket (its recording runs on another worker): it reserves no stream, but holds
+   * one of the BullMQ worker's slots.
+   */
+  holdTicket(jobId: string): void {
+    this.tickets.add(jobId);
+  }
+
+  releaseTicket(jobId: string): void {
+    this.tickets.delete(jobId);
   }
 
   /** Frees a job's streams (it ended here, failed, or went back to the queue). */
@@ -115,15 +160,16 @@ export class AdmissionControl {
   }
 
   /**
-   * How many jobs the BullMQ worker may hold now: those it runs, plus as many single streams as still
-   * fit; none more while over budget or backing off after a refusal (BullMQ needs at least 1: an empty
+   * How many jobs the BullMQ worker may hold now: those it runs and holds as tickets, plus as many
+   * single streams as still fit; none more while over budget or backing off after a refusal (BullMQ needs at least 1: an empty
    * host then takes one job, which it may always run).
    */
   concurrency(): number {
     const running = this.reserved.size;
-    if (this.saturated || Date.now() < this.refusedUntil) return Math.max(1, running);
+    const held = running + this.tickets.size;
+    if (this.saturated || Date.now() < this.refusedUntil) return Math.max(1, held);
     const room = Math.max(0, Math.min(this.maxRecordings - running, this.capacity - this.streams));
-    return Math.max(1, running + room);
+    return Math.max(1, held + room);
   }
 
   snapshot(): AdmissionSnapshot {

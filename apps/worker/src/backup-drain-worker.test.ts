@@ -14,7 +14,8 @@ import { BackupDrainWorker } from './backup-drain-worker.js';
 import { WorkerConfigSchema } from './config.js';
 import { createLogger } from './logger.js';
 import { storeWithPut } from './test-support.js';
-import { claimRecording, RedisSegmentIndex } from './redis-segment-index.js';
+import { RedisSegmentIndex } from './redis-segment-index.js';
+import { takeOver } from './test-support.js';
 
 const PREFIX = 'drain';
 let server: RedisServer;
@@ -35,7 +36,7 @@ afterAll(async () => {
 /** A backed-up recording with one segment in the backup store, as a worker leaves it. */
 async function backedUpRecording(recordingId: string, backup: StorageAdapter): Promise<void> {
   const keys = recordingRedisKeys(PREFIX, recordingId);
-  const epoch = await claimRecording(redis, keys.record, 'host-a:1');
+  const epoch = await takeOver(redis, PREFIX, recordingId, 'host-a:1');
   const objectKeys = recordingObjectKeys(recordingId, 'room');
   const data = Buffer.alloc(500, 7);
   const stored = await backup.put(objectKeys.segmentKey(0), { data, contentType: 'video/mp2t' });

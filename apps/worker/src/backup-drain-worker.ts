@@ -153,14 +153,11 @@ export class BackupDrainWorker {
       }
       const manifest: Record<string, string> =
         f.kind === 'channel' ? { manifestKey: entryKey, manifestLocation: primary.locate(entryKey) } : {};
-      await record.setState('uploaded', { backedUp: '', drainedAt: Date.now(), ...manifest });
-      await record.appendEvent('uploaded', {
-        recordingId,
-        drained: true,
-        moved,
-        playlistKey: entryKey,
-        playlistLocation: primary.locate(entryKey),
-      });
+      // Not a second terminal event: the recording had its `backed_up`; `drained` completes it.
+      await record.drained(
+        { backedUp: '', drainedAt: Date.now(), ...manifest },
+        { recordingId, moved, playlistKey: entryKey, playlistLocation: primary.locate(entryKey) },
+      );
 
       return true;
     } finally {

@@ -66,19 +66,35 @@ export const WorkerConfigSchema = z
      * Job lock of a running recording, renewed every half of it. A crashed worker's recordings resume
      * elsewhere after at most about `lockSeconds + 2 × stalledCheckSeconds` + the join: the lock must
      * expire, and the fleet runs one stalled check per interval, which the dead worker may have taken
-     * last (measured by `npm run bench:fleet`: 6.2 s median, 8 s max with 6 and 1). A worker fences
-     * itself after 3/4 of the lock without renewal, so a Redis outage (or Sentinel failover) longer
-     * than `lockSeconds / 4` stops and resumes its recordings instead of riding through.
+     * last (measured by `npm run bench:fleet`: 6.2 s median, 8 s max with 6 and 1). The lock is the
+     * job's, not the recording's: an owner whose lock lapsed in an outage of Redis records on (its
+     * heartbeat decides), and whoever holds the job then completes it from the record.
      */
     lockSeconds: z.number().min(2).max(600).default(6),
     stalledCheckSeconds: z.number().min(1).max(600).default(1),
+    /** How often an owner stamps its heartbeat on each of its recordings. */
+    heartbeatSeconds: z.number().min(0.2).max(60).default(1),
+    /**
+     * An owner whose heartbeat is older than this may be replaced (a crash, a partition): another worker
+     * holding the job claims the recording. At least twice `heartbeatSeconds`.
+     */
+    takeoverAfterSeconds: z.number().min(0.5).max(600).default(3),
+    /**
+     * After an outage of Redis (a gap in every worker's fleet clock ticks), owners whose heartbeat
+     * stopped during it are given this long to reconnect and heartbeat before anyone takes over.
+     */
+    outageGraceSeconds: z.number().min(0).max(600).default(10),
     /** On SIGTERM, how long to wait for another worker to hand recordings to before finalizing them. */
     shutdownGraceSeconds: z.number().min(0).max(3600).default(30),
     /** How often the backup drain (a BullMQ job scheduler; any worker runs it) looks for work. */
     drainIntervalSeconds: z.number().min(1).max(3600).default(15),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.takeoverAfterSeconds >= 2 * c.heartbeatSeconds, {
+    path: ['takeoverAfterSeconds'],
+    message: 'must be at least twice heartbeatSeconds (one late heartbeat must not look like a dead owner)',
+  });
 
 export type WorkerConfig = z.output<typeof WorkerConfigSchema>;
 

@@ -1,9 +1,13 @@
 import {
+  FINAL_STATES,
+  fleetClockKey,
   isControlRequest,
   isFinalState,
   recordingRedisKeys,
   releaseActiveRecording,
+  runScript,
   type ControlRequest,
+  type FinalState,
   type RecordingEventType,
   type RecordingRedisKeys,
   type RecordingState,
@@ -13,10 +17,50 @@ import type { Redis } from 'ioredis';
 /** Events kept per recording; the newest win (progress every minute for a day is ~1,500). */
 const EVENTS_KEPT = 5000;
 
+/** Record fields as strings or numbers (a hash holds strings). */
+export type RecordFields = Record<string, string | number>;
+
+/** What a write of an owner came to (the scripts' 1 / 0 / -1). */
+export type OwnerWrite = 'written' | 'after_terminal' | 'fenced';
+
+/** Who may claim a recording, and when an owner's heartbeat counts as stale (see claimRecording-2.lua). */
+export interface ClaimRules {
+  /** host:pid */
+  identity: string;
+  host: string;
+  takeoverAfterMs: number;
+  graceAfterResumeMs: number;
+  /** The longest gap between fleet clock ticks that is not an outage. */
+  outageGapMs: number;
+}
+
+export type ClaimOutcome =
+  | { type: 'claimed'; epoch: number }
+  | { type: 'owner_alive' | 'grace'; owner: string; ownerHost: string }
+  | { type: 'ended'; state: string };
+
+/** A recording's end: its final state and result fields, and its one terminal event. */
+export interface RecordingFinish {
+  state: FinalState;
+  fields: RecordFields;
+  event: { type: 'uploaded' | 'backed_up' | 'fatal_error'; data: Record<string, unknown>; at: number };
+}
+
+function ownerWrite(reply: unknown): OwnerWrite {
+  const n = Number(reply);
+  return n === 1 ? 'written' : n === 0 ? 'after_terminal' : 'fenced';
+}
+
+function flat(fields: RecordFields): string[] {
+  return Object.entries(fields).flatMap(([k, v]) => [k, String(v)]);
+}
+
 /**
- * The durable record of one recording in Redis: a hash with its state and a stream of its events.
- * The worker running the recording is the one writer of state (livekit/egress's "one owner" rule);
- * producers only write the `control` field.
+ * The durable record of one recording in Redis: a hash with its state and a stream of its events. The
+ * worker that owns the recording (the last to claim it: the epoch) is its one writer (livekit/egress's
+ * "one owner" rule), and every owner write is fenced by that epoch in a Lua script, so that an owner
+ * that lost the recording (a partition) cannot write its state or its events any more than its
+ * segments. Producers write only the `control` field; the backup drain writes a finished recording.
  */
 export class RecordingRecord {
   readonly keys: RecordingRedisKeys;
@@ -29,33 +73,144 @@ export class RecordingRecord {
     this.keys = recordingRedisKeys(keyPrefix, recordingId);
   }
 
-  async setState(state: RecordingState, fields: Record<string, string | number> = {}): Promise<void> {
-    await this.redis.hset(this.keys.record, { ...fields, state, updatedAt: Date.now() });
-    // A final state frees the recording's app/channel/uid for a new recording (producers start at
-    // most one recording per identity at a time). Done before the final event is reported.
-    if (isFinalState(state)) await releaseActiveRecording(this.redis, this.keyPrefix, this.recordingId);
+  /** Claims the recording for `rules.identity` (claimRecording-2.lua). */
+  async claim(rules: ClaimRules): Promise<ClaimOutcome> {
+    const reply = (await runScript(
+      this.redis,
+      'claimRecording',
+      [this.keys.record, fleetClockKey(this.keyPrefix)],
+      [
+        rules.identity,
+        rules.host,
+        rules.takeoverAfterMs,
+        rules.graceAfterResumeMs,
+        rules.outageGapMs,
+        ...FINAL_STATES,
+      ],
+    )) as [string, string | number, string?];
+    const [type, a, b] = reply;
+    if (type === 'claimed') return { type, epoch: Number(a) };
+    if (type === 'ended') return { type, state: String(a) };
+    if (type === 'owner_alive' || type === 'grace') return { type, owner: String(a), ownerHost: b ?? '' };
+    throw new Error(`claimRecording answered ${JSON.stringify(reply)}`);
   }
 
-  /** `at` is when the event happened: during a Redis outage events are written later, in order. */
+  /** The owner's (or standby's) heartbeat; false when it no longer holds that role (heartbeat-1.lua). */
+  async heartbeat(epoch: number, identity: string, role: 'owner' | 'standby' = 'owner'): Promise<boolean> {
+    return (
+      Number(await runScript(this.redis, 'heartbeat', [this.keys.record], [epoch, identity, role])) === 1
+    );
+  }
+
+  /** Writes (and deletes) record fields for the owner of `epoch` (updateRecord-1.lua). */
+  async update(epoch: number, fields: RecordFields, remove: readonly string[] = []): Promise<OwnerWrite> {
+    const pairs = flat({ ...fields, updatedAt: Date.now() });
+    return ownerWrite(
+      await runScript(
+        this.redis,
+        'updateRecord',
+        [this.keys.record],
+        [epoch, pairs.length / 2, ...pairs, ...remove],
+      ),
+    );
+  }
+
+  /** Appends an event for the owner of `epoch`; `at` is when it happened (appendEvent-2.lua). */
   async appendEvent(
+    epoch: number,
     type: RecordingEventType,
     data: Record<string, unknown>,
     at = Date.now(),
-  ): Promise<string> {
-    const id = await this.redis.xadd(
-      this.keys.events,
-      'MAXLEN',
-      '~',
-      String(EVENTS_KEPT),
-      '*',
-      'type',
-      type,
-      'at',
-      String(at),
-      'data',
-      JSON.stringify(data),
+  ): Promise<OwnerWrite> {
+    return ownerWrite(
+      await runScript(
+        this.redis,
+        'appendEvent',
+        [this.keys.record, this.keys.events],
+        [epoch, type, at, JSON.stringify(data), EVENTS_KEPT],
+      ),
     );
-    return id ?? '';
+  }
+
+  /**
+   * Ends the recording with its final state and terminal event, once (finishRecording-2.lua); `epoch`
+   * undefined for a worker that never claimed it. A finished recording frees its app/channel/uid for a
+   * new recording (producers start at most one per identity at a time).
+   */
+  async finish(epoch: number | undefined, end: RecordingFinish): Promise<OwnerWrite> {
+    const written = ownerWrite(
+      await runScript(
+        this.redis,
+        'finishRecording',
+        [this.keys.record, this.keys.events],
+        [
+          epoch ?? '',
+          end.state,
+          end.event.type,
+          end.event.at,
+          JSON.stringify(end.event.data),
+          EVENTS_KEPT,
+          ...flat(end.fields),
+        ],
+      ),
+    );
+    if (written === 'written') await releaseActiveRecording(this.redis, this.keyPrefix, this.recordingId);
+    return written;
+  }
+
+  /** Hands the recording back to the queue with no owner (handOffRecording-2.lua). */
+  async handOff(epoch: number, data: Record<string, unknown>): Promise<OwnerWrite> {
+    return ownerWrite(
+      await runScript(
+        this.redis,
+        'handOffRecording',
+        [this.keys.record, this.keys.events],
+        [epoch, Date.now(), JSON.stringify(data), EVENTS_KEPT],
+      ),
+    );
+  }
+
+  /**
+   * The backup drain's delivery of a `backed_up` recording: state `uploaded` and the `drained` event
+   * (not terminal: the recording had its terminal `backed_up`). Not fenced — the recording has ended,
+   * and the drain holds its lock (drainLockKey).
+   */
+  async drained(fields: RecordFields, data: Record<string, unknown>): Promise<void> {
+    const now = Date.now();
+    await this.redis
+      .multi()
+      .hset(this.keys.record, { ...fields, state: 'uploaded', updatedAt: now })
+      .xadd(
+        this.keys.events,
+        'MAXLEN',
+        '~',
+        String(EVENTS_KEPT),
+        '*',
+        'type',
+        'drained',
+        'at',
+        String(now),
+        'data',
+        JSON.stringify(data),
+      )
+      .exec();
+  }
+
+  /** Fields of the record, as stored. */
+  async fields(...names: string[]): Promise<Record<string, string | undefined>> {
+    const values = await this.redis.hmget(this.keys.record, ...names);
+    return Object.fromEntries(names.map((n, i) => [n, values[i] ?? undefined]));
+  }
+
+  /** The recording's state as stored (undefined without a record). */
+  async state(): Promise<RecordingState | undefined> {
+    return ((await this.redis.hget(this.keys.record, 'state')) ?? undefined) as RecordingState | undefined;
+  }
+
+  /** Whether the recording has ended (its terminal event, or a final state). */
+  async ended(): Promise<boolean> {
+    const { state, terminal } = await this.fields('state', 'terminal');
+    return terminal !== undefined || isFinalState(state);
   }
 
   /** The producer's pending stop/cancel request, if any. */

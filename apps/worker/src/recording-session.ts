@@ -1,6 +1,6 @@
 import { redactUrl, type RecfleetErrorCode } from '@recfleet/contract';
 import { recordingObjectKeys } from '@recfleet/storage';
-import { RecordingTrack, type SessionRecorder } from './recording-track.js';
+import { RecordingTrack, type RecorderFailureReport, type SessionRecorder } from './recording-track.js';
 import {
   SessionLifecycle,
   type Delivery,
@@ -24,6 +24,8 @@ export class RecordingSession extends SessionLifecycle {
   private readonly recorder: SessionRecorder;
   private track: RecordingTrack | undefined;
   private joined = false;
+  /** Failed opens of the source, and whether each had reached it (see refusal). */
+  private readonly openFailures: { connected: boolean }[] = [];
 
   constructor(private readonly options: RecordingSessionOptions) {
     super(options);
@@ -65,18 +67,13 @@ export class RecordingSession extends SessionLifecycle {
       {
         joined: () => {
           this.joined = true;
-          void this.report('joined', {});
+          this.report('joined', {});
         },
         started: (e) => {
-          void this.o.record.setState('recording', { startedAt: e.at });
-          void this.report('started', { streams: e.streams });
+          this.outbox.fields({ state: 'recording', startedAt: e.at });
+          this.report('started', { streams: e.streams });
         },
-        stopped: (e) =>
-          void this.report('stopped', {
-            reason: e.reason,
-            segments: e.segments,
-            durationSeconds: e.durationSeconds,
-          }),
+        failure: (e) => this.noteFailure(e),
       },
     );
     this.o.log.info({ sourceUrl: redactUrl(this.options.sourceUrl), epoch: this.epoch }, 'recorder started');
@@ -87,15 +84,23 @@ export class RecordingSession extends SessionLifecycle {
     return this.track!.finish();
   }
 
+  private noteFailure(e: RecorderFailureReport): void {
+    if (e.code === 'SOURCE_UNREACHABLE') this.openFailures.push({ connected: e.connected === true });
+  }
+
+  /**
+   * A single stream that ended with no segment at all is `uploaded` with 0 segments (an empty final
+   * playlist) — an empty channel, or one stopped before anyone published — unless its source was never
+   * reached: the engine never opened it and every attempt failed to connect (refused, no such host,
+   * unreachable). That is the job's mistake or an outage, not an empty channel: SOURCE_UNREACHABLE.
+   */
   protected override refusal(last: SessionEnd): { code: RecfleetErrorCode; message: string } | undefined {
-    if (last.type !== 'stopped' || last.reason !== 'idle_timeout' || this.joined) return undefined;
-    if (this.totals().segments > 0) return undefined;
-    // Never reached the source at all: the job's own mistake or an outage, not an empty channel.
+    if (last.type !== 'stopped' || this.joined || this.totals().segments > 0) return undefined;
+    if (this.openFailures.length === 0 || this.openFailures.some((f) => f.connected)) return undefined;
+    const url = redactUrl(this.options.sourceUrl);
     const { maxIdleSeconds } = this.o.spec.recordingConfig;
-    return {
-      code: 'SOURCE_UNREACHABLE',
-      message: `could not reach ${redactUrl(this.options.sourceUrl)} within ${maxIdleSeconds} s`,
-    };
+    const when = last.reason === 'idle_timeout' ? `within ${maxIdleSeconds} s` : 'before it was stopped';
+    return { code: 'SOURCE_UNREACHABLE', message: `could not reach ${url} ${when}` };
   }
 
   protected recordingEnded(): boolean {

@@ -1,14 +1,16 @@
 import { mkdir, rm } from 'node:fs/promises';
-import { redactText, type RecordingEventType } from '@recfleet/contract';
+import { redactText, type RecfleetErrorCode, type RecordingEventType } from '@recfleet/contract';
 import type {
   FinalEvent,
   JoinedEvent,
   RecorderEvents,
+  RecorderFailureEvent,
   RecorderStartOptions,
   RecorderState,
   SegmentEvent,
   StartedEvent,
   StoppedEvent,
+  StreamInfo,
 } from '@recfleet/engine-binding';
 import {
   FencedError,
@@ -22,6 +24,7 @@ import {
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RedisSegmentIndex } from './redis-segment-index.js';
+import type { StorageErrorWatch } from './storage-error-watch.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 /**
@@ -56,6 +59,8 @@ export interface TrackContext {
   report(type: RecordingEventType, data: Record<string, unknown>): void;
   /** A reservation was refused: another worker owns the recording now. */
   onFenced(reason: string): void;
+  /** Hears every upload's failure and success: whether the store keeps failing shows while recording. */
+  storage: StorageErrorWatch;
 }
 
 export interface TrackDefinition {
@@ -68,11 +73,38 @@ export interface TrackDefinition {
   labels: Record<string, unknown>;
 }
 
+/**
+ * A recorder's `recorder_failure` as the session reads it: the engine's event, and what the engine says
+ * of the trouble when it can — the new streams of a STREAM_CHANGED, the length of a SOURCE_GAP, and
+ * whether a failed open had reached the source at all (`connected`; an open that timed out on a server
+ * that answered is not the same as a refused connection).
+ */
+export type RecorderFailureReport = Omit<RecorderFailureEvent, 'code'> & {
+  code: RecfleetErrorCode;
+  streams?: StreamInfo[];
+  gapSeconds?: number;
+  connected?: boolean;
+};
+
+/** The recording event a recorder failure is reported as: a stream change and a gap have their own. */
+export function failureEvent(e: RecorderFailureReport): [RecordingEventType, Record<string, unknown>] {
+  const message = redactText(e.message);
+  switch (e.code) {
+    case 'STREAM_CHANGED':
+      return ['stream_changed', { ...(e.streams ? { streams: e.streams } : {}), message }];
+    case 'SOURCE_GAP':
+      return ['gap', { ...(e.gapSeconds !== undefined ? { seconds: e.gapSeconds } : {}), message }];
+    default:
+      return ['recorder_failure', { code: e.code, message, counts: e.counts }];
+  }
+}
+
 /** What the session hears of a track's recorder beyond segments and failures, which the track reports. */
 export interface TrackHooks {
   joined?(e: JoinedEvent): void;
   started?(e: StartedEvent): void;
   stopped?(e: StoppedEvent): void;
+  failure?(e: RecorderFailureReport): void;
 }
 
 /** The recorder's start options that the track does not decide itself. */
@@ -106,6 +138,8 @@ export class RecordingTrack {
   private recorder: SessionRecorder | undefined;
   /** Reservations of finished segments, in order (see reserveSegment-2.lua). */
   private reserveChain: Promise<void> = Promise.resolve();
+  /** Finished segments whose reservation was refused: recorded after another worker claimed the recording. */
+  private readonly refused: { path: string; durationSeconds: number }[] = [];
   private segments = 0;
   private bytes = 0;
   private recordedSeconds = 0;
@@ -155,11 +189,13 @@ export class RecordingTrack {
     this.uploader.on('uploaded', (e) => {
       ctx.metrics?.segmentsUploaded.inc();
       ctx.metrics?.uploadLatency.observe(e.latencyMs / 1000);
+      ctx.storage.succeeded();
       this.report('uploaded_segment', e);
     });
     this.uploader.on('uploader_failure', (e) => {
       ctx.metrics?.uploadFailures.inc({ code: e.code });
       this.report('uploader_failure', e);
+      ctx.storage.failed(e);
     });
     this.uploader.on('backed_up', (e) => {
       ctx.metrics?.segmentsBackedUp.inc();
@@ -190,9 +226,11 @@ export class RecordingTrack {
     if (hooks.started) recorder.on('started', hooks.started);
     if (hooks.stopped) recorder.on('stopped', hooks.stopped);
     recorder.on('segment', (e) => this.onSegment(e));
-    recorder.on('recorder_failure', (e) =>
-      this.report('recorder_failure', { code: e.code, message: redactText(e.message), counts: e.counts }),
-    );
+    recorder.on('recorder_failure', (e) => {
+      const [type, data] = failureEvent(e);
+      this.report(type, data);
+      hooks.failure?.(e);
+    });
     const startSequence = this.nextSequence;
     recorder.start({
       ...options,
@@ -245,6 +283,18 @@ export class RecordingTrack {
     await rm(this.outputDir, { recursive: true, force: true });
   }
 
+  /**
+   * Deletes the segments recorded after another worker claimed the recording (their reservations were
+   * refused): the new owner records that time itself, and they are never listed — there is one writer
+   * per playlist entry. Call after finish(). Says how many, and how many seconds of media, went.
+   */
+  async discardRefused(): Promise<{ segments: number; seconds: number }> {
+    await this.reserveChain;
+    const gone = this.refused.splice(0);
+    await Promise.all(gone.map((s) => rm(s.path, { force: true })));
+    return { segments: gone.length, seconds: round3(gone.reduce((sum, s) => sum + s.durationSeconds, 0)) };
+  }
+
   figures(): TrackFigures {
     const up = this.uploader.progress();
     return {
@@ -280,8 +330,10 @@ export class RecordingTrack {
       this.index.reserve(reservation).then(
         () => this.uploader.add(spooled),
         (err: unknown) => {
-          if (err instanceof FencedError) this.ctx.onFenced(err.message);
-          else {
+          if (err instanceof FencedError) {
+            this.refused.push({ path: e.path, durationSeconds: e.durationSeconds });
+            this.ctx.onFenced(err.message);
+          } else {
             this.ctx.log.warn({ err, sequence: e.sequence }, 'segment not reserved; delivering anyway');
             this.uploader.add(spooled);
           }

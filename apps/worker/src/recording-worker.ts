@@ -24,11 +24,20 @@ import { WorkerMetrics } from './worker-metrics.js';
 import { ChannelRecordingSession } from './channel-session/channel-recording-session.js';
 import { directoryFromConfig, type ChannelDirectory } from './channel-session/channel-directory.js';
 import type { WorkerConfig } from './config.js';
+import { FleetClock, OUTAGE_GAP_MS } from './fleet-clock.js';
+import { FleetHosts } from './fleet-hosts.js';
 import { asRecordingFailure, RecordingFailedError } from './recording-failure.js';
-import { RecordingRecord } from './recording-record.js';
+import { RecordingOwnership, type OwnershipRules } from './recording-ownership.js';
+import { RecordingRecord, type ClaimOutcome, type RecordingFinish } from './recording-record.js';
 import { RecordingSession } from './recording-session.js';
+import { recordedOutcome, RecordingTicket, type TicketEnd } from './recording-ticket.js';
 import type { RecorderFactory } from './recording-track.js';
-import { SessionFencedError, type SessionLifecycle } from './session-lifecycle.js';
+import {
+  NotOwnerError,
+  RecordingEndedError,
+  SessionFencedError,
+  type SessionLifecycle,
+} from './session-lifecycle.js';
 import { recoverSpool } from './spool-recovery.js';
 import { StorageRegistry } from './storage-registry.js';
 
@@ -38,6 +47,8 @@ export interface WorkerFactories {
   createRecorder?: RecorderFactory;
   /** Default: the directory the config's `channelDirectory` names, opened at the first channel job. */
   createDirectory?: (config: WorkerConfig) => ChannelDirectory;
+  /** Default: `$HOSTNAME` (or the host name) and `<host>:<pid>`; tests run several workers in one process. */
+  identity?: { host: string; name: string };
 }
 
 /** The streams a job reserves on a host: one, or the users a channel recording may record at once. */
@@ -46,36 +57,67 @@ export function streamsOf(spec: RecordingJob): number {
 }
 
 /**
+ * How long a host takes no job after putting back one whose storage profile it lacks: long enough for a
+ * host that has the profile (waiting for jobs) to take it, short enough to cost little — it is not a
+ * refusal of room, and it does not grow.
+ */
+const PROFILE_PASS_MS = 1000;
+
+/** One run of a recording job on this worker: the job, what it asks, its record and its ownership. */
+interface JobRun {
+  job: Job;
+  token: string | undefined;
+  spec: RecordingJob;
+  record: RecordingRecord;
+  ownership: RecordingOwnership;
+  log: Logger;
+}
+
+/** A recording this process records, and the end of its session. */
+interface LocalRecording {
+  session: SessionLifecycle;
+  done: Promise<void>;
+}
+
+/**
  * The BullMQ worker of one host: takes recording jobs from the queue and runs each as a RecordingSession
  * (one stream) or a ChannelRecordingSession (the users of a channel).
  * A job it cannot run fails with a stable code; nothing a job contains can crash the process.
  *
- * Long jobs and crashes: a recording job holds its lock for hours, renewed every `lockSeconds / 2`.
- * When a worker dies, its locks expire after `lockSeconds` and the next stalled-job check (every
- * `stalledCheckSeconds`) puts the job back in the queue, where another worker resumes the recording.
+ * Ownership (see RecordingOwnership): the worker that claims a recording records it, heartbeating, and
+ * stops only when Redis says another worker has claimed it — never merely because Redis is unreachable,
+ * since then nobody can claim anything: it records on into its spool, and what needs Redis waits in
+ * order. The BullMQ job is the recording's ticket: a job lock held for hours, renewed every
+ * `lockSeconds / 2`. When a worker dies its locks expire after `lockSeconds`, the next stalled-job check
+ * (every `stalledCheckSeconds`) puts the job back, and the worker that takes it finds the heartbeat stale
+ * and resumes the recording. When a lock lapsed in an outage while its owner recorded on, the worker that
+ * takes the job holds it as a ticket (RecordingTicket) and completes it with the owner's outcome.
  * `maxStalledCount` is set high because for a recording a stall means "resume", never "give up".
- * A worker that cannot renew a lock (Redis unreachable, host partitioned) stops writing that
- * recording before the lock can expire (fencing), so there is never a second writer.
  */
 export class RecordingWorker {
   private readonly worker: Worker;
   private readonly queue: Queue;
   private readonly redis: Redis;
   private closing: Promise<void> | undefined;
-  private readonly sessions = new Map<string, SessionLifecycle>();
+  /** This process's recordings, by recording id. */
+  private readonly local = new Map<string, LocalRecording>();
   private readonly createRecorder: RecorderFactory;
   private directory: ChannelDirectory | undefined;
-  private readonly renewedAt = new Map<string, number>();
   private readonly storage: StorageRegistry;
   private readonly uploadSlots: UploadSlots;
   private readonly drain: BackupDrainWorker;
-  private readonly watchdog: NodeJS.Timeout;
   private readonly admissionTimer: NodeJS.Timeout;
+  private readonly clock: FleetClock;
+  private readonly hosts: FleetHosts;
+  private readonly rules: OwnershipRules;
+  /** Jobs whose lock lapsed (told once each), and worker errors told recently (BullMQ repeats them). */
+  private readonly lapsed = new Set<string>();
+  private readonly errorsToldAt = new Map<string, number>();
   readonly admission: AdmissionControl;
   readonly metrics: WorkerMetrics;
   private health: { port: number; close(): Promise<void> } | undefined;
   private running = false;
-  readonly identity = `${process.env.HOSTNAME ?? hostname()}:${process.pid}`;
+  readonly identity: string;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -83,6 +125,8 @@ export class RecordingWorker {
     private readonly factories: WorkerFactories = {},
   ) {
     this.createRecorder = factories.createRecorder ?? (() => new Recorder());
+    const host = factories.identity?.host ?? process.env.HOSTNAME ?? hostname();
+    this.identity = factories.identity?.name ?? `${host}:${process.pid}`;
     const onOutage = (err: Error): void =>
       this.log.warn({ err: err.message }, 'Redis connection lost; reconnecting');
     this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage);
@@ -90,6 +134,22 @@ export class RecordingWorker {
     this.uploadSlots = new UploadSlots(config.uploadConcurrency);
     this.drain = new BackupDrainWorker(config, this.storage, log);
     this.admission = new AdmissionControl(config.admission, config.maxRecordings);
+    this.clock = new FleetClock(this.redis, config.keyPrefix, log.child({ component: 'fleet-clock' }));
+    this.hosts = new FleetHosts(
+      this.redis,
+      config.keyPrefix,
+      { identity: this.identity, host, profiles: Object.keys(config.storageProfiles) },
+      this.clock,
+      log,
+    );
+    this.rules = {
+      identity: this.identity,
+      host,
+      takeoverAfterMs: config.takeoverAfterSeconds * 1000,
+      graceAfterResumeMs: config.outageGraceSeconds * 1000,
+      outageGapMs: OUTAGE_GAP_MS,
+      heartbeatMs: config.heartbeatSeconds * 1000,
+    };
     this.queue = new Queue(config.queueName, {
       connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage),
       prefix: config.keyPrefix,
@@ -97,7 +157,7 @@ export class RecordingWorker {
     // The queue repeats each of its connection's errors; the connection has reported the outage once.
     this.queue.on('error', () => undefined);
     this.worker = new Worker(config.queueName, (job, token) => this.process(job, token), {
-      // Workers must keep retrying Redis forever: a recording outlives short Redis outages.
+      // Workers must keep retrying Redis forever: a recording outlives Redis outages.
       connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage),
       prefix: config.keyPrefix,
       concurrency: this.admission.concurrency(),
@@ -110,23 +170,24 @@ export class RecordingWorker {
     this.worker.on('failed', (job, err) => {
       if (!(err instanceof WaitingError)) this.log.warn({ jobId: job?.id, err: err.message }, 'job failed');
     });
-    this.worker.on('error', (err) => this.log.warn({ err: err.message }, 'worker error'));
-    this.worker.on('locksRenewed', ({ jobIds }) => {
-      const now = Date.now();
-      for (const id of jobIds) this.renewedAt.set(id, now);
-    });
+    this.worker.on('error', (err) => this.workerError(err));
     this.worker.on('lockRenewalFailed', (jobIds) => {
-      for (const id of jobIds) this.sessions.get(id)?.fence('the job lock was taken by another worker');
+      for (const id of jobIds) {
+        if (this.lapsed.has(id)) continue;
+        this.lapsed.add(id);
+        this.log.info(
+          { jobId: id },
+          'job lock lapsed (Redis was unreachable): its recording goes on; whoever holds the job next completes it',
+        );
+      }
     });
-    this.watchdog = setInterval(() => this.checkLocks(), 250);
-    this.watchdog.unref();
     this.admissionTimer = setInterval(() => {
       this.admission.sample();
       this.applyConcurrency();
     }, 1000);
     this.admissionTimer.unref();
     this.metrics = new WorkerMetrics({
-      activeRecordings: () => this.sessions.size,
+      activeRecordings: () => this.local.size,
       reservedStreams: () => this.admission.streams,
       capacity: () => this.admission.capacity,
       saturated: () => this.admission.snapshot().saturated,
@@ -145,6 +206,8 @@ export class RecordingWorker {
   /** Recovers this host's spool, then starts taking jobs. */
   async start(): Promise<void> {
     await this.worker.waitUntilReady();
+    await this.clock.start();
+    await this.hosts.start();
     // Producers refuse jobs naming a profile no worker of the fleet knows.
     await this.redis.sadd(
       storageProfilesKey(this.config.keyPrefix),
@@ -168,7 +231,7 @@ export class RecordingWorker {
         metrics: this.metrics,
         ready: () => ({
           ready: this.running && this.closing === undefined && this.worker.isRunning(),
-          detail: { ...this.admission.snapshot(), recordings: this.sessions.size },
+          detail: { ...this.admission.snapshot(), recordings: this.local.size, redis: this.clock.reachable },
         }),
       });
     }
@@ -176,18 +239,13 @@ export class RecordingWorker {
     void this.worker.run();
   }
 
-  /**
-   * Fencing: a lock renewed at time t is held by Redis until at most t + lockDuration. Stop writing
-   * once three quarters of that has passed without a renewal, so the old writer has stopped before the
-   * lock can expire and another worker can resume the recording.
-   */
-  private checkLocks(): void {
-    const limit = this.config.lockSeconds * 1000 * 0.75;
+  /** BullMQ repeats an error (a lapsed lock's renewal, a lost connection) every few seconds: told once a minute. */
+  private workerError(err: Error): void {
     const now = Date.now();
-    for (const [jobId, session] of this.sessions) {
-      const last = this.renewedAt.get(jobId) ?? session.startedAt;
-      if (now - last > limit) session.fence(`job lock not renewed for ${now - last} ms`);
-    }
+    if (now - (this.errorsToldAt.get(err.message) ?? 0) < 60_000) return;
+    this.errorsToldAt.set(err.message, now);
+    if (this.errorsToldAt.size > 100) this.errorsToldAt.clear();
+    this.log.warn({ err: err.message }, 'worker error');
   }
 
   private applyConcurrency(): void {
@@ -224,52 +282,210 @@ export class RecordingWorker {
       throw new RecordingFailedError(RecfleetErrorCode.INVALID_JOB, message);
     }
     const jobId = String(job.id);
+    const profile = spec.storage.profile;
+    // A host records only what it can: a job naming a storage profile it lacks goes to a host that has
+    // it; when no live host has it, the job can run nowhere and fails (once this worker owns it).
+    let unrunnable: { code: RecfleetErrorCode; message: string } | undefined;
+    if (!Object.hasOwn(this.config.storageProfiles, profile)) {
+      if (await this.hosts.anotherHas(profile)) {
+        const context = { profile };
+        return this.putBack(
+          job,
+          token,
+          log,
+          PROFILE_PASS_MS,
+          context,
+          'job needs a storage profile this host lacks; put back',
+          true,
+        );
+      }
+      unrunnable = {
+        code: 'STORAGE_PROFILE_UNKNOWN',
+        message: `no worker of the fleet has the storage profile "${profile}"`,
+      };
+    }
+    const streams = unrunnable ? 0 : streamsOf(spec);
+    const local = this.local.get(spec.recordingId);
     // Admission by streams: a job that does not fit goes back to the queue for another host, untouched.
-    const streams = streamsOf(spec);
-    if (!this.admission.admit(jobId, streams)) {
-      log.info({ streams, reserved: this.admission.streams }, 'job does not fit this host; put back');
-      this.applyConcurrency();
-      await job.moveToWait(token);
-      throw new WaitingError();
+    if (!local && !unrunnable && !this.admission.admit(jobId, streams)) {
+      const context = { streams, reserved: this.admission.streams };
+      const wait = this.admission.refusalWaitMs;
+      return this.putBack(job, token, log, wait, context, 'job does not fit this host; put back');
     }
     this.applyConcurrency();
     const record = new RecordingRecord(this.redis, this.config.keyPrefix, spec.recordingId);
     const recLog = log.child({ recordingId: spec.recordingId, channel: spec.channel });
+    const run: JobRun = {
+      job,
+      token,
+      spec,
+      record,
+      log: recLog,
+      ownership: new RecordingOwnership(record, this.rules, recLog),
+    };
     try {
-      const session = this.session(job, token, spec, record, recLog);
-      this.sessions.set(jobId, session);
-      this.renewedAt.set(jobId, Date.now());
-      const result = await session.run().finally(() => {
-        this.sessions.delete(jobId);
-        this.renewedAt.delete(jobId);
-      });
-      recLog.info({ segments: result.segments, durationSeconds: result.durationSeconds }, 'recording done');
-      return result;
-    } catch (err) {
-      // Handed back to the queue, or owned by another worker now: the job and record are not ours.
-      if (err instanceof WaitingError || err instanceof SessionFencedError) throw err;
-      const failure = asRecordingFailure(err);
-      recLog.warn({ code: failure.code, message: failure.detail }, 'recording failed');
-      await record
-        .setState('failed', { errorCode: failure.code, errorMessage: failure.detail })
-        .catch(() => undefined);
-      throw failure;
+      const first = local ? undefined : await run.ownership.claim();
+      if (first?.type !== 'claimed') {
+        this.admission.release(jobId);
+        const end = await this.holdTicket(run, streams, first);
+        if (end.type === 'result') return end.result;
+        if (end.type === 'failed') throw end.failure;
+        if (end.type === 'released') {
+          await job.moveToWait(token).catch(() => undefined);
+          throw new WaitingError();
+        }
+      }
+      if (unrunnable) return await this.failOwned(run, unrunnable);
+      return await this.recordOwned(run);
     } finally {
       this.admission.release(jobId);
       this.applyConcurrency();
     }
   }
 
-  /** The session of a job: its one stream, or the users of its channel. */
-  private session(
+  /**
+   * Puts a job this host cannot run back in the queue, for a host that can. A job put back is first in
+   * line, and BullMQ fetches the next job the moment this one ends: this host waits a moment first, its
+   * slot held and (`pause`) taking no job meanwhile, so that another host takes it. The wait ends before
+   * the job's first lock renewal would fall due (the lock is gone), and then this slot fetches again:
+   * BullMQ looks at its concurrency only when a job ends, so the pause must end with one.
+   */
+  private async putBack(
     job: Job,
     token: string | undefined,
-    spec: RecordingJob,
-    record: RecordingRecord,
     log: Logger,
-  ): SessionLifecycle {
-    // A profile this host lacks fails with STORAGE_PROFILE_UNKNOWN, one whose secret cannot be read
-    // with STORAGE_CONFIG_INVALID: each keeps its own code.
+    waitMs: number,
+    context: Record<string, unknown>,
+    why: string,
+    pause = false,
+  ): Promise<never> {
+    const renewsAt = (job.processedOn ?? Date.now()) + (this.config.lockSeconds * 1000) / 4;
+    const linger = Math.max(0, Math.min(waitMs, renewsAt - Date.now() - 100));
+    if (pause) this.admission.pause(linger);
+    log.info({ ...context, waitMs: linger }, why);
+    this.applyConcurrency();
+    await job.moveToWait(token);
+    await sleep(linger);
+    this.applyConcurrency();
+    throw new WaitingError();
+  }
+
+  /**
+   * Holds the job while another worker (or this process, before the lock lapsed) owns the recording;
+   * see RecordingTicket. Ends with the recording's outcome, this worker's claim (admitted), or released.
+   */
+  private async holdTicket(
+    run: JobRun,
+    streams: number,
+    first: Exclude<ClaimOutcome, { type: 'claimed' }> | undefined,
+  ): Promise<TicketEnd> {
+    const jobId = String(run.job.id);
+    this.admission.holdTicket(jobId);
+    this.applyConcurrency();
+    try {
+      const end = await new RecordingTicket({
+        record: run.record,
+        ownership: run.ownership,
+        pollMs: this.rules.heartbeatMs,
+        localEnd: () => this.local.get(run.record.recordingId)?.done,
+        canRecord: () => this.admission.fits(streams),
+        closing: () => this.closing !== undefined,
+        log: run.log,
+      }).hold(first);
+      if (end.type === 'claimed') this.admission.reserve(jobId, streams);
+      return end;
+    } finally {
+      this.admission.releaseTicket(jobId);
+    }
+  }
+
+  /** This worker owns the recording: it records it, and completes the job with its outcome. */
+  private async recordOwned(run: JobRun): Promise<RecordingResult> {
+    let session: SessionLifecycle;
+    try {
+      session = this.session(run);
+    } catch (err) {
+      // A profile whose secret cannot be read fails with STORAGE_CONFIG_INVALID, keeping its own code.
+      const failure = asRecordingFailure(err);
+      return this.failOwned(run, { code: failure.code, message: failure.detail });
+    }
+    const { job, token, spec, record, ownership, log } = run;
+    const recording = session.run();
+    const done = recording.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.local.set(spec.recordingId, { session, done });
+    try {
+      const result = await recording;
+      log.info({ segments: result.segments, durationSeconds: result.durationSeconds }, 'recording done');
+      return await this.completeHere(run, result);
+    } catch (err) {
+      // Handed back to the queue: the next worker to take the job claims the recording.
+      if (err instanceof WaitingError) throw err;
+      // Owned by another worker now: the job is that worker's ticket (or is given back for one).
+      if (err instanceof SessionFencedError || err instanceof NotOwnerError) {
+        if (await this.lockHeld(job, token)) await job.moveToWait(token).catch(() => undefined);
+        throw new WaitingError();
+      }
+      // Another outcome was written first (e.g. cancelled while its job waited): the job ends with it.
+      if (err instanceof RecordingEndedError) {
+        const end = await recordedOutcome(record);
+        if (end.type === 'result') return this.completeHere(run, end.result);
+        throw await this.failHere(run, end.failure);
+      }
+      const failure = asRecordingFailure(err);
+      log.warn({ code: failure.code, message: failure.detail }, 'recording failed');
+      if (!(err instanceof RecordingFailedError)) {
+        // Not the session's own ending (Redis answering an error, a bug): the recording ends here with it.
+        await record.finish(ownership.epoch, failedEnd(failure)).catch(() => undefined);
+      }
+      throw await this.failHere(run, failure);
+    } finally {
+      this.local.delete(spec.recordingId);
+    }
+  }
+
+  /** Ends a recording this worker owns but cannot run as failed, with its code, once. */
+  private async failOwned(
+    run: JobRun,
+    problem: { code: RecfleetErrorCode; message: string },
+  ): Promise<never> {
+    const failure = new RecordingFailedError(problem.code, problem.message);
+    run.log.warn({ code: failure.code, message: failure.detail }, 'recording failed');
+    if ((await run.record.finish(run.ownership.epoch, failedEnd(failure))) === 'after_terminal') {
+      const end = await recordedOutcome(run.record);
+      if (end.type === 'failed') throw await this.failHere(run, end.failure);
+    }
+    throw await this.failHere(run, failure);
+  }
+
+  /**
+   * The job completes with the recording's result here — unless its lock lapsed meanwhile (an outage):
+   * then the job was given to another worker, which holds it as a ticket and completes it from the
+   * record. That is expected, not an error: WaitingError leaves the job alone.
+   */
+  private async completeHere(run: JobRun, result: RecordingResult): Promise<RecordingResult> {
+    if (await this.lockHeld(run.job, run.token)) return result;
+    run.log.info('the job lock lapsed meanwhile: the worker holding the job completes it from the record');
+    throw new WaitingError();
+  }
+
+  /** The error to fail the job with here (or WaitingError when the job is held elsewhere now). */
+  private async failHere(run: JobRun, failure: RecordingFailedError): Promise<Error> {
+    return (await this.lockHeld(run.job, run.token)) ? failure : new WaitingError();
+  }
+
+  /** Whether this worker still holds the job's lock (checked by extending it). */
+  private async lockHeld(job: Job, token: string | undefined): Promise<boolean> {
+    if (token === undefined) return false;
+    const held = await job.extendLock(token, this.config.lockSeconds * 1000).catch(() => 0);
+    return Number(held) === 1;
+  }
+
+  /** The session of a job: its one stream, or the users of its channel. */
+  private session({ job, token, spec, record, ownership, log }: JobRun): SessionLifecycle {
+    // A profile whose secret cannot be read throws STORAGE_CONFIG_INVALID, with its own code.
     const store = this.storage.get(spec.storage.profile);
     const backup = this.backupFor();
     const options = {
@@ -280,7 +496,7 @@ export class RecordingWorker {
       store,
       record,
       redis: this.redis,
-      owner: this.identity,
+      ownership,
       metrics: this.metrics,
       uploadSlots: this.uploadSlots,
       uploadAttemptTimeoutMs: this.config.uploadAttemptTimeoutSeconds * 1000,
@@ -314,7 +530,6 @@ export class RecordingWorker {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      clearInterval(this.watchdog);
       clearInterval(this.admissionTimer);
       const workerClosed = this.worker
         .close()
@@ -322,21 +537,24 @@ export class RecordingWorker {
       const deadline = Date.now() + this.config.shutdownGraceSeconds * 1000;
       const steps = [
         async () => {
-          while (this.sessions.size > 0) {
+          while (this.local.size > 0) {
+            const sessions = [...this.local.values()].map((l) => l.session);
             if (await this.anotherWorkerPresent()) {
-              this.log.info({ recordings: this.sessions.size }, 'handing recordings over to other workers');
-              await Promise.all([...this.sessions.values()].map((s) => s.handOff()));
+              this.log.info({ recordings: sessions.length }, 'handing recordings over to other workers');
+              await Promise.all(sessions.map((s) => s.handOff()));
               return;
             }
             if (Date.now() >= deadline) {
-              this.log.info({ recordings: this.sessions.size }, 'no other worker: finalizing recordings');
-              await Promise.all([...this.sessions.values()].map((s) => s.stop()));
+              this.log.info({ recordings: sessions.length }, 'no other worker: finalizing recordings');
+              await Promise.all(sessions.map((s) => s.stop()));
               return;
             }
             await new Promise((r) => setTimeout(r, 500));
           }
         },
         () => workerClosed,
+        () => this.hosts.stop(),
+        async () => this.clock.stop(),
         () => this.drain.close(),
         () => this.queue.close(),
         () => this.health?.close() ?? Promise.resolve(),
@@ -353,4 +571,16 @@ export class RecordingWorker {
     })();
     return this.closing;
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function failedEnd(failure: RecordingFailedError): RecordingFinish {
+  return {
+    state: 'failed',
+    fields: { errorCode: failure.code, errorMessage: failure.detail },
+    event: { type: 'fatal_error', data: { code: failure.code, message: failure.detail }, at: Date.now() },
+  };
 }

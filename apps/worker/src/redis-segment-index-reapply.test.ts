@@ -8,7 +8,8 @@ import { RedisServer } from '@recfleet/embedded';
 import type { IndexedSegment } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimRecording, RedisSegmentIndex } from './redis-segment-index.js';
+import { RedisSegmentIndex } from './redis-segment-index.js';
+import { takeOver } from './test-support.js';
 
 let server: RedisServer;
 let redis: Redis;
@@ -35,7 +36,7 @@ const entry = (sequence: number, location: IndexedSegment['location'] = 'primary
 describe('segment index after a failover lost writes', () => {
   it('puts back the delivered entries it wrote, and only those', async () => {
     const keys = recordingRedisKeys('reapply', 'rec-1');
-    const epoch = await claimRecording(redis, keys.record, 'host-a:1');
+    const epoch = await takeOver(redis, 'reapply', 'rec-1', 'host-a:1');
     const index = new RedisSegmentIndex(redis, keys.record, keys.segments, epoch);
     for (const s of [0, 1, 2, 3]) {
       await index.reserve(entry(s, 'spool'));
@@ -61,7 +62,7 @@ describe('segment index after a failover lost writes', () => {
 
   it('leaves an entry another writer moved on, and writes nothing once fenced', async () => {
     const keys = recordingRedisKeys('reapply', 'rec-2');
-    const epoch1 = await claimRecording(redis, keys.record, 'host-a:1');
+    const epoch1 = await takeOver(redis, 'reapply', 'rec-2', 'host-a:1');
     const old = new RedisSegmentIndex(redis, keys.record, keys.segments, epoch1);
     await old.reserve(entry(0, 'spool'));
     await old.put(entry(0, 'backup'));
@@ -69,7 +70,7 @@ describe('segment index after a failover lost writes', () => {
     await old.put(entry(1));
     // The drain delivered 0 to the primary store since; a new owner took the recording.
     await redis.hset(keys.segments, '0', JSON.stringify({ ...entry(0), epoch: epoch1 }));
-    await claimRecording(redis, keys.record, 'host-b:1');
+    await takeOver(redis, 'reapply', 'rec-2', 'host-b:1');
     await redis.hdel(keys.segments, '1');
 
     const listed = await old.list();

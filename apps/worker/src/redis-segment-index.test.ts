@@ -6,7 +6,8 @@ import { RedisServer } from '@recfleet/embedded';
 import { FencedError, LocalDiskStorage, RecordingUploader, recordingObjectKeys } from '@recfleet/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimRecording, RedisSegmentIndex } from './redis-segment-index.js';
+import { RedisSegmentIndex } from './redis-segment-index.js';
+import { takeOver } from './test-support.js';
 
 let server: RedisServer;
 let redis: Redis;
@@ -35,7 +36,7 @@ describe('durable segment index', () => {
     const store = new LocalDiskStorage(join(dir, 'store'));
     const objectKeys = recordingObjectKeys('rec-resume', 'room');
 
-    const epoch1 = await claimRecording(redis, keys.record, 'host-a:1');
+    const epoch1 = await takeOver(redis, 't1', 'rec-resume', 'host-a:1');
     const first = new RecordingUploader(store, objectKeys, {
       index: new RedisSegmentIndex(redis, keys.record, keys.segments, epoch1),
     });
@@ -52,7 +53,7 @@ describe('durable segment index', () => {
     await first.finish();
 
     // Host B takes over: a new epoch; the index tells it where to continue.
-    const epoch2 = await claimRecording(redis, keys.record, 'host-b:1');
+    const epoch2 = await takeOver(redis, 't1', 'rec-resume', 'host-b:1');
     expect(epoch2).toBe(epoch1 + 1);
     const resumedIndex = new RedisSegmentIndex(redis, keys.record, keys.segments, epoch2);
     expect((await resumedIndex.list()).map((s) => s.sequence)).toEqual([0, 1]);
@@ -98,8 +99,8 @@ describe('durable segment index', () => {
 
   it('reports a fenced uploader as failed instead of writing the playlist', async () => {
     const keys = recordingRedisKeys('t1', 'rec-fenced');
-    const epoch = await claimRecording(redis, keys.record, 'host-a:1');
-    await claimRecording(redis, keys.record, 'host-b:1');
+    const epoch = await takeOver(redis, 't1', 'rec-fenced', 'host-a:1');
+    await takeOver(redis, 't1', 'rec-fenced', 'host-b:1');
     const store = new LocalDiskStorage(join(dir, 'store2'));
     const uploader = new RecordingUploader(store, recordingObjectKeys('rec-fenced', 'room'), {
       index: new RedisSegmentIndex(redis, keys.record, keys.segments, epoch),

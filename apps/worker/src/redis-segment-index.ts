@@ -9,12 +9,6 @@ import type { Redis } from 'ioredis';
  */
 const REAPPLY_WINDOW_MS = 5 * 60_000;
 
-/** Takes ownership of a recording; returns the epoch that fences every later write of this owner. */
-export async function claimRecording(redis: Redis, recordKey: string, owner: string): Promise<number> {
-  const epoch = await runScript(redis, 'claimRecording', [recordKey], [owner, Date.now()]);
-  return Number(epoch);
-}
-
 /**
  * The durable segment index of one recording in Redis, written under the owner's epoch. It outlives the
  * worker: whoever resumes the recording rebuilds the same playlist from it.

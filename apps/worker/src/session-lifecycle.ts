@@ -4,21 +4,26 @@ import {
   RecfleetError,
   recordingKind,
   redactText,
+  STORAGE_ERROR_FIELD,
   uploadPercent,
   type RecfleetErrorCode,
   type RecordingEventType,
   type RecordingJob,
   type RecordingResult,
   type StopReason,
+  type StorageErrorFlag,
 } from '@recfleet/contract';
 import type { BackupPolicy, StorageAdapter, StorageFailure, UploadSlots } from '@recfleet/storage';
 import { WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { EventOutbox } from './event-outbox.js';
+import { JobProgress } from './job-progress.js';
 import { RecordingFailedError } from './recording-failure.js';
-import type { RecordingRecord } from './recording-record.js';
+import type { ClaimOutcome, OwnerWrite, RecordingFinish, RecordingRecord } from './recording-record.js';
+import type { RecordingOwnership } from './recording-ownership.js';
 import { round3, type RecorderFactory, type RecordingTrack, type TrackContext } from './recording-track.js';
-import { claimRecording } from './redis-segment-index.js';
+import { StorageErrorWatch } from './storage-error-watch.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 /** What every session of a recording job needs, whatever it records. */
@@ -31,8 +36,8 @@ export interface SessionOptions {
   store: StorageAdapter;
   record: RecordingRecord;
   redis: Redis;
-  /** This worker's identity (host:pid), recorded as the recording's owner. */
-  owner: string;
+  /** This worker's ownership of the recording: claimed by the worker already, or at the session's start. */
+  ownership: RecordingOwnership;
   metrics?: WorkerMetrics;
   /** Where segments go when the primary keeps failing, and the profile's name (for the drain). */
   backup?: { policy: BackupPolicy; profile: string };
@@ -66,8 +71,9 @@ export interface Delivery {
  * One recording's life on this worker, whatever it records: one track (a single stream) or a track per
  * user of a channel. `run` is its steps in order — claim, record, then one of finish fenced / finish
  * handed-off / finish delivered, the last of which may fail — and it ends in exactly one outcome: a
- * result, or a RecordingFailedError with a stable code. Every event reaches the durable record and the
- * job's log in the order it happened.
+ * result, or a RecordingFailedError with a stable code, written with the recording's one terminal event
+ * (finishRecording-2.lua). Every write of it — state, events, segments — is fenced by its epoch, and
+ * reaches Redis in the order it happened, also after an outage of Redis.
  */
 export abstract class SessionLifecycle {
   readonly startedAt = Date.now();
@@ -78,21 +84,30 @@ export abstract class SessionLifecycle {
   protected handingOff = false;
   /** The recording's spool folder (a single stream's segments, or one folder per user track). */
   protected readonly recordingDir: string;
-  /** Events reach Redis in the order they happened, one write at a time. */
-  private reportChain: Promise<void> = Promise.resolve();
+  /** Record writes and events, in order, fenced (set at the claim). */
+  protected outbox!: EventOutbox;
+  private readonly progress: JobProgress;
+  /** Whether uploads keep failing, shown on the record (`storageError`) while recording. */
+  protected readonly storage: StorageErrorWatch;
 
   constructor(protected readonly o: SessionOptions) {
     this.recordingDir = join(o.spoolDir, o.spec.recordingId);
+    this.progress = new JobProgress(o.job, o.log);
+    this.storage = new StorageErrorWatch((flag, previous) => this.storageChanged(flag, previous));
   }
 
   async run(): Promise<RecordingResult> {
     await this.claim();
-    const last = await this.record();
-    if (this.fencedReason !== undefined) return this.finishFenced(this.fencedReason);
-    if (this.handingOff && last.type === 'stopped' && last.reason === 'requested') {
-      return this.finishHandedOff();
+    try {
+      const last = await this.record();
+      if (this.fencedReason !== undefined) return await this.finishFenced(this.fencedReason);
+      if (this.handingOff && last.type === 'stopped' && last.reason === 'requested') {
+        return await this.finishHandedOff();
+      }
+      return await this.finishDelivered(last);
+    } finally {
+      await this.o.ownership.release();
     }
-    return this.finishDelivered(last);
   }
 
   /** Reads what earlier owners of the recording left (its tracks), once the claim is made. */
@@ -115,7 +130,10 @@ export abstract class SessionLifecycle {
     return {};
   }
 
-  /** A reason to fail an ended recording although nothing broke (a single stream never reached). */
+  /**
+   * A reason to fail an ended recording although nothing broke: a single stream whose source was never
+   * reached at all. It ends with that `fatal_error` alone — no `stopped` before it, nothing delivered.
+   */
   protected refusal(_last: SessionEnd): { code: RecfleetErrorCode; message: string } | undefined {
     return undefined;
   }
@@ -129,16 +147,29 @@ export abstract class SessionLifecycle {
   }
 
   /**
-   * Takes ownership of the recording and continues where any earlier owner left off. Claiming bumps the
-   * epoch: an earlier owner can no longer add segments to any track.
+   * Takes ownership of the recording (unless the worker has) and continues where any earlier owner left
+   * off. Claiming bumps the epoch: an earlier owner can no longer write anything of the recording.
    */
   private async claim(): Promise<void> {
-    const { spec, record } = this.o;
+    const { spec, ownership } = this.o;
     await mkdir(this.recordingDir, { recursive: true });
-    this.epoch = await claimRecording(this.o.redis, record.keys.record, this.o.owner);
+    if (ownership.epoch === undefined) {
+      const outcome = await ownership.claim();
+      if (outcome.type !== 'claimed') throw new NotOwnerError(outcome);
+    }
+    this.epoch = ownership.epoch!;
+    this.outbox = new EventOutbox(
+      this.o.record,
+      this.epoch,
+      (line) => this.o.job.log(line),
+      (reason) => this.fence(reason),
+      this.o.log,
+    );
+    ownership.keepAlive((reason) => this.fence(reason));
     await this.resume();
     // What the backup drain needs to finish this recording's delivery from any host.
-    await record.setState('joining', {
+    this.outbox.fields({
+      state: 'joining',
       jobId: String(this.o.job.id),
       epoch: this.epoch,
       kind: recordingKind(spec),
@@ -150,10 +181,24 @@ export abstract class SessionLifecycle {
     });
   }
 
-  /** Another worker owns the recording now: deliver what was reserved, touch nothing else. */
+  /**
+   * Another worker owns the recording now: deliver what was reserved, touch nothing else. What was
+   * recorded after its claim (reservations refused) is deleted: the new owner recorded that time.
+   */
   private async finishFenced(reason: string): Promise<never> {
     await Promise.all(this.tracks().map((t) => t.finish({ writePlaylist: false })));
-    await this.reportChain;
+    const discarded = { segments: 0, seconds: 0 };
+    for (const t of this.tracks()) {
+      const d = await t.discardRefused();
+      discarded.segments += d.segments;
+      discarded.seconds = round3(discarded.seconds + d.seconds);
+    }
+    if (discarded.segments > 0) {
+      this.o.log.warn(
+        { segments: discarded.segments, seconds: discarded.seconds },
+        'fenced: segments recorded after another worker claimed the recording were discarded',
+      );
+    }
     throw new SessionFencedError(reason);
   }
 
@@ -165,23 +210,36 @@ export abstract class SessionLifecycle {
     await Promise.all(this.tracks().map((t) => t.finish({ endList: false })));
     await rmdir(this.recordingDir).catch(() => undefined);
     await this.handedOff();
-    await this.o.record.setState('queued', { reason: 'handoff' });
+    await this.outbox.drained();
+    // No heartbeat after this: the next worker claims the recording at once.
+    await this.o.ownership.release();
     const { segments, durationSeconds } = this.totals();
-    await this.report('handoff', { segments, durationSeconds });
-    await this.reportChain;
-    await this.o.job.moveToWait(this.o.token);
+    const data = { segments, durationSeconds };
+    if ((await this.o.record.handOff(this.epoch, data)) === 'fenced') {
+      throw new SessionFencedError('the recording was claimed by another worker during the hand-off');
+    }
+    await this.mirror('handoff', data);
+    // A lock lost meanwhile (an outage) means the job is held elsewhere: its holder claims the recording.
+    await this.o.job.moveToWait(this.o.token).catch(() => undefined);
     throw new WaitingError();
   }
 
   /** The recording ended here: deliver the rest and the final playlists, then record the outcome. */
   private async finishDelivered(last: SessionEnd): Promise<RecordingResult> {
-    if (last.type === 'stopped') await this.o.record.setState('stopping', { reason: last.reason });
+    const refusal = this.refusal(last);
+    if (refusal) {
+      await Promise.all(this.tracks().map((t) => t.discard()));
+      await rmdir(this.recordingDir).catch(() => undefined);
+      return this.fail(refusal.code, refusal.message);
+    }
+    if (last.type === 'stopped') {
+      const { segments, durationSeconds } = this.totals();
+      this.outbox.fields({ state: 'stopping', reason: last.reason });
+      this.report('stopped', { reason: last.reason, segments, durationSeconds });
+    }
     const delivery = await this.deliver();
-    await this.reportChain;
     await rmdir(this.recordingDir).catch(() => undefined);
 
-    const refusal = this.refusal(last);
-    if (refusal) return this.fail(refusal.code, refusal.message);
     if (last.type === 'fatal_error') return this.fail(last.code, redactText(last.message));
     if (delivery.outcome === 'failed') {
       const detail = delivery.error ? ` (${delivery.error.message})` : '';
@@ -191,16 +249,41 @@ export abstract class SessionLifecycle {
       );
     }
     const result = this.result(delivery.outcome, last.reason);
+    // The final progress before the outcome: the job completes right after the terminal event.
+    this.progress.set(this.progressSnapshot());
+    await this.progress.written();
     await this.recordOutcome(result, delivery);
-    await this.o.job.updateProgress(this.progressSnapshot());
     return result;
   }
 
-  /** Ends the recording `failed` with a stable code: on the record, as a `fatal_error`, and on the job. */
+  /** Ends the recording `failed` with a stable code: on the record, as its `fatal_error`, and on the job. */
   protected async fail(code: RecfleetErrorCode, message: string): Promise<never> {
-    await this.o.record.setState('failed', { errorCode: code, errorMessage: message });
-    await this.report('fatal_error', { code, message });
+    await this.finish({
+      state: 'failed',
+      fields: { errorCode: code, errorMessage: message },
+      event: { type: 'fatal_error', data: { code, message }, at: Date.now() },
+    });
     throw new RecordingFailedError(code, message);
+  }
+
+  /**
+   * Writes the recording's end once everything reported before it is written; refused when another
+   * worker owns the recording, or when it has its terminal event already (then that one stands).
+   */
+  private async finish(end: RecordingFinish): Promise<void> {
+    await this.outbox.drained();
+    this.outbox.close();
+    const written: OwnerWrite = await this.o.record.finish(this.epoch, end);
+    if (written === 'fenced') throw new SessionFencedError('another worker owns the recording: not finished');
+    if (written === 'after_terminal') throw new RecordingEndedError();
+    void this.mirror(end.event.type, end.event.data);
+  }
+
+  private mirror(type: RecordingEventType, data: Record<string, unknown>): Promise<void> {
+    return this.o.job.log(`${new Date().toISOString()} ${type} ${JSON.stringify(data)}`).then(
+      () => undefined,
+      (err: unknown) => this.o.log.warn({ err }, 'job log not written'),
+    );
   }
 
   private result(outcome: RecordingResult['outcome'], stopReason: StopReason): RecordingResult {
@@ -231,19 +314,25 @@ export abstract class SessionLifecycle {
       // The job's return value lands only after `run` returns; the record has it first.
       result: JSON.stringify(result),
     };
+    const at = Date.now();
     if (result.outcome === 'backed_up') {
       // Registered before the state changes, so the drain cannot miss a recording it must finish.
       await this.o.redis.sadd(this.o.backedUpSetKey, result.recordingId);
-      // State first, then the event: whoever reacts to the event reads the final state.
-      await this.o.record.setState('backed_up', { ...summary, backedUp: delivery.backedUp.join(',') });
-      await this.report('backed_up', {
-        ...result,
-        backedUp: delivery.backedUp,
-        playlistWritten: delivery.playlistWritten,
+      await this.finish({
+        state: 'backed_up',
+        fields: { ...summary, backedUp: delivery.backedUp.join(',') },
+        event: {
+          type: 'backed_up',
+          data: { ...result, backedUp: delivery.backedUp, playlistWritten: delivery.playlistWritten },
+          at,
+        },
       });
     } else {
-      await this.o.record.setState('uploaded', summary);
-      await this.report('uploaded', { ...result });
+      await this.finish({
+        state: 'uploaded',
+        fields: summary,
+        event: { type: 'uploaded', data: { ...result }, at },
+      });
     }
   }
 
@@ -269,10 +358,12 @@ export abstract class SessionLifecycle {
 
   /**
    * The whole recording's figures, earlier owners' segments included, so a resumed recording does not
-   * restart its percentage at zero.
+   * restart its percentage at zero; and the storage error while uploads keep failing (Bull Board shows
+   * the job's progress).
    */
   protected progressSnapshot(): Record<string, unknown> {
     const t = this.totals();
+    const storageError = this.storage.current;
     return {
       durationSeconds: t.durationSeconds,
       segments: t.segments,
@@ -280,21 +371,40 @@ export abstract class SessionLifecycle {
       segmentsUploaded: t.segmentsUploaded,
       bytesUploaded: t.bytesUploaded,
       uploadPercent: uploadPercent(t.bytesUploaded, t.bytes),
+      ...(storageError ? { storageError } : {}),
     };
   }
 
   protected reportProgress(): void {
     const snapshot = this.progressSnapshot();
-    void this.o.job
-      .updateProgress(snapshot)
-      .catch((err: unknown) => this.o.log.warn({ err }, 'progress not saved'));
-    void this.report('progress', snapshot);
+    this.progress.set(snapshot);
+    this.report('progress', snapshot);
+  }
+
+  /** The store started failing (or with another code), or works again: record, event and job say so. */
+  private storageChanged(flag: StorageErrorFlag | undefined, previous: StorageErrorFlag | undefined): void {
+    if (this.fencedReason !== undefined) return;
+    if (flag) {
+      this.o.log.warn({ code: flag.code, message: flag.message }, 'uploads keep failing');
+      this.outbox.fields({ [STORAGE_ERROR_FIELD]: JSON.stringify(flag) });
+      this.report('storage_error', { ...flag });
+    } else if (previous) {
+      const seconds = round3((Date.now() - previous.since) / 1000);
+      this.o.log.info({ code: previous.code, seconds }, 'uploads succeed again');
+      this.outbox.fields({}, [STORAGE_ERROR_FIELD]);
+      this.report('storage_error_cleared', { code: previous.code, since: previous.since, seconds });
+    }
+    this.progress.set(this.progressSnapshot());
   }
 
   /** Waits for `ended` while reporting progress and polling the record every `controlPollMs`. */
   protected async whileRecording<T>(ended: Promise<T>, poll: () => Promise<void>): Promise<T> {
     const progressTimer = setInterval(() => this.reportProgress(), this.o.progressIntervalMs);
-    const controlTimer = setInterval(() => void poll(), this.o.controlPollMs);
+    // One poll at a time: while Redis is unreachable, polls wait instead of piling up.
+    let polling: Promise<void> | undefined;
+    const controlTimer = setInterval(() => {
+      polling ??= poll().finally(() => (polling = undefined));
+    }, this.o.controlPollMs);
     try {
       return await ended;
     } finally {
@@ -315,19 +425,21 @@ export abstract class SessionLifecycle {
       backup: this.o.backup?.policy,
       metrics: this.o.metrics,
       log: this.o.log,
-      report: (type, data) => void this.report(type, data),
+      report: (type, data) => this.report(type, data),
       onFenced: (reason) => this.fence(reason),
+      storage: this.storage,
     };
   }
 
   /**
-   * Stops writing at once because this worker may no longer own the recording (its lock was not
-   * renewed: Redis unreachable or the host partitioned; or a write was refused by a newer epoch).
-   * Whatever it recorded but did not reserve is abandoned; another worker resumes the recording.
+   * Stops writing at once because another worker owns the recording now (a newer epoch refused a write,
+   * or the heartbeat). Whatever it recorded but did not reserve is abandoned; the new owner goes on.
+   * Never because Redis is unreachable: nobody can claim the recording then, and it records on.
    */
   fence(reason: string): void {
     if (this.fencedReason !== undefined || this.recordingEnded()) return;
     this.fencedReason = reason;
+    this.outbox?.close();
     this.o.metrics?.recordingsFenced.inc();
     this.o.log.warn({ reason }, 'fenced: this worker stops writing the recording');
     this.abandon();
@@ -342,18 +454,9 @@ export abstract class SessionLifecycle {
    */
   abstract handOff(): Promise<void>;
 
-  /** Appends an event to the record's stream and the job's log, in order; never throws. */
-  protected report(type: RecordingEventType, data: Record<string, unknown>): Promise<void> {
-    const at = Date.now();
-    this.reportChain = this.reportChain.then(async () => {
-      try {
-        await this.o.record.appendEvent(type, data, at);
-        await this.o.job.log(`${new Date(at).toISOString()} ${type} ${JSON.stringify(data)}`);
-      } catch (err) {
-        this.o.log.warn({ err, type }, 'event not recorded');
-      }
-    });
-    return this.reportChain;
+  /** Queues an event for the record's stream and the job's log, in order; never throws. */
+  protected report(type: RecordingEventType, data: Record<string, unknown>): void {
+    this.outbox.event(type, data);
   }
 }
 
@@ -364,5 +467,21 @@ export class SessionFencedError extends RecfleetError {
   constructor(reason: string) {
     super('FENCED', reason);
     this.name = 'SessionFencedError';
+  }
+}
+
+/** The recording had its terminal event already when this session came to end it: that one stands. */
+export class RecordingEndedError extends RecfleetError {
+  constructor() {
+    super('RECORDING_ENDED', 'the recording has ended already; its first outcome stands');
+    this.name = 'RecordingEndedError';
+  }
+}
+
+/** A session was started on a recording that another worker owns (the worker claims before it starts one). */
+export class NotOwnerError extends RecfleetError {
+  constructor(readonly outcome: Exclude<ClaimOutcome, { type: 'claimed' }>) {
+    super('FENCED', `the recording is not this worker's to record (${outcome.type})`);
+    this.name = 'NotOwnerError';
   }
 }

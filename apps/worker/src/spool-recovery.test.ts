@@ -9,10 +9,10 @@ import { recordingRedisKeys, trackSegmentsKey } from '@recfleet/contract';
 import { recordingObjectKeys, userTrackObjectKeys } from '@recfleet/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from './logger.js';
-import { claimRecording, RedisSegmentIndex } from './redis-segment-index.js';
+import { RedisSegmentIndex } from './redis-segment-index.js';
 import { recoverSpool } from './spool-recovery.js';
 import { StorageRegistry } from './storage-registry.js';
-import { SessionTestbed } from './test-support.js';
+import { SessionTestbed, takeOver } from './test-support.js';
 
 const PREFIX = 'spool';
 let bed: SessionTestbed;
@@ -57,7 +57,7 @@ describe('spool recovery', () => {
     const channel = 'rec-channel';
     for (const id of [single, channel]) {
       const record = recordingRedisKeys(PREFIX, id).record;
-      await claimRecording(bed.redis, record, 'crashed:1');
+      await takeOver(bed.redis, PREFIX, id, 'crashed:1');
       await bed.redis.hset(record, {
         channel: 'room',
         storageProfile: 'local',

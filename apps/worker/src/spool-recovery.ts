@@ -134,9 +134,14 @@ async function recoverFolder(
       index: new RedisSegmentIndex(ctx.redis, ctx.recordKey, indexKey, epoch),
       ...(ctx.backup ? { backup: ctx.backup } : {}),
     });
+    // Reported only while the epoch that reserved them still owns the recording (appendEvent-2): a
+    // recording resumed elsewhere shows no event of its earlier owner after the new one's claim.
     uploader.on(
       'uploaded',
-      (e) => void ctx.record.appendEvent('uploaded_segment', { ...labels, ...e, recovered: true }),
+      (e) =>
+        void ctx.record
+          .appendEvent(epoch, 'uploaded_segment', { ...labels, ...e, recovered: true })
+          .catch((err: unknown) => log.warn({ err, recordingId }, 'recovered segment not reported')),
     );
     for (const { entry, path } of group.sort((a, b) => a.entry.sequence - b.entry.sequence)) {
       uploader.add({

@@ -18,12 +18,65 @@ import type {
   ChannelMembership,
   ChannelUser,
 } from './channel-session/channel-directory.js';
+import { OUTAGE_GAP_MS } from './fleet-clock.js';
 import { createLogger } from './logger.js';
+import { RecordingOwnership, type OwnershipRules } from './recording-ownership.js';
 import { RecordingRecord } from './recording-record.js';
 import type { SessionRecorder } from './recording-track.js';
 import type { SessionLifecycle } from './session-lifecycle.js';
 
 export const SEGMENT_BYTES = 1000;
+
+/** A logger whose lines (pino JSON, each after `prefix`) are pushed to `lines`. */
+export function linesLogger(lines: string[], prefix = '', level: 'debug' | 'info' = 'info'): Logger {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(`${prefix}${chunk.toString()}`);
+      done();
+    },
+  });
+  return createLogger(level, sink);
+}
+
+/** Ownership rules for tests: quick heartbeats, a quick takeover, no grace after outages. */
+export const TEST_OWNERSHIP = {
+  heartbeatMs: 100,
+  takeoverAfterMs: 500,
+  graceAfterResumeMs: 0,
+  outageGapMs: OUTAGE_GAP_MS,
+} as const satisfies Omit<OwnershipRules, 'identity' | 'host'>;
+
+/** An ownership of `record` for the worker `identity` (host: the part before its last `:`). */
+export function testOwnership(
+  record: RecordingRecord,
+  identity: string,
+  log: Logger = createLogger('silent'),
+  rules: Partial<OwnershipRules> = {},
+): RecordingOwnership {
+  const host = identity.slice(0, identity.lastIndexOf(':')) || identity;
+  return new RecordingOwnership(record, { ...TEST_OWNERSHIP, identity, host, ...rules }, log);
+}
+
+/**
+ * Claims a recording for `identity` whatever its owner's heartbeat says (as after its crash): every write
+ * of the earlier owner is refused from then on. Returns the new epoch.
+ */
+export async function takeOver(
+  redis: Redis,
+  prefix: string,
+  recordingId: string,
+  identity: string,
+): Promise<number> {
+  const outcome = await new RecordingRecord(redis, prefix, recordingId).claim({
+    identity,
+    host: identity,
+    takeoverAfterMs: 0,
+    graceAfterResumeMs: 0,
+    outageGapMs: OUTAGE_GAP_MS,
+  });
+  if (outcome.type !== 'claimed') throw new Error(`not claimed: ${JSON.stringify(outcome)}`);
+  return outcome.epoch;
+}
 
 /** How a scripted recording goes: it joins, then writes a segment every `segmentMs`. */
 export interface Script {
@@ -260,6 +313,8 @@ export interface RunContext {
   job: Job;
   token: string | undefined;
   record: RecordingRecord;
+  /** The run's ownership, as the worker `test:<attempt>`. */
+  ownership: RecordingOwnership;
   /** 0 for the job's first run, 1 after a hand-off, … */
   attempt: number;
   log: Logger;
@@ -313,13 +368,7 @@ export class SessionTestbed {
     const queue = new Queue(queueName, { connection, prefix: this.prefix });
     const record = new RecordingRecord(this.redis, this.prefix, recordingId);
     const logs: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        logs.push(chunk.toString());
-        done();
-      },
-    });
-    const log = createLogger('debug', sink).child({ recordingId });
+    const log = linesLogger(logs, '', 'debug').child({ recordingId });
     const settled: ((v: RecordingResult | Error) => void)[] = [];
     const outcomes: Promise<RecordingResult | Error>[] = [];
     for (let i = 0; i < expectedRuns; i++) outcomes.push(new Promise((resolve) => settled.push(resolve)));
@@ -328,7 +377,8 @@ export class SessionTestbed {
       queueName,
       async (job, token) => {
         const attempt = sessions.length;
-        const session = makeSession({ job, token, record, attempt, log, slots: this.slots });
+        const ownership = testOwnership(record, `test:${attempt}`, log);
+        const session = makeSession({ job, token, record, ownership, attempt, log, slots: this.slots });
         sessions.push(session);
         try {
           const result = await session.run();

@@ -179,6 +179,11 @@ export const ERROR_CODES = {
     fatal: false,
     description: "the source's streams changed; recording goes on in a new segment",
   },
+  SOURCE_GAP: {
+    category: 'source',
+    fatal: false,
+    description: 'the source sent no media for a while; a discontinuity follows',
+  },
 
   // Storage
   STORAGE_WRITE_FAILED: {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { encodeChannelForKey } from './channel.js';
 import { runScript } from './redis-scripts.js';
+import type { RecfleetErrorCode } from './error-registry.js';
 import type { RecordingEventType } from './vocabulary.js';
 
 /**
@@ -9,7 +10,10 @@ import type { RecordingEventType } from './vocabulary.js';
  * follow a recording live from any host, and replay what it missed.
  */
 export interface RecordingRedisKeys {
-  /** Hash: state, reason, error code, owner, timestamps, the stop/cancel request. */
+  /**
+   * Hash: state, reason, error code, the owner (`epoch`, `owner`, `ownerHost`, `ownerHeartbeatAt`), the
+   * one terminal event (`terminal`), `storageError`, timestamps, the stop/cancel request.
+   */
   record: string;
   /** Stream: every recording event in order (XADD), fields `type`, `at`, `data` (JSON). */
   events: string;
@@ -97,4 +101,33 @@ export function drainLockKey(keyPrefix: string, recordingId: string): string {
 /** The webhook dispatchers' lease: the one holder delivers (renewLock-1, releaseLock-1). */
 export function webhookLeaseKey(keyPrefix: string): string {
   return `${keyPrefix}:webhooks:lease`;
+}
+
+/** The record field a worker sets while a recording's uploads keep failing (JSON StorageErrorFlag). */
+export const STORAGE_ERROR_FIELD = 'storageError';
+
+/** What `storageError` holds: the stable code of the last failure, its message, and since when (ms). */
+export interface StorageErrorFlag {
+  code: RecfleetErrorCode;
+  message: string;
+  since: number;
+}
+
+/**
+ * The fleet clock (hash `lastTickAt`, `resumedAt`, Redis TIME in ms): every worker ticks it every second
+ * (fleetTick-1.lua). A gap in everybody's ticks is an outage of Redis (or of the whole fleet); `resumedAt`
+ * says when the last one ended, so that an owner that recorded through it is given time to come back
+ * before anyone takes its recordings over (claimRecording-2.lua).
+ */
+export function fleetClockKey(keyPrefix: string): string {
+  return `${keyPrefix}:fleet:clock`;
+}
+
+/**
+ * Hash of the fleet's live worker processes: identity → JSON `{ host, profiles, at }` (`at`: the fleet
+ * clock's time of its last refresh). A host that lacks a job's storage profile leaves the job to one
+ * that has it, and fails it only when no live host has the profile.
+ */
+export function fleetHostsKey(keyPrefix: string): string {
+  return `${keyPrefix}:fleet:hosts`;
 }

@@ -40,8 +40,10 @@ export function isFinalState(state: string | undefined): state is FinalState {
 
 /**
  * Recording events as stored in the recording's event stream, mirrored on the job and POSTed to
- * webhooks. `terminal`: the worker is done with the recording after it (a `backed_up` recording can still
- * become `uploaded` later, when the backup drain has delivered it; followers that want that keep reading).
+ * webhooks. `terminal`: the worker is done with the recording after it. Every recording gets exactly one
+ * terminal event, whatever happened (finishRecording-2.lua writes it with the final state, once), and
+ * nothing of its owner after it; a `backed_up` recording may still get `drained` (not terminal) when the
+ * backup drain has delivered it (followers that want that keep reading).
  */
 export const RECORDING_EVENTS = {
   queued: { terminal: false, description: 'the recording was accepted and its job enqueued' },
@@ -56,6 +58,24 @@ export const RECORDING_EVENTS = {
     description: 'trouble the recorder works around (reconnects, corrupt packets)',
   },
   uploader_failure: { terminal: false, description: 'a failed storage attempt, with its code' },
+  stream_changed: {
+    terminal: false,
+    description: "the source's streams changed mid-recording; lists the new streams (a new segment begins)",
+  },
+  gap: {
+    terminal: false,
+    description:
+      'the source sent no media for a while although connected; the next segment is a discontinuity',
+  },
+  storage_error: {
+    terminal: false,
+    description:
+      'uploads keep failing: the record shows `storageError` {code, message, since} until one succeeds',
+  },
+  storage_error_cleared: {
+    terminal: false,
+    description: 'an upload succeeded again after `storage_error`; the record no longer shows it',
+  },
   stopped: { terminal: false, description: 'recording ended, with the stop reason' },
   handoff: { terminal: false, description: 'the worker handed the recording back to the queue (shutdown)' },
   uploaded: { terminal: true, description: 'everything is in the primary store (the result)' },
@@ -64,6 +84,10 @@ export const RECORDING_EVENTS = {
     description: 'ended with segments in the backup store (the drain finishes it)',
   },
   fatal_error: { terminal: true, description: 'the recording failed, with a stable code' },
+  drained: {
+    terminal: false,
+    description: 'after `backed_up`: the backup drain delivered every segment; the recording is now uploaded',
+  },
   user_joined: { terminal: false, description: 'a user of the channel started publishing (recorded or not)' },
   user_left: { terminal: false, description: "a user's recording ended, with the reason" },
   user_not_recorded: {

@@ -45,12 +45,14 @@ export class ChannelFleet {
     readonly client: RecordingClient,
     readonly dir: string,
   ) {
-    this.redisClient = new Redis(redis.url);
+    // A fault test restarts or hangs Redis: the client's errors surface as failed commands.
+    this.redisClient = new Redis(redis.url).on('error', () => undefined);
   }
 
-  static async start(): Promise<ChannelFleet> {
+  /** `appendOnly`: Redis keeps its data across a restart or a crash (AOF), for tests that inflict one. */
+  static async start(options: { appendOnly?: boolean } = {}): Promise<ChannelFleet> {
     const dir = await mkdtemp(join(tmpdir(), 'recfleet-channels-'));
-    const redis = await startTestRedis();
+    const redis = await startTestRedis(options);
     const server = await ChannelServer.start();
     const client = new RecordingClient({ redisUrl: redis.url });
     return new ChannelFleet(redis, server, client, dir);

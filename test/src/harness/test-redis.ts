@@ -8,8 +8,14 @@ export interface TestRedis {
   restart(downMs?: number): Promise<void>;
   /** End it at once, as a crash would. */
   kill(): Promise<void>;
+  /** kill -9, down for `downMs`, then started again on the same address with its data (AOF). */
+  crash(downMs: number): Promise<void>;
+  /** SIGSTOP for `ms`, then SIGCONT: a hung Redis, whose connections stay open and answer nothing. */
+  freeze(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function dockerEngineReachable(): boolean {
   const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], {
@@ -29,7 +35,29 @@ export async function startTestRedis(options: { appendOnly?: boolean } = {}): Pr
   if (mode === 'container' || (mode === 'auto' && dockerEngineReachable())) {
     return startRedisContainer(options.appendOnly ?? false);
   }
-  return RedisServer.start(options);
+  const server = await RedisServer.start(options);
+  return {
+    get url() {
+      return server.url;
+    },
+    restart: (downMs) => server.restart(downMs),
+    kill: () => server.kill(),
+    async crash(downMs) {
+      await server.kill();
+      await sleep(downMs);
+      await server.restart();
+    },
+    async freeze(ms) {
+      const child = server.process!.child;
+      child.kill('SIGSTOP');
+      try {
+        await sleep(ms);
+      } finally {
+        child.kill('SIGCONT');
+      }
+    },
+    stop: () => server.stop(),
+  };
 }
 
 async function startRedisContainer(appendOnly: boolean): Promise<TestRedis> {
@@ -57,6 +85,16 @@ async function startRedisContainer(appendOnly: boolean): Promise<TestRedis> {
     },
     async kill() {
       await container.exec(['sh', '-c', 'kill -9 1']).catch(() => undefined);
+    },
+    async crash(downMs) {
+      await container.exec(['sh', '-c', 'kill -9 1']).catch(() => undefined);
+      await sleep(downMs);
+      await container.restart();
+    },
+    async freeze(ms) {
+      await container.exec(['sh', '-c', 'kill -STOP 1']);
+      await sleep(ms);
+      await container.exec(['sh', '-c', 'kill -CONT 1']);
     },
     async stop() {
       await container.stop();

@@ -32,14 +32,16 @@ import { BackupDrainWorker } from '../backup-drain-worker.js';
 import { WorkerConfigSchema } from '../config.js';
 import { createLogger } from '../logger.js';
 import { RecordingFailedError } from '../recording-failure.js';
+import type { RecordingOwnership } from '../recording-ownership.js';
 import { RecordingRecord } from '../recording-record.js';
-import { claimRecording } from '../redis-segment-index.js';
 import { SessionFencedError } from '../session-lifecycle.js';
 import {
   ScriptedDirectory,
   ScriptedRecorder,
   SessionTestbed,
   storeWithPut,
+  takeOver,
+  testOwnership,
   type RecordedEvent,
   type RunContext,
 } from '../test-support.js';
@@ -63,10 +65,12 @@ interface ChannelRun {
   outcomes: Promise<RecordingResult | Error>[];
   job(): Promise<Job>;
   sessions: ChannelRecordingSession[];
+  /** Each run's ownership (a test stops one's heartbeat to play its worker's crash). */
+  ownerships: RecordingOwnership[];
 }
 
 function channelSession(
-  c: Pick<RunContext, 'job' | 'token' | 'record' | 'log'> & { owner: string },
+  c: Pick<RunContext, 'job' | 'token' | 'record' | 'log' | 'ownership'>,
   directory: ScriptedDirectory,
   recorders: ScriptedRecorder[],
   extra: Partial<ChannelSessionOptions> = {},
@@ -84,7 +88,7 @@ function channelSession(
     store: new LocalDiskStorage(bed.storeRoot),
     record: c.record,
     redis: bed.redis,
-    owner: c.owner,
+    ownership: c.ownership,
     uploadSlots: bed.slots,
     uploadAttemptTimeoutMs: 5000,
     backedUpSetKey: backedUpSetKey(PREFIX),
@@ -104,10 +108,14 @@ async function runChannel(
   extra: Partial<ChannelSessionOptions> = {},
 ): Promise<ChannelRun> {
   const recorders: ScriptedRecorder[] = [];
+  const ownerships: RecordingOwnership[] = [];
   const run = await bed.run(
     recordingId,
     { token: TOKEN, recordingConfig: { segmentSeconds: 1, maxIdleSeconds: 5, ...recordingConfig } },
-    (c) => channelSession({ ...c, owner: `test:${c.attempt}` }, directory, recorders, extra),
+    (c) => {
+      ownerships.push(c.ownership);
+      return channelSession(c, directory, recorders, extra);
+    },
     2,
   );
   return {
@@ -116,6 +124,7 @@ async function runChannel(
     outcomes: run.outcomes,
     job: run.job,
     sessions: run.sessions,
+    ownerships,
   };
 }
 
@@ -465,7 +474,7 @@ describe('channel recording session', () => {
   it('stops every track once a newer owner has claimed the recording, and leaves record and manifest alone', async () => {
     const id = 'chan-fenced';
     const { run, directory } = await twoUsersRecording(id, 2);
-    await claimRecording(bed.redis, recordingRedisKeys(PREFIX, id).record, 'other-host:1');
+    await takeOver(bed.redis, PREFIX, id, 'other-host:1');
     const outcome = await run.outcome;
     expect(outcome).toBeInstanceOf(SessionFencedError);
     expect(run.recorders).toHaveLength(2);
@@ -483,25 +492,22 @@ describe('channel recording session', () => {
   it("resumes every user's track after a crash: next sequence numbers, after a discontinuity, nothing finished lost", async () => {
     const id = 'chan-resume';
     const { run: first, directory } = await twoUsersRecording(id, 3);
-    // The first worker dies: its recorders write nothing more.
+    // The first worker dies: its recorders write nothing more, its heartbeat stops.
     for (const r of first.recorders) r.kill();
+    await first.ownerships[0]!.release();
     const written = new Map(
       first.recorders.map((r) => [r.options!.sourceUrl.includes('_u10') ? 10 : 20, [...r.sequences]]),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // Its heartbeat goes stale (TEST_OWNERSHIP.takeoverAfterMs).
+    await new Promise((r) => setTimeout(r, 700));
 
     // Another worker takes the job over (its lock expired) and claims the recording.
     const job = await first.job();
     const recorders: ScriptedRecorder[] = [];
     const log = createLogger('silent');
+    const record = new RecordingRecord(bed.redis, PREFIX, id);
     const second = channelSession(
-      {
-        job,
-        token: undefined,
-        record: new RecordingRecord(bed.redis, PREFIX, id),
-        log,
-        owner: 'test:resumed',
-      },
+      { job, token: undefined, record, log, ownership: testOwnership(record, 'test:resumed', log) },
       directory,
       recorders,
     );
@@ -633,10 +639,14 @@ describe('channel recording session', () => {
     const manifest = await manifestOf(id);
     expect(manifest.ended).toBe(true);
     expect(manifest.users.map((u) => u.tracks[0]!.type)).toEqual(['av', 'audio']);
-    const uploaded = (await events(id)).at(-1)!;
-    expect(uploaded).toMatchObject({
-      type: 'uploaded',
-      data: { drained: true, playlistKey: manifestObjectKey(id, 'room') },
+    // One terminal event (backed_up), then the drain's `drained`: not a second outcome.
+    const all = await events(id);
+    expect(
+      all.filter((e) => ['uploaded', 'backed_up', 'fatal_error'].includes(e.type)).map((e) => e.type),
+    ).toEqual(['backed_up']);
+    expect(all.at(-1)).toMatchObject({
+      type: 'drained',
+      data: { playlistKey: manifestObjectKey(id, 'room') },
     });
   });
 });

@@ -137,13 +137,16 @@ export class ChannelRecordingSession extends SessionLifecycle {
    * recording refused at the join, or whose manifest never reached the store, names none.
    */
   private noteManifestWritten(): Promise<void> {
-    this.manifestNoted ??= this.o.redis
-      .hset(this.o.record.keys.record, {
+    this.manifestNoted ??= this.o.record
+      .update(this.epoch, {
         manifestKey: this.manifestKey,
         manifestLocation: this.o.store.locate(this.manifestKey),
       })
       .then(
-        () => undefined,
+        (written) => {
+          if (written === 'fenced')
+            this.fence('the manifest key was refused: another worker owns the recording');
+        },
         (err: unknown) => {
           this.manifestNoted = undefined;
           this.o.log.warn({ err }, 'manifest key not saved on the record');
@@ -219,18 +222,14 @@ export class ChannelRecordingSession extends SessionLifecycle {
     membership.on('user_joined', (u) => this.onPresent(u));
     membership.on('user_changed', (u) => this.onPresent(u));
     membership.on('user_left', (e) => this.onLeft(e.uid, e.at));
-    await this.o.record.setState('recording', {});
-    void this.report('joined', { users: membership.users().length });
+    this.outbox.fields({ state: 'recording' });
+    this.report('joined', { users: membership.users().length });
     for (const u of membership.users()) this.onPresent(u);
     this.o.log.info({ epoch: this.epoch, directory: this.options.directory.kind }, 'joined the channel');
     const end = await this.whileRecording(this.ended, () => this.poll());
     await this.endTracks(end);
     await this.discardEmptyTracks();
     await membership.close().catch((err: unknown) => this.o.log.warn({ err }, 'leaving the channel failed'));
-    if (end.type === 'stopped' && this.fencedReason === undefined && !this.handingOff) {
-      const { segments, durationSeconds } = this.totals();
-      void this.report('stopped', { reason: end.reason, segments, durationSeconds });
-    }
     this.lastEnd = end;
     return end;
   }
@@ -353,7 +352,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
     u.announced = true;
     u.notRecorded = undefined;
     this.idleSince = undefined;
-    void this.report('user_joined', {
+    this.report('user_joined', {
       uid: u.uid,
       audio: present.audio,
       video: present.video,
@@ -371,7 +370,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
           maxIdleSeconds: rc.maxIdleSeconds,
           streamTypes: type === 'av' ? 'both' : type,
         },
-        { started: (e) => void this.report('started', { uid: u.uid, track: id, streams: e.streams }) },
+        { started: (e) => this.report('started', { uid: u.uid, track: id, streams: e.streams }) },
       );
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -399,7 +398,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
     const reason: UserLeftReason = active.leaveReason ?? (e.type === 'fatal_error' ? 'failed' : 'left');
     if (active.leaveReason === undefined) u.stalled = true;
     closeInterval(u, reason === 'left' && !u.present && u.leftAt ? u.leftAt : Date.now(), reason);
-    void this.report('user_left', {
+    this.report('user_left', {
       uid: u.uid,
       track: trackId(u.uid, active.type),
       reason,
@@ -419,7 +418,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
     if (u.notRecorded === reason) return;
     if (!u.announced && u.present) {
       u.announced = true;
-      void this.report('user_joined', {
+      this.report('user_joined', {
         uid: u.uid,
         audio: u.present.audio,
         video: u.present.video,
@@ -427,13 +426,11 @@ export class ChannelRecordingSession extends SessionLifecycle {
       });
     }
     u.notRecorded = reason;
-    void this.report('user_not_recorded', { uid: u.uid, reason });
+    this.report('user_not_recorded', { uid: u.uid, reason });
     if (this.facts.notRecorded.some((n) => n.uid === u.uid && n.reason === reason)) return;
     this.facts.notRecorded.push({ uid: u.uid, reason, at: new Date().toISOString() });
     if (this.fencedReason === undefined) {
-      void this.o.redis
-        .hset(this.o.record.keys.record, 'notRecorded', JSON.stringify(this.facts.notRecorded))
-        .catch((err: unknown) => this.o.log.warn({ err }, 'not-recorded users not saved'));
+      this.outbox.fields({ notRecorded: JSON.stringify(this.facts.notRecorded) });
     }
   }
 
@@ -466,7 +463,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
       }
       if (state.subscriptionsVersion > this.subscriptionsVersion && !this.ending) {
         if (this.applySubscriptions(state.subscriptions, state.subscriptionsVersion)) {
-          void this.report('updated', {
+          this.report('updated', {
             subscriptions: this.subscriptions,
             version: this.subscriptionsVersion,
           });
@@ -638,7 +635,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
       ),
     );
     this.facts.endedAt = Date.now();
-    await this.o.redis.hset(this.o.record.keys.record, 'endedAt', this.facts.endedAt);
+    this.outbox.fields({ endedAt: this.facts.endedAt });
     for (const u of this.users.values()) void this.writeUser(u);
     await this.userWrites;
     let manifestError: StorageFailure | undefined;
