@@ -159,7 +159,7 @@ describe('recfleet watch through Redis faults', () => {
   it('prints event types it does not know as their type and data, and a failing storage in status', async () => {
     const id = await newRecording();
     await worker.append(id, 'started');
-    await worker.append(id, 'stream_changed', { streams: [{ type: 'video', width: 1280, height: 720 }] });
+    await worker.append(id, 'a_future_event', { streams: [{ type: 'video', width: 1280, height: 720 }] });
     await redis.hset(
       recordingRedisKeys('recfleet', id).record,
       'storageError',
@@ -174,12 +174,12 @@ describe('recfleet watch through Redis faults', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({
       storageError: { code: 'STORAGE_AUTH', since: Date.UTC(2026, 0, 2), message: 'access denied' },
     });
-    expect(RECORDING_EVENT_TYPES).not.toContain('stream_changed');
+    expect(RECORDING_EVENT_TYPES).not.toContain('a_future_event');
     const w = watch([id]);
     await uploaded(id, 0);
     expect(await w.exit).toBe(0);
     expect(w.out()).toContain(
-      `${id}  stream_changed {"streams":[{"type":"video","width":1280,"height":720}]}`,
+      `${id}  a_future_event {"streams":[{"type":"video","width":1280,"height":720}]}`,
     );
   });
 });
