@@ -14,7 +14,13 @@
         "native/program_clock.cc",
         "native/segment_writer.cc",
         "native/event_json.cc",
-        "native/memory_release.cc"
+        "native/memory_release.cc",
+        "native/buffered_socket.cc",
+        "native/amf0.cc",
+        "native/rtmp_chunk_stream.cc",
+        "native/rtmp_url.cc",
+        "native/rtmp_play_session.cc",
+        "native/rtmp_flv_input.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

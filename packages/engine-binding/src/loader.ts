@@ -41,6 +41,14 @@ export interface NativeStartOptions {
   connectTimeoutMs: number;
   readTimeoutMs: number;
   minConnectAttemptMs: number;
+  /** Which code reads the source (native-options.ts decides; native/recording_options.h SourceReader). */
+  sourceReader: SourceReader;
+  /** The engine's own reader: bytes one receive takes (0 with libavformat's reader). */
+  readBufferBytes: number;
+  /** The engine's own reader: once media flows, sleep until this many bytes are there (0: off). */
+  readLowWaterBytes: number;
+  /** The engine's own reader: the longest wait on the socket between looks at stop and deadlines. */
+  readPollIntervalMs: number;
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;
   reconnectBackoffFactor: number;
@@ -52,6 +60,10 @@ export interface NativeStartOptions {
   clockJumpBackSeconds: number;
   clockJumpForwardSeconds: number;
 }
+
+/** `libavformat`: avformat_open_input on the URL; `rtmp`: the engine's buffered RTMP client. */
+export const SOURCE_READERS = ['libavformat', 'rtmp'] as const;
+export type SourceReader = (typeof SOURCE_READERS)[number];
 
 export interface NativeRecorderInstance {
   start(options: NativeStartOptions): void;

@@ -1,4 +1,4 @@
-import type { NativeStartOptions } from './loader.js';
+import type { NativeStartOptions, SourceReader } from './loader.js';
 import type { RecorderPolicy } from './recorder-options.js';
 import type { ResolvedStartOptions } from './start-options.js';
 
@@ -9,6 +9,7 @@ import type { ResolvedStartOptions } from './start-options.js';
  */
 export function nativeStartOptions(start: ResolvedStartOptions, policy: RecorderPolicy): NativeStartOptions {
   const isFile = start.scheme === 'file';
+  const sourceReader = readerFor(start, policy);
   const probeSeconds = isFile ? policy.fileProbeSeconds : policy.liveProbeSeconds;
   return {
     sourceUrl: start.sourceUrl,
@@ -34,6 +35,11 @@ export function nativeStartOptions(start: ResolvedStartOptions, policy: Recorder
     connectTimeoutMs: Math.trunc(start.connectTimeoutSeconds * 1000),
     readTimeoutMs: Math.trunc(start.readTimeoutSeconds * 1000),
     minConnectAttemptMs: policy.minConnectAttemptMs,
+    sourceReader,
+    readBufferBytes: sourceReader === 'rtmp' ? policy.rtmpReadBufferBytes : 0,
+    // A mark above what one receive can take would never be reached.
+    readLowWaterBytes: Math.min(policy.rtmpLowWaterBytes, policy.rtmpReadBufferBytes),
+    readPollIntervalMs: policy.readPollIntervalMs,
     reconnectInitialDelayMs: policy.reconnectInitialDelayMs,
     reconnectMaxDelayMs: policy.reconnectMaxDelayMs,
     reconnectBackoffFactor: policy.reconnectBackoffFactor,
@@ -45,4 +51,26 @@ export function nativeStartOptions(start: ResolvedStartOptions, policy: Recorder
     clockJumpBackSeconds: policy.clockJumpBackSeconds,
     clockJumpForwardSeconds: policy.clockJumpForwardSeconds,
   };
+}
+
+/**
+ * Which code reads the source. rtmp:// goes through the engine's buffered RTMP client (a few large reads a
+ * second instead of libavformat's ~900 small ones), except where libavformat's client does more than
+ * play: a URL with user-info (it answers Adobe and Limelight authentication challenges with them). rtmps://
+ * stays with libavformat: its TLS layer already reads whole records (up to 16 KiB) per receive, so its
+ * system calls are not the problem there (docs/benchmarks.md, "Read path"). `rtmpReadBufferBytes: 0`
+ * turns the client off.
+ */
+function readerFor(start: ResolvedStartOptions, policy: RecorderPolicy): SourceReader {
+  if (start.scheme !== 'rtmp' || policy.rtmpReadBufferBytes === 0) return 'libavformat';
+  return hasUserInfo(start.sourceUrl) ? 'libavformat' : 'rtmp';
+}
+
+function hasUserInfo(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username !== '' || u.password !== '';
+  } catch {
+    return false;
+  }
 }
