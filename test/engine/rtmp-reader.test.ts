@@ -6,13 +6,18 @@
  * on (it closes the connection right after the play). Also: a stalled connection is given up after the
  * read timeout, and stop() and release() end a blocked read within 500 ms.
  */
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { ChannelServer, TestPublisher } from '@recfleet/embedded';
+import { nativeReaders } from '@recfleet/engine-binding';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ScriptedRtmpServer, type ScriptedRtmpOptions } from './scripted-rtmp-server.js';
 import {
   checkPlaylist,
   ffmpeg,
+  runTool,
   once,
   probeSegments,
   record,
@@ -21,6 +26,7 @@ import {
   type RecordingLog,
   type Workspace,
 } from './support.js';
+import type { RecorderOptions } from '@recfleet/engine-binding';
 
 let ws: Workspace;
 let flv: string;
@@ -53,16 +59,20 @@ async function recordFrom(
   url: string,
   id: string,
   extra: Record<string, number> = {},
+  recorderOptions: RecorderOptions = {},
 ): Promise<RecordingLog> {
-  const log = record({
-    recordingId: id,
-    sourceUrl: url,
-    outputDir: await ws.sub(id),
-    segmentSeconds: 1,
-    connectTimeoutSeconds: 2,
-    maxIdleSeconds: 10,
-    ...extra,
-  });
+  const log = record(
+    {
+      recordingId: id,
+      sourceUrl: url,
+      outputDir: await ws.sub(id),
+      segmentSeconds: 1,
+      connectTimeoutSeconds: 2,
+      maxIdleSeconds: 10,
+      ...extra,
+    },
+    recorderOptions,
+  );
   recordings.push(log);
   return log;
 }
@@ -207,5 +217,61 @@ describe('a play node-media-server refuses (it closes the connection right after
     const final = await log.final;
     expect(final).toMatchObject({ type: 'stopped', reason: 'idle_timeout', segments: 0 });
     expect(log.order).not.toContain('joined');
+  });
+});
+
+describe('rtmps://', () => {
+  let tls: TlsServer;
+  let target: ScriptedRtmpServer;
+  beforeAll(async () => {
+    const key = join(ws.path, 'key.pem');
+    const cert = join(ws.path, 'cert.pem');
+    const made = runTool('openssl', [
+      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1'],
+      ...['-keyout', key, '-out', cert],
+    ]);
+    if (made.status !== 0) throw new Error(`openssl could not make a certificate: ${made.stderr}`);
+    target = await ScriptedRtmpServer.start({ flv, chunkSize: 4096 });
+    // A TLS terminator in front of the RTMP server, as RTMPS is usually served (nginx stream, a load
+    // balancer): it does not care how the client reads.
+    tls = createTlsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (client) => {
+      const upstream = connect(target.port, '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      const drop = (): void => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+    });
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => (tls ? tls.close(() => resolve()) : resolve()));
+    await target?.close();
+  });
+
+  it.each([
+    { reader: 'the engine’s client', options: {}, ours: true },
+    { reader: 'libavformat’s client', options: { rtmpReadBufferBytes: 0 }, ours: false },
+  ])('records through $reader, the token travelling in the stream name', async ({ options, ours }) => {
+    const port = (tls.address() as { port: number }).port;
+    const before = target.clients.length;
+    await recordsCleanly(
+      await recordFrom(
+        `rtmps://127.0.0.1:${port}/live/room?sign=1767225600-abc`,
+        `rtmps-${before}`,
+        {},
+        options,
+      ),
+    );
+    const client = target.clients[before]!;
+    expect(client.play).toBe('room?sign=1767225600-abc');
+    // Told apart by what they ask: libavformat's client also asks the stream's length.
+    expect(client.commands.includes('getStreamLength')).toBe(!(ours && nativeReaders().rtmps));
+  });
+
+  it('is read by the engine’s own client in this build (GnuTLS was found at build time)', () => {
+    expect(nativeReaders().rtmps).toBe(true);
   });
 });

@@ -32,6 +32,8 @@ export interface ScriptedRtmpOptions {
 export interface ClientRecord {
   connect?: Record<string, unknown>;
   play?: string;
+  /** The names of the commands it sent, in order (libavformat's client also asks getStreamLength). */
+  commands: string[];
   /** Sequence numbers of its acknowledgements (bytes it had received). */
   acks: number[];
   /** The timestamps its ping responses echoed. */
@@ -227,7 +229,7 @@ export class ScriptedRtmpServer {
 
   private serve(socket: Socket): void {
     this.sockets.add(socket);
-    const record: ClientRecord = { acks: [], pongs: [], sent: 0 };
+    const record: ClientRecord = { acks: [], pongs: [], sent: 0, commands: [] };
     this.clients.push(record);
     const writer = new ChunkWriter();
     const parser = new ChunkParser();
@@ -272,6 +274,7 @@ export class ScriptedRtmpServer {
         if (type === 4 && payload.readUInt16BE(0) === 7) record.pongs.push(payload.readUInt32BE(2));
         if (type !== 20) return;
         const [name, txn, obj, streamName] = amfDecode(payload);
+        record.commands.push(String(name));
         if (name === 'connect') {
           record.connect = obj as Record<string, unknown>;
           if (this.options.windowAckSize) control(5, be32(this.options.windowAckSize));

@@ -77,8 +77,8 @@ export interface RecordingLog {
 /** Tests of the idle path need not wait the contract's 5 s minimum each. */
 export const TEST_RECORDER_OPTIONS: RecorderOptions = { minIdleSeconds: 0.5 };
 
-export function record(options: RecorderStartOptions): RecordingLog {
-  const recorder = new Recorder(TEST_RECORDER_OPTIONS);
+export function record(options: RecorderStartOptions, recorderOptions: RecorderOptions = {}): RecordingLog {
+  const recorder = new Recorder({ ...TEST_RECORDER_OPTIONS, ...recorderOptions });
   const log: RecordingLog = {
     recorder,
     options,

@@ -83,7 +83,7 @@ int BufferedSocket::Connect(const std::string& host, int port) {
   return ret;
 }
 
-int BufferedSocket::WriteAll(const uint8_t* data, size_t size) {
+int BufferedSocket::Send(const uint8_t* data, size_t size) {
   while (size > 0) {
     ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
@@ -100,38 +100,78 @@ int BufferedSocket::WriteAll(const uint8_t* data, size_t size) {
   return 0;
 }
 
+int BufferedSocket::WriteAll(const uint8_t* data, size_t size) {
+  return tls_ ? tls_->Write(data, size) : Send(data, size);
+}
+
+int BufferedSocket::StartTls(const std::string& host) {
+  raw_.reset(new uint8_t[static_cast<size_t>(policy_.buffer_bytes)]);
+  TlsSession::Transport transport;
+  transport.pull = [this](uint8_t* dst, size_t n) {
+    n = std::min(n, raw_end_ - raw_begin_);
+    std::memcpy(dst, raw_.get() + raw_begin_, n);
+    raw_begin_ += n;
+    return n;
+  };
+  transport.buffered = [this] { return raw_end_ - raw_begin_; };
+  transport.receive = [this] { return Receive(raw_.get(), &raw_begin_, &raw_end_); };
+  transport.send = [this](const uint8_t* data, size_t n) { return Send(data, n); };
+  tls_ = std::make_unique<TlsSession>(std::move(transport));
+  return tls_->Handshake(host);
+}
+
 void BufferedSocket::UseLowWaterMark() {
   if (policy_.low_water_bytes <= 1) return;
   int lowat = static_cast<int>(policy_.low_water_bytes);
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
 }
 
-int BufferedSocket::Fill() {
+int BufferedSocket::Receive(uint8_t* buf, size_t* begin, size_t* end) {
   const size_t capacity = static_cast<size_t>(policy_.buffer_bytes);
-  // What is left unconsumed is at most a partial chunk header: the parser takes payload bytes as they
-  // come. Moving it to the front keeps the whole buffer for the next receive.
-  if (begin_ > 0) {
-    std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
-    end_ -= begin_;
-    begin_ = 0;
+  // What is left unconsumed is at most a partial chunk header (the parser takes payload bytes as they
+  // come) or a partial TLS record: moving it to the front keeps the whole buffer for the next receive.
+  if (*begin > 0) {
+    std::memmove(buf, buf + *begin, *end - *begin);
+    *end -= *begin;
+    *begin = 0;
   }
-  if (end_ == capacity) return AVERROR(ENOBUFS);  // the caller consumes before it fills
+  if (*end == capacity) return AVERROR(ENOBUFS);  // the caller consumes before it fills
   for (;;) {
     bool ready = false;
     int ret = WaitFor(POLLIN, &ready);
     if (ret < 0) return ret;
     // Also after a poll interval without the low-water mark: a stream that sends less than that in an
     // interval (audio only, or the last bytes before a stall) is read all the same, a little later.
-    ssize_t n = ::recv(fd_, buffer_.get() + end_, capacity - end_, MSG_DONTWAIT);
+    ssize_t n = ::recv(fd_, buf + *end, capacity - *end, MSG_DONTWAIT);
     if (n > 0) {
-      end_ += static_cast<size_t>(n);
-      received_ += static_cast<uint64_t>(n);
+      *end += static_cast<size_t>(n);
       return 0;
     }
     if (n == 0) return AVERROR_EOF;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
     return AVERROR(errno);
   }
+}
+
+int BufferedSocket::Fill() {
+  const size_t before = end_ - begin_;
+  if (!tls_) {
+    int ret = Receive(buffer_.get(), &begin_, &end_);
+    if (ret < 0) return ret;
+  } else {
+    if (begin_ > 0) {
+      std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    const size_t capacity = static_cast<size_t>(policy_.buffer_bytes);
+    if (end_ == capacity) return AVERROR(ENOBUFS);
+    int n = tls_->Read(buffer_.get() + end_, capacity - end_);
+    if (n < 0) return n;
+    end_ += static_cast<size_t>(n);
+  }
+  received_ += end_ - begin_ - before;
+  return 0;
 }
 
 }  // namespace recfleet

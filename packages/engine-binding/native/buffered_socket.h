@@ -20,6 +20,7 @@ extern "C" {
 #include <string>
 
 #include "recording_options.h"
+#include "tls_session.h"
 
 struct addrinfo;
 
@@ -35,6 +36,9 @@ class BufferedSocket {
   // Resolves and connects (each address in turn). 0, or an AVERROR: that of the last address tried,
   // AVERROR_EXIT when interrupted.
   int Connect(const std::string& host, int port);
+  // From now on the connection is TLS (rtmps://): handshakes, then Fill() and WriteAll() decrypt and
+  // encrypt. 0 or an AVERROR. Only where TlsSession::Available().
+  int StartTls(const std::string& host);
   // Sends all of it. 0 or an AVERROR.
   int WriteAll(const uint8_t* data, size_t size);
 
@@ -49,8 +53,8 @@ class BufferedSocket {
   // stream's media flows, since the small replies of the handshake and the commands would each wait a
   // whole interval otherwise.
   void UseLowWaterMark();
-  // Bytes received since the connection opened (for the RTMP acknowledgements), modulo 2^32 as the
-  // protocol counts them.
+  // Bytes received since the connection opened (decrypted ones under TLS: those are what RTMP counts
+  // in its acknowledgements), modulo 2^32 as the protocol counts them.
   uint32_t bytes_received() const { return static_cast<uint32_t>(received_); }
 
  private:
@@ -58,6 +62,9 @@ class BufferedSocket {
   // Waits until `events` are ready on the socket, or one poll interval has passed (returns 0 then).
   int WaitFor(short events, bool* ready);
   int ConnectTo(const ::addrinfo* ai);
+  // Receives what the kernel has into [buf + end, buf + capacity), after moving [begin, end) to the front.
+  int Receive(uint8_t* buf, size_t* begin, size_t* end);
+  int Send(const uint8_t* data, size_t size);
 
   const ReadPolicy policy_;
   const AVIOInterruptCB interrupt_;
@@ -67,6 +74,11 @@ class BufferedSocket {
   size_t begin_ = 0;
   size_t end_ = 0;
   uint64_t received_ = 0;
+  // Under TLS: the ciphertext, received here and pulled from by the session.
+  std::unique_ptr<TlsSession> tls_;
+  std::unique_ptr<uint8_t[]> raw_;
+  size_t raw_begin_ = 0;
+  size_t raw_end_ = 0;
 };
 
 }  // namespace recfleet

@@ -35,7 +35,7 @@ struct ReportPolicy {
 // Which code reads the source (src/native-options.ts decides it from the URL).
 enum class SourceReader {
   kLibavformat,  // avformat_open_input on the URL: every protocol libavformat has
-  kRtmp,         // rtmp://: the engine's buffered RTMP client (rtmp_play_session.h) into the FLV demuxer
+  kRtmp,         // rtmp(s)://: the engine's buffered RTMP client (rtmp_play_session.h) into the FLV demuxer
 };
 
 // How the engine's own readers use the socket (buffered_socket.h).

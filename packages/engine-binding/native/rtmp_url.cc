@@ -22,9 +22,12 @@ bool ParseRtmpUrl(const std::string& url, RtmpUrl* out) {
   av_url_split(proto.data(), static_cast<int>(proto.size()), auth.data(), static_cast<int>(auth.size()),
                host.data(), static_cast<int>(host.size()), &port, path.data(), static_cast<int>(path.size()),
                url.c_str());
+  const std::string scheme = proto.data();
+  if (scheme != "rtmp" && scheme != "rtmps") return false;
+  out->tls = scheme == "rtmps";
   out->host = host.data();
   if (out->host.empty()) return false;
-  out->port = port < 0 ? 1935 : port;
+  out->port = port >= 0 ? port : out->tls ? 443 : 1935;
   // av_url_split keeps the query in the path: it stays with the stream name.
   const std::string p = path.data();
   std::string name;

@@ -10,14 +10,15 @@
 namespace recfleet {
 
 struct RtmpUrl {
+  bool tls = false;  // rtmps://
   std::string host;
-  int port = 1935;
+  int port = 1935;  // rtmps: 443
   std::string app;
   std::string playpath;
   std::string tc_url;
 };
 
-// False when the URL has no host.
+// False when the URL has no host or is neither rtmp:// nor rtmps://.
 bool ParseRtmpUrl(const std::string& url, RtmpUrl* out);
 
 }  // namespace recfleet

@@ -75,6 +75,8 @@ export interface NativeRecorderInstance {
 export interface NativeAddon {
   NativeRecorder: new (onEvent: (json: string) => void) => NativeRecorderInstance;
   counters(): NativeCounters;
+  /** The addon reads rtmps:// itself (built with GnuTLS); otherwise libavformat does. */
+  rtmpsReader: boolean;
 }
 
 let addon: NativeAddon | undefined;

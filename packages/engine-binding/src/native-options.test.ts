@@ -55,6 +55,31 @@ describe('the options the addon receives', () => {
     expect(native({ streamTypes: 'audio' })).toMatchObject({ wantAudio: true, wantVideo: false });
   });
 
+  it('choose the reader per source: the buffered RTMP client for rtmp(s)://, libavformat for the rest', () => {
+    const reader = (sourceUrl: string, policy: object = {}, rtmps = true): string =>
+      nativeStartOptions(resolveStartOptions({ ...valid, sourceUrl }), resolveRecorderOptions(policy), {
+        rtmps,
+      }).sourceReader;
+    expect(reader('rtmp://h/live/room?sign=1-abc')).toBe('rtmp');
+    expect(reader('rtmps://h/live/room')).toBe('rtmp');
+    // A build without GnuTLS leaves rtmps:// to libavformat.
+    expect(reader('rtmps://h/live/room', {}, false)).toBe('libavformat');
+    // Credentials in the user-info are for libavformat's Adobe/Limelight authentication.
+    expect(reader('rtmp://user:secret@h/live/room')).toBe('libavformat');
+    expect(reader('rtmp://h/live/room', { rtmpReadBufferBytes: 0 })).toBe('libavformat');
+    for (const url of [
+      'srt://h:9000',
+      'rtsp://h/cam',
+      'http://h/live.m3u8',
+      'udp://@:1234',
+      '/media/in.ts',
+    ]) {
+      expect(reader(url)).toBe('libavformat');
+    }
+    const n = native({}, { rtmpReadBufferBytes: 8192, rtmpLowWaterBytes: 65536, readPollIntervalMs: 50 });
+    expect(n).toMatchObject({ readBufferBytes: 8192, readLowWaterBytes: 8192, readPollIntervalMs: 50 });
+  });
+
   // The C++ keeps no default of its own: each field must arrive, with its type.
   it.each(Object.keys(native()))('are refused by the addon without %s, or with it mistyped', (key) => {
     const complete = native() as unknown as Record<string, unknown>;

@@ -7,9 +7,14 @@ import type { ResolvedStartOptions } from './start-options.js';
  * source (how long to probe, RTSP over TCP, whether an end of input ends the recording) is made here, so
  * the C++ only carries them out.
  */
-export function nativeStartOptions(start: ResolvedStartOptions, policy: RecorderPolicy): NativeStartOptions {
+export function nativeStartOptions(
+  start: ResolvedStartOptions,
+  policy: RecorderPolicy,
+  /** What the loaded addon can read itself besides rtmp:// (NativeAddon.rtmpsReader). */
+  addon: { rtmps: boolean } = { rtmps: false },
+): NativeStartOptions {
   const isFile = start.scheme === 'file';
-  const sourceReader = readerFor(start, policy);
+  const sourceReader = readerFor(start, policy, addon);
   const probeSeconds = isFile ? policy.fileProbeSeconds : policy.liveProbeSeconds;
   return {
     sourceUrl: start.sourceUrl,
@@ -54,15 +59,20 @@ export function nativeStartOptions(start: ResolvedStartOptions, policy: Recorder
 }
 
 /**
- * Which code reads the source. rtmp:// goes through the engine's buffered RTMP client (a few large reads a
- * second instead of libavformat's ~900 small ones), except where libavformat's client does more than
- * play: a URL with user-info (it answers Adobe and Limelight authentication challenges with them). rtmps://
- * stays with libavformat: its TLS layer already reads whole records (up to 16 KiB) per receive, so its
- * system calls are not the problem there (docs/benchmarks.md, "Read path"). `rtmpReadBufferBytes: 0`
- * turns the client off.
+ * Which code reads the source. rtmp:// and rtmps:// go through the engine's buffered RTMP client (a few
+ * large reads a second instead of libavformat's ~900 small ones for RTMP, ~300 for RTMPS, whose TLS layer
+ * also holds the system's CA store per connection: 7.6 MB a stream; docs/benchmarks.md, "Read path"),
+ * except where libavformat's client does more than play: a URL with user-info (it answers Adobe and
+ * Limelight authentication challenges with them). rtmps:// needs an addon built with GnuTLS; without it,
+ * libavformat reads it. `rtmpReadBufferBytes: 0` turns the client off.
  */
-function readerFor(start: ResolvedStartOptions, policy: RecorderPolicy): SourceReader {
-  if (start.scheme !== 'rtmp' || policy.rtmpReadBufferBytes === 0) return 'libavformat';
+function readerFor(
+  start: ResolvedStartOptions,
+  policy: RecorderPolicy,
+  addon: { rtmps: boolean },
+): SourceReader {
+  const ours = start.scheme === 'rtmp' || (start.scheme === 'rtmps' && addon.rtmps);
+  if (!ours || policy.rtmpReadBufferBytes === 0) return 'libavformat';
   return hasUserInfo(start.sourceUrl) ? 'libavformat' : 'rtmp';
 }
 
