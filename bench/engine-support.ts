@@ -17,6 +17,8 @@ export interface ChildConfig {
   segmentSeconds: number;
   /** monitorEventLoopDelay resolution. */
   resolutionMs: number;
+  /** `new Recorder(options)` of every recording (`--recorder-option`; empty: the defaults). */
+  recorderOptions: Record<string, number>;
 }
 
 /** One finished segment as the recording's owner saw it: wall-clock close time and media length. */
@@ -144,21 +146,32 @@ export async function machineTicks(): Promise<{ busy: number; total: number }> {
   return { busy: sum - v[3]! - v[4]!, total: sum };
 }
 
-/** The pid and arguments of a child of this process whose command line has `arg` as one of its arguments. */
-export async function childWithArg(arg: string): Promise<{ pid: number; argv: string[] }> {
+/**
+ * The channel server child of this process that serves RTMP on `rtmpPort`, and its data directory:
+ * ChannelServer keeps its process to itself and hands it its config in the environment
+ * (RECFLEET_CHANNEL_SERVER, see @recfleet/embedded's channel-server-config.ts).
+ */
+export async function channelServerChild(rtmpPort: number): Promise<{ pid: number; dataDir: string }> {
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid !== process.pid) continue;
-      const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').filter((a) => a !== '');
-      if (argv.includes(arg)) return { pid: Number(entry), argv };
+      const env = (await readFile(`/proc/${entry}/environ`, 'utf8')).split('\0');
+      const raw = env.find((e) => e.startsWith('RECFLEET_CHANNEL_SERVER='));
+      if (!raw) continue;
+      const config = JSON.parse(raw.slice('RECFLEET_CHANNEL_SERVER='.length)) as {
+        rtmpPort?: number;
+        dataDir?: string;
+      };
+      if (config.rtmpPort === rtmpPort && config.dataDir)
+        return { pid: Number(entry), dataDir: config.dataDir };
     } catch {
-      // gone meanwhile
+      // gone meanwhile, or not ours to read
     }
   }
-  throw new Error(`no child process has ${arg} in its command line`);
+  throw new Error(`no channel server child serves RTMP on port ${rtmpPort}`);
 }
 
 // ---------------------------------------------------------------------------------------------
