@@ -21,6 +21,8 @@
         "native/rtmp_url.cc",
         "native/rtmp_play_session.cc",
         "native/rtmp_flv_input.cc",
+        "native/source_input.cc",
+        "native/udp_ts_input.cc",
         "native/tls_session.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -63,7 +63,8 @@ SourceReader RequireReader(const Napi::Object& o, const char* key) {
   const std::string name = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
   if (name == "libavformat") return SourceReader::kLibavformat;
   if (name == "rtmp") return SourceReader::kRtmp;
-  Refuse(o, key, "one of libavformat, rtmp");
+  if (name == "udp") return SourceReader::kUdp;
+  Refuse(o, key, "one of libavformat, rtmp, udp");
 }
 
 // The field names are those of NativeStartOptions in src/loader.ts.

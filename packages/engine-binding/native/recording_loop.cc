@@ -20,6 +20,8 @@ extern "C" {
 #include "counters.h"
 #include "generated/vocabulary.h"
 #include "memory_release.h"
+#include "rtmp_flv_input.h"
+#include "udp_ts_input.h"
 
 namespace recfleet {
 
@@ -169,10 +171,14 @@ AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr) {
                                                  std::min<int64_t>(o_.connect_timeout_ms, IdleLeftMs())));
   int ret = 0;
   std::string detail;
+  // One of the engine's own readers joins the source; the demuxer reads its stream through ic->pb, so
+  // probing and everything after it is the same as behind libavformat's own protocol.
   if (o_.read.reader == SourceReader::kRtmp) {
-    // The buffered RTMP client plays the URL; the FLV demuxer reads its stream through ic->pb, so
-    // probing and everything after it is the same as behind libavformat's own client.
     input_ = std::make_unique<RtmpFlvInput>(o_.read, ic->interrupt_callback, wake_fd_);
+  } else if (o_.read.reader == SourceReader::kUdp) {
+    input_ = std::make_unique<UdpTsInput>(o_.read, ic->interrupt_callback, wake_fd_);
+  }
+  if (input_) {
     ret = input_->Open(o_.source_url, &detail);
     if (ret < 0) avformat_free_context(ic);
     else ic->pb = input_->avio();

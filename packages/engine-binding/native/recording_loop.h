@@ -18,7 +18,7 @@
 #include "read_outcome.h"
 #include "reconnect_supervisor.h"
 #include "recording_options.h"
-#include "rtmp_flv_input.h"
+#include "source_input.h"
 #include "segment_cutter.h"
 #include "stream_selection.h"
 
@@ -70,8 +70,8 @@ class RecordingLoop {
   ReconnectSupervisor supervisor_;
   FailureReporter reporter_;
   SegmentCutter cutter_;
-  // The engine's own reader of the open source (an rtmp:// URL), when the options chose it.
-  std::unique_ptr<RtmpFlvInput> input_;
+  // The engine's own reader of the open source, when the options chose one.
+  std::unique_ptr<SourceInput> input_;
   KeyframeGate gate_;
   int64_t last_media_ms_ = 0;
   bool ever_received_ = false;

@@ -1,34 +1,24 @@
-// An rtmp:// source for libavformat: RtmpPlaySession's FLV stream behind a custom AVIOContext, which
-// the recording loop hands to avformat_open_input in place of the URL. The demuxer then probes, reads
-// and reports exactly as it does behind libavformat's own RTMP client.
+// An rtmp:// or rtmps:// source for libavformat's FLV demuxer: RtmpPlaySession's FLV stream.
 #pragma once
 
-#include <string>
-
 #include "rtmp_play_session.h"
-
-struct AVIOContext;
+#include "source_input.h"
 
 namespace recfleet {
 
-class RtmpFlvInput {
+class RtmpFlvInput : public SourceInput {
  public:
   // `wake_fd`: see BufferedSocket.
-  RtmpFlvInput(const ReadPolicy& policy, const AVIOInterruptCB& interrupt, int wake_fd);
-  ~RtmpFlvInput();
-  RtmpFlvInput(const RtmpFlvInput&) = delete;
-  RtmpFlvInput& operator=(const RtmpFlvInput&) = delete;
+  RtmpFlvInput(const ReadPolicy& policy, const AVIOInterruptCB& interrupt, int wake_fd)
+      : session_(policy, interrupt, wake_fd) {}
 
-  // Plays the URL. 0, AVERROR(EINVAL) for a URL without a host, or the session's AVERROR (`detail`:
-  // what the server answered, when it said).
-  int Open(const std::string& url, std::string* detail);
-  // For AVFormatContext::pb; owned here, so it must outlive the format context's use of it.
-  AVIOContext* avio() const { return avio_; }
+ protected:
+  // AVERROR(EINVAL) for a URL without a host, else the session's result.
+  int Join(const std::string& url, std::string* detail) override;
+  int Read(uint8_t* buf, int size) override { return session_.Read(buf, size); }
 
  private:
-  static int ReadPacket(void* opaque, uint8_t* buf, int size);
   RtmpPlaySession session_;
-  AVIOContext* avio_ = nullptr;
 };
 
 }  // namespace recfleet

@@ -61,8 +61,11 @@ export interface NativeStartOptions {
   clockJumpForwardSeconds: number;
 }
 
-/** `libavformat`: avformat_open_input on the URL; `rtmp`: the engine's buffered RTMP client. */
-export const SOURCE_READERS = ['libavformat', 'rtmp'] as const;
+/**
+ * `libavformat`: avformat_open_input on the URL; `rtmp`: the engine's buffered RTMP client (rtmp:// and
+ * rtmps://); `udp`: the engine's batched datagram reader (udp://).
+ */
+export const SOURCE_READERS = ['libavformat', 'rtmp', 'udp'] as const;
 export type SourceReader = (typeof SOURCE_READERS)[number];
 
 export interface NativeRecorderInstance {

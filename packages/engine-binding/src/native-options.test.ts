@@ -67,11 +67,18 @@ describe('the options the addon receives', () => {
     // Credentials in the user-info are for libavformat's Adobe/Limelight authentication.
     expect(reader('rtmp://user:secret@h/live/room')).toBe('libavformat');
     expect(reader('rtmp://h/live/room', { rtmpReadBufferBytes: 0 })).toBe('libavformat');
+    // Plain udp:// (any address, or an IPv4 host or multicast group) is read in batches by the engine;
+    // options and names stay with libavformat.
+    for (const url of ['udp://@:1234', 'udp://:1234', 'udp://239.1.1.1:5000'])
+      expect(reader(url)).toBe('udp');
+    expect(reader('udp://@:1234?localaddr=10.0.0.2')).toBe('libavformat');
+    expect(reader('udp://host.example:1234')).toBe('libavformat');
+    expect(reader('udp://@:1234', { udpReadBufferBytes: 0 })).toBe('libavformat');
     for (const url of [
       'srt://h:9000',
       'rtsp://h/cam',
       'http://h/live.m3u8',
-      'udp://@:1234',
+      'rtp://@:1234',
       '/media/in.ts',
     ]) {
       expect(reader(url)).toBe('libavformat');

@@ -139,13 +139,21 @@ export const RECORDER_OPTION_RULES = {
     description:
       'once its media flows, the RTMP client sleeps until this many bytes have arrived (SO_RCVLOWAT) or readPollIntervalMs has passed, so that a stream costs a few large reads a second; 0 wakes it for every segment the server sends. Above rtmpReadBufferBytes it counts as that',
   },
+  udpReadBufferBytes: {
+    min: 0,
+    max: 16 * 1024 * 1024,
+    integer: true,
+    default: 64 * 1024,
+    description:
+      "udp:// sources are read on the recording's own thread, in batches of datagrams (recvmmsg) into this many bytes, one batch per readPollIntervalMs once the socket is empty; 0 reads them with libavformat's UDP protocol instead (a thread of its own per source, one recvfrom and one wake-up per datagram, a 5 MiB buffer). At least 4096 when not 0",
+  },
   readPollIntervalMs: {
     min: 10,
     max: 200,
     integer: true,
     default: 200,
     description:
-      "the engine's own source readers wait on their socket at most this long at a time before reading what is there and looking at the read and connect deadlines again (stop and cancel wake them at once)",
+      "the engine's own source readers wait on their socket at most this long at a time before reading what is there and looking at the read and connect deadlines again (stop and cancel wake them at once); a udp:// source is read once per interval",
   },
 } as const satisfies Record<string, NumberRule & { default: number }>;
 
@@ -170,15 +178,13 @@ export function resolveRecorderOptions(input: unknown = {}): RecorderPolicy {
       policy.reconnectMaxDelayMs,
     );
   }
-  if (policy.rtmpReadBufferBytes > 0 && policy.rtmpReadBufferBytes < MIN_RTMP_READ_BUFFER_BYTES) {
-    throw invalidOption(
-      'rtmpReadBufferBytes',
-      `0 or a number of at least ${MIN_RTMP_READ_BUFFER_BYTES}`,
-      policy.rtmpReadBufferBytes,
-    );
+  for (const name of ['rtmpReadBufferBytes', 'udpReadBufferBytes'] as const) {
+    if (policy[name] > 0 && policy[name] < MIN_READ_BUFFER_BYTES) {
+      throw invalidOption(name, `0 or a number of at least ${MIN_READ_BUFFER_BYTES}`, policy[name]);
+    }
   }
   return policy;
 }
 
-/** A receive buffer smaller than this would hold less than one chunk of most servers' media. */
-const MIN_RTMP_READ_BUFFER_BYTES = 4096;
+/** A receive buffer smaller than this would hold less than one RTMP chunk or two datagrams of most sources. */
+const MIN_READ_BUFFER_BYTES = 4096;

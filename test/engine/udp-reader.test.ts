@@ -1,0 +1,149 @@
+/**
+ * udp:// read by the engine itself (native/udp_ts_input.cc: batches of datagrams on the recording's own
+ * thread, instead of libavformat's thread and wake-up per datagram), with a real ffmpeg sender: the
+ * recording is clean and continuous; a sender that goes quiet is given up after the read timeout
+ * (SOURCE_LOST) and rejoined when it is back; stop() and release() return within 500 ms while nothing
+ * arrives. libavformat's reader (`udpReadBufferBytes: 0`) records the same sender as well.
+ */
+import { createSocket } from 'node:dgram';
+import { TestPublisher } from '@recfleet/embedded';
+import type { RecorderOptions } from '@recfleet/engine-binding';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkPlaylist,
+  once,
+  probeSegments,
+  record,
+  sleep,
+  workspace,
+  type RecordingLog,
+  type Workspace,
+} from './support.js';
+
+let ws: Workspace;
+const publishers: TestPublisher[] = [];
+const recordings: RecordingLog[] = [];
+
+beforeAll(async () => {
+  ws = await workspace('udp-reader');
+});
+afterEach(async () => {
+  await Promise.all(recordings.splice(0).map((r) => r.recorder.release({ cancel: true })));
+  await Promise.all(publishers.splice(0).map((p) => p.stop()));
+});
+afterAll(async () => {
+  await ws?.remove();
+});
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => {
+      const { port } = socket.address();
+      socket.close(() => resolve(port));
+    });
+  });
+}
+
+function send(port: number): TestPublisher {
+  const p = TestPublisher.start({
+    url: `udp://127.0.0.1:${port}?pkt_size=1316`,
+    format: 'mpegts',
+    width: 320,
+    height: 180,
+    frameRate: 25,
+    gop: 25,
+  });
+  publishers.push(p);
+  return p;
+}
+
+async function recordPort(
+  port: number,
+  id: string,
+  extra: Record<string, number> = {},
+  options: RecorderOptions = {},
+) {
+  const log = record(
+    {
+      recordingId: id,
+      sourceUrl: `udp://@:${port}`,
+      outputDir: await ws.sub(id),
+      segmentSeconds: 1,
+      connectTimeoutSeconds: 5,
+      maxIdleSeconds: 15,
+      ...extra,
+    },
+    options,
+  );
+  recordings.push(log);
+  return log;
+}
+
+async function clean(log: RecordingLog): Promise<void> {
+  for (const v of probeSegments(log.segments)) {
+    expect(v.errors, v.path).toBe('');
+    expect(v.firstVideoFrameIsKey, v.path).toBe(true);
+    expect(v.streams, v.path).toEqual(expect.arrayContaining(['video', 'audio']));
+  }
+  const { errors, exitCode } = await checkPlaylist(log.options.outputDir, log.segments);
+  expect(errors).toBe('');
+  expect(exitCode).toBe(0);
+}
+
+describe('recording udp://', () => {
+  it.each([
+    { reader: 'the engine’s reader', options: {} },
+    { reader: 'libavformat’s reader', options: { udpReadBufferBytes: 0 } },
+  ])('records a live sender cleanly through $reader', async ({ options }) => {
+    const port = await freeUdpPort();
+    const log = await recordPort(port, `live-${options.udpReadBufferBytes ?? 'ours'}`, {}, options);
+    send(port);
+    await once(log.recorder, 'started');
+    await sleep(3500);
+    const final = await log.recorder.stop();
+    expect(final).toMatchObject({ type: 'stopped', reason: 'requested' });
+    expect(log.failures).toEqual([]);
+    expect(log.segments.length).toBeGreaterThanOrEqual(3);
+    await clean(log);
+  });
+
+  it('gives a quiet sender up after the read timeout (SOURCE_LOST) and rejoins it when it is back', async () => {
+    const port = await freeUdpPort();
+    const log = await recordPort(port, 'quiet', { readTimeoutSeconds: 1 });
+    const first = send(port);
+    await once(log.recorder, 'started');
+    await sleep(2000);
+    const lost = new Promise<number>((resolve) =>
+      log.recorder.on('recorder_failure', (e) => e.code === 'SOURCE_LOST' && resolve(performance.now())),
+    );
+    const quietAt = performance.now();
+    await first.stop();
+    const noticed = (await lost) - quietAt;
+    expect(noticed).toBeGreaterThanOrEqual(1000 - 300);
+    expect(noticed).toBeLessThan(2500);
+    const rejoined = new Promise<void>((resolve) => log.recorder.on('joined', (e) => e.rejoin && resolve()));
+    send(port);
+    await rejoined;
+    await sleep(2500);
+    await log.recorder.stop();
+    expect(log.segments.filter((s) => s.discontinuity)).toHaveLength(1);
+    await clean(log);
+  });
+
+  it.each(['stop', 'release'] as const)('%s() returns within 500 ms while nothing arrives', async (call) => {
+    const port = await freeUdpPort();
+    const log = await recordPort(port, `blocked-${call}`, { readTimeoutSeconds: 30, maxIdleSeconds: 60 });
+    const sender = send(port);
+    await once(log.recorder, 'started');
+    await sleep(1500);
+    await sender.stop();
+    await sleep(1000);
+    const began = performance.now();
+    if (call === 'stop') await log.recorder.stop();
+    else await log.recorder.release();
+    expect(performance.now() - began).toBeLessThan(500);
+    expect(await log.final).toMatchObject({ type: 'stopped', reason: 'requested' });
+  });
+});
