@@ -5,14 +5,13 @@
  * (SOURCE_LOST) and rejoined when it is back; stop() and release() return within 500 ms while nothing
  * arrives. libavformat's reader (`udpReadBufferBytes: 0`) records the same sender as well.
  */
-import { createSocket } from 'node:dgram';
 import { TestPublisher } from '@recfleet/embedded';
 import type { RecorderOptions } from '@recfleet/engine-binding';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freeUdpPort } from '../../packages/engine-binding/src/test-support.js';
 import {
-  checkPlaylist,
+  expectCleanRecording,
   once,
-  probeSegments,
   record,
   sleep,
   workspace,
@@ -34,17 +33,6 @@ afterEach(async () => {
 afterAll(async () => {
   await ws?.remove();
 });
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket('udp4');
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => {
-      const { port } = socket.address();
-      socket.close(() => resolve(port));
-    });
-  });
-}
 
 function send(port: number): TestPublisher {
   const p = TestPublisher.start({
@@ -81,17 +69,6 @@ async function recordPort(
   return log;
 }
 
-async function clean(log: RecordingLog): Promise<void> {
-  for (const v of probeSegments(log.segments)) {
-    expect(v.errors, v.path).toBe('');
-    expect(v.firstVideoFrameIsKey, v.path).toBe(true);
-    expect(v.streams, v.path).toEqual(expect.arrayContaining(['video', 'audio']));
-  }
-  const { errors, exitCode } = await checkPlaylist(log.options.outputDir, log.segments);
-  expect(errors).toBe('');
-  expect(exitCode).toBe(0);
-}
-
 describe('recording udp://', () => {
   it.each([
     { reader: 'the engine’s reader', options: {} },
@@ -106,7 +83,7 @@ describe('recording udp://', () => {
     expect(final).toMatchObject({ type: 'stopped', reason: 'requested' });
     expect(log.failures).toEqual([]);
     expect(log.segments.length).toBeGreaterThanOrEqual(3);
-    await clean(log);
+    await expectCleanRecording(log);
   });
 
   it('gives a quiet sender up after the read timeout (SOURCE_LOST) and rejoins it when it is back', async () => {
@@ -129,7 +106,7 @@ describe('recording udp://', () => {
     await sleep(2500);
     await log.recorder.stop();
     expect(log.segments.filter((s) => s.discontinuity)).toHaveLength(1);
-    await clean(log);
+    await expectCleanRecording(log);
   });
 
   it.each(['stop', 'release'] as const)('%s() returns within 500 ms while nothing arrives', async (call) => {
