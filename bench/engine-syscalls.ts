@@ -13,8 +13,10 @@ import { spawn, spawnSync } from 'node:child_process';
 export const NAMED_SYSCALLS = [
   'poll',
   'recvfrom',
+  'recvmmsg',
   'read',
   'write',
+  'fsync',
   'futex',
   'epoll_wait',
   'recvmsg',
