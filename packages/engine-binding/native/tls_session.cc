@@ -22,6 +22,7 @@ struct TlsSession::Impl {
   gnutls_session_t session = nullptr;
   gnutls_certificate_credentials_t credentials = nullptr;
   int transport_error = 0;  // the AVERROR behind a GNUTLS_E_PUSH_ERROR / PULL_ERROR
+  size_t buffered_at_again = SIZE_MAX;  // ciphertext left when GnuTLS last said AGAIN
 
   static ssize_t Pull(gnutls_transport_ptr_t p, void* data, size_t size) {
     auto* self = static_cast<Impl*>(p);
@@ -49,7 +50,11 @@ struct TlsSession::Impl {
   // records still buffered behind it), or an error.
   int Retry(int ret) {
     if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED) {
-      if (transport.buffered() > 0) return 1;
+      // Once more without receiving, unless nothing was pulled since the last AGAIN (a spin otherwise).
+      const size_t buffered = transport.buffered();
+      const bool progress = buffered != buffered_at_again;
+      buffered_at_again = buffered;
+      if (buffered > 0 && progress) return 1;
       int received = transport.receive();
       return received < 0 ? received : 1;
     }
