@@ -16,6 +16,11 @@ constexpr uint32_t kOutChunkSize = 128;
 // A server uses a handful of chunk streams; a flood of new ones is a broken or hostile peer, and each
 // would keep a reassembly buffer of up to 16 MiB.
 constexpr size_t kMaxChunkStreams = 64;
+// A chunk stream keeps a reassembly buffer up to this size between its messages (a few audio or
+// inter-frame video messages' worth); a larger one (a keyframe) is freed once its message has been read,
+// so that each recording does not hold its largest keyframe twice over (here and in the packet the
+// demuxer made of it) between keyframes.
+constexpr size_t kKeptBufferBytes = 64 * 1024;
 
 uint32_t Be24(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 16 | static_cast<uint32_t>(p[1]) << 8 | p[2]; }
 uint32_t Be32(const uint8_t* p) { return Be24(p) << 8 | p[3]; }
@@ -93,6 +98,11 @@ int ChunkReader::ParseHeader() {
 }
 
 int ChunkReader::Next(RtmpMessage* message) {
+  if (delivered_ && delivered_->capacity > kKeptBufferBytes) {
+    delivered_->buffer.reset();
+    delivered_->capacity = 0;
+  }
+  delivered_ = nullptr;
   for (;;) {
     if (!body_) {
       int ret = ParseHeader();
@@ -123,6 +133,7 @@ int ChunkReader::Next(RtmpMessage* message) {
     message->stream_id = cs->stream_id;
     message->size = cs->length;
     message->payload = cs->buffer.get() + kFlvTagHeaderSize;
+    delivered_ = cs;
     return 0;
   }
 }

@@ -61,6 +61,7 @@ class ChunkReader {
   uint32_t chunk_size_ = 128;
   std::unordered_map<uint32_t, ChunkStream> streams_;
   ChunkStream* body_ = nullptr;  // the chunk stream whose chunk payload is being read
+  ChunkStream* delivered_ = nullptr;  // the chunk stream of the message Next returned last
   uint32_t body_csid_ = 0;
   uint32_t body_left_ = 0;  // payload bytes left in the current chunk
 };
