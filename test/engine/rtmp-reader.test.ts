@@ -135,6 +135,27 @@ describe("the engine's RTMP client", () => {
     expect(client!.play).toBe('room?sign=1767225600-abc');
   });
 
+  it.each([
+    { path: 'live/room.flv', app: 'live', play: 'room' },
+    { path: 'vod/talk.mp4', app: 'vod', play: 'mp4:talk.mp4' },
+    { path: 'vod/mp4:dir/talk.mp4', app: 'vod', play: 'mp4:dir/talk.mp4' },
+    { path: 'live/room?sign=1-a/b', app: 'live/room?sign=1-a', play: 'b' },
+  ])('splits $path into app and stream name as libavformat’s client does', async ({ path, app, play }) => {
+    const server = await serve({ chunkSize: 4096 });
+    for (const options of [{}, { rtmpReadBufferBytes: 0 }]) {
+      const log = await recordFrom(server.url(path), `split-${server.clients.length}`, {}, options);
+      await once(log.recorder, 'joined');
+      await log.recorder.release({ cancel: true });
+    }
+    const [ours, theirs] = server.clients;
+    expect(ours!.connect).toMatchObject({ app, tcUrl: `rtmp://127.0.0.1:${server.port}/${app}` });
+    expect(ours!.play).toBe(play);
+    expect({ connect: theirs!.connect, play: theirs!.play }).toMatchObject({
+      connect: { app: ours!.connect!.app, tcUrl: ours!.connect!.tcUrl },
+      play: ours!.play,
+    });
+  });
+
   it('fails an open fast with SOURCE_UNREACHABLE when the play is answered with an error status', async () => {
     const server = await serve({ answer: 'error' });
     const began = performance.now();
