@@ -113,7 +113,7 @@ std::string Printable(const std::string& code) {
 }  // namespace
 
 RtmpPlaySession::RtmpPlaySession(const ReadPolicy& policy, const AVIOInterruptCB& interrupt, int wake_fd)
-    : policy_(policy), socket_(policy, interrupt, wake_fd), chunks_(&socket_) {}
+    : socket_(policy, interrupt, wake_fd), chunks_(&socket_) {}
 
 // The digest handshake of Flash players: a server that answers with a digest of its own gets the signed
 // reply it may check, any other (node-media-server answers an unsigned C1 in kind) the echo of S1.
@@ -243,7 +243,6 @@ int RtmpPlaySession::Open(const RtmpUrl& url, std::string* detail) {
   std::memcpy(header_, "FLV\x01\x00\x00\x00\x00\x09\x00\x00\x00\x00", sizeof header_);
   header_[4] = static_cast<uint8_t>((has_audio_ ? 4 : 0) | (has_video_ ? 1 : 0));
   header_left_ = sizeof header_;
-  playing_ = true;
   socket_.UseLowWaterMark();
 done:
   if (ret < 0 && !detail_.empty()) *detail = detail_;

@@ -45,7 +45,6 @@ class RtmpPlaySession {
   void Pend(uint8_t* begin, uint32_t size);
   void PendTag(RtmpMessage& m, uint32_t skip);
 
-  const ReadPolicy policy_;
   BufferedSocket socket_;
   ChunkReader chunks_;
   std::string detail_;
@@ -53,7 +52,6 @@ class RtmpPlaySession {
   double stream_id_ = 0;
   uint32_t ack_window_ = 0;  // 0: the server asked for no acknowledgements
   uint32_t acked_ = 0;
-  bool playing_ = false;  // the open is done: what comes now is the FLV stream
   bool stopped_ = false;
   bool has_audio_ = false;
   bool has_video_ = false;
