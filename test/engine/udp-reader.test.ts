@@ -1,11 +1,12 @@
 /**
- * udp:// read by the engine itself (native/udp_ts_input.cc: batches of datagrams on the recording's own
- * thread, instead of libavformat's thread and wake-up per datagram), with a real ffmpeg sender: the
- * recording is clean and continuous; a sender that goes quiet is given up after the read timeout
- * (SOURCE_LOST) and rejoined when it is back; stop() and release() return within 500 ms while nothing
- * arrives. libavformat's reader (`udpReadBufferBytes: 0`) records the same sender as well.
+ * udp:// and rtp:// read by the engine itself (native/udp_ts_input.cc: batches of datagrams on the
+ * recording's own thread, instead of libavformat's thread and wake-up, or poll and receive, per datagram),
+ * with real ffmpeg senders: the recording is clean and continuous; a sender that goes quiet is given up
+ * after the read timeout (SOURCE_LOST) and rejoined when it is back; stop() and release() return within
+ * 500 ms while nothing arrives. libavformat's readers (`udpReadBufferBytes: 0`) record the same senders,
+ * and an rtp:// stream of another payload than MPEG-TS is handed to libavformat at its first packet.
  */
-import { TestPublisher } from '@recfleet/embedded';
+import { ManagedProcess, TestPublisher } from '@recfleet/embedded';
 import type { RecorderOptions } from '@recfleet/engine-binding';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freeUdpPort } from '../../packages/engine-binding/src/test-support.js';
@@ -20,7 +21,7 @@ import {
 } from './support.js';
 
 let ws: Workspace;
-const publishers: TestPublisher[] = [];
+const publishers: (TestPublisher | ManagedProcess)[] = [];
 const recordings: RecordingLog[] = [];
 
 beforeAll(async () => {
@@ -122,5 +123,79 @@ describe('recording udp://', () => {
     else await log.recorder.release();
     expect(performance.now() - began).toBeLessThan(500);
     expect(await log.final).toMatchObject({ type: 'stopped', reason: 'requested' });
+  });
+});
+
+/** An ffmpeg test card and tone sent as RTP: MPEG-TS in RTP (`rtp_mpegts`), or MPEG audio alone (`rtp`). */
+function sendRtp(port: number, payload: 'mpegts' | 'mpeg-audio'): ManagedProcess {
+  const args =
+    payload === 'mpegts'
+      ? [
+          ...['-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25', '-f', 'lavfi', '-i', 'sine'],
+          ...['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-c:a', 'aac', '-f', 'rtp_mpegts'],
+        ]
+      : ['-f', 'lavfi', '-i', 'sine', '-c:a', 'mp2', '-f', 'rtp'];
+  const p = new ManagedProcess('rtp sender', 'ffmpeg', [
+    ...['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'],
+    ...args,
+    `rtp://127.0.0.1:${port}`,
+  ]);
+  publishers.push(p);
+  return p;
+}
+
+/** An even free port: RTP's, with RTCP on the next one. */
+async function freeRtpPort(): Promise<number> {
+  for (;;) {
+    const port = await freeUdpPort();
+    if (port % 2 === 0 && port < 65534) return port;
+  }
+}
+
+describe('recording rtp://', () => {
+  it.each([
+    { reader: 'the engine’s reader', options: {} },
+    { reader: 'libavformat’s reader', options: { udpReadBufferBytes: 0 } },
+  ])('records MPEG-TS in RTP cleanly through $reader', async ({ options }) => {
+    const port = await freeRtpPort();
+    const log = record(
+      {
+        recordingId: `rtp-${options.udpReadBufferBytes ?? 'ours'}`,
+        sourceUrl: `rtp://127.0.0.1:${port}`,
+        outputDir: await ws.sub(`rtp-${options.udpReadBufferBytes ?? 'ours'}`),
+        segmentSeconds: 1,
+        connectTimeoutSeconds: 5,
+        maxIdleSeconds: 15,
+      },
+      options,
+    );
+    recordings.push(log);
+    sendRtp(port, 'mpegts');
+    await once(log.recorder, 'started');
+    await sleep(3500);
+    expect(await log.recorder.stop()).toMatchObject({ type: 'stopped', reason: 'requested' });
+    expect(log.failures).toEqual([]);
+    expect(log.segments.length).toBeGreaterThanOrEqual(3);
+    await expectCleanRecording(log);
+  });
+
+  it('hands a stream of another payload type (MPEG audio) to libavformat, which records it', async () => {
+    const port = await freeRtpPort();
+    const log = record({
+      recordingId: 'rtp-mpa',
+      sourceUrl: `rtp://127.0.0.1:${port}`,
+      outputDir: await ws.sub('rtp-mpa'),
+      streamTypes: 'audio',
+      segmentSeconds: 1,
+      connectTimeoutSeconds: 5,
+      maxIdleSeconds: 15,
+    });
+    recordings.push(log);
+    sendRtp(port, 'mpeg-audio');
+    const started = await once<{ streams: { kind: string; codec: string }[] }>(log.recorder, 'started');
+    await sleep(2500);
+    expect(await log.recorder.stop()).toMatchObject({ type: 'stopped', reason: 'requested' });
+    expect(started.streams).toEqual([expect.objectContaining({ kind: 'audio', codec: 'mp2' })]);
+    expect(log.segments.length).toBeGreaterThanOrEqual(2);
   });
 });

@@ -64,7 +64,8 @@ SourceReader RequireReader(const Napi::Object& o, const char* key) {
   if (name == "libavformat") return SourceReader::kLibavformat;
   if (name == "rtmp") return SourceReader::kRtmp;
   if (name == "udp") return SourceReader::kUdp;
-  Refuse(o, key, "one of libavformat, rtmp, udp");
+  if (name == "rtp") return SourceReader::kRtp;
+  Refuse(o, key, "one of libavformat, rtmp, udp, rtp");
 }
 
 // The field names are those of NativeStartOptions in src/loader.ts.

@@ -175,13 +175,20 @@ AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr) {
   // probing and everything after it is the same as behind libavformat's own protocol.
   if (o_.read.reader == SourceReader::kRtmp) {
     input_ = std::make_unique<RtmpFlvInput>(o_.read, ic->interrupt_callback, wake_fd_);
-  } else if (o_.read.reader == SourceReader::kUdp) {
-    input_ = std::make_unique<UdpTsInput>(o_.read, ic->interrupt_callback, wake_fd_);
+  } else if (o_.read.reader == SourceReader::kUdp || o_.read.reader == SourceReader::kRtp) {
+    input_ = std::make_unique<UdpTsInput>(o_.read, ic->interrupt_callback, wake_fd_,
+                                          o_.read.reader == SourceReader::kRtp);
   }
   if (input_) {
     ret = input_->Open(o_.source_url, &detail);
-    if (ret < 0) avformat_free_context(ic);
-    else ic->pb = input_->avio();
+    if (ret == kReadWithLibavformat) {
+      input_.reset();  // its sockets closed, so that libavformat can bind the same ports
+      ret = 0;
+    } else if (ret < 0) {
+      avformat_free_context(ic);
+    } else {
+      ic->pb = input_->avio();
+    }
   }
   if (ret >= 0) ret = avformat_open_input(&ic, o_.source_url.c_str(), nullptr, &opts);
   av_dict_free(&opts);

@@ -37,6 +37,7 @@ enum class SourceReader {
   kLibavformat,  // avformat_open_input on the URL: every protocol libavformat has
   kRtmp,         // rtmp(s)://: the engine's buffered RTMP client (rtmp_play_session.h) into the FLV demuxer
   kUdp,          // udp://: batched datagram reads (udp_ts_input.h) into the MPEG-TS demuxer
+  kRtp,          // rtp:// of MPEG-TS: the same, with the RTP headers taken off
 };
 
 // How the engine's own readers use the socket (buffered_socket.h).

@@ -1,15 +1,23 @@
 // A source the engine reads itself and hands to a libavformat demuxer as a custom AVIOContext, in place
 // of the URL given to avformat_open_input: the demuxer then probes and reads exactly as behind
 // libavformat's own protocol, only the bytes come from a buffered reader of ours. RtmpFlvInput (rtmp://,
-// rtmps://: an FLV stream) and UdpTsInput (udp://: an MPEG-TS stream) are the two.
+// rtmps://: an FLV stream) and UdpTsInput (udp://, rtp://: an MPEG-TS stream) are the two.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+extern "C" {
+#include <libavutil/error.h>
+}
+
 struct AVIOContext;
 
 namespace recfleet {
+
+// What Open returns when the source turns out to be one libavformat must read after all (an rtp://
+// stream of another payload than MPEG-TS): the recording then opens the URL with libavformat.
+inline constexpr int kReadWithLibavformat = FFERRTAG('R', 'L', 'A', 'V');
 
 class SourceInput {
  public:

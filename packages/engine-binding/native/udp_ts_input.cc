@@ -19,10 +19,44 @@ namespace recfleet {
 namespace {
 constexpr size_t kSlotBytes = 1536;
 constexpr int kReceiveBufferBytes = 384 * 1024;  // libavformat's UDP_RX_BUF_SIZE
+constexpr int kMpegTsPayloadType = 33;
+constexpr size_t kRtpHeaderSize = 12;
+
+// The MPEG-TS in an RTP packet: after the fixed header, the CSRCs and an extension; before the padding.
+bool RtpPayload(const uint8_t* d, size_t n, size_t* offset, size_t* length, uint16_t* sequence, int* type) {
+  if (n < kRtpHeaderSize || (d[0] >> 6) != 2) return false;
+  size_t begin = kRtpHeaderSize + 4 * static_cast<size_t>(d[0] & 0x0f);
+  if ((d[0] & 0x10) != 0) {
+    if (n < begin + 4) return false;
+    begin += 4 + 4 * (static_cast<size_t>(d[begin + 2]) << 8 | d[begin + 3]);
+  }
+  size_t end = n;
+  if ((d[0] & 0x20) != 0 && n > 0) end = d[n - 1] <= n ? n - d[n - 1] : 0;
+  if (begin >= end) return false;
+  *offset = begin;
+  *length = end - begin;
+  *sequence = static_cast<uint16_t>(d[2] << 8 | d[3]);
+  *type = d[1] & 0x7f;
+  return true;
+}
+
+int BindUdp(const struct in_addr& address, bool multicast, int port, int* fd) {
+  *fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (*fd < 0) return AVERROR(errno);
+  int one = 1;
+  // As libavformat: a multicast receiver shares its port with the other receivers of the group.
+  if (multicast) ::setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in local = {};
+  local.sin_family = AF_INET;
+  local.sin_port = htons(static_cast<uint16_t>(port));
+  local.sin_addr.s_addr = multicast ? address.s_addr : htonl(INADDR_ANY);
+  if (::bind(*fd, reinterpret_cast<struct sockaddr*>(&local), sizeof local) < 0) return AVERROR(errno);
+  return 0;
+}
 }  // namespace
 
-UdpTsInput::UdpTsInput(const ReadPolicy& policy, const AVIOInterruptCB& interrupt, int wake_fd)
-    : policy_(policy), interrupt_(interrupt), wake_fd_(wake_fd) {
+UdpTsInput::UdpTsInput(const ReadPolicy& policy, const AVIOInterruptCB& interrupt, int wake_fd, bool rtp)
+    : policy_(policy), interrupt_(interrupt), wake_fd_(wake_fd), rtp_(rtp) {
   slots_ = std::max<size_t>(1, static_cast<size_t>(policy.buffer_bytes) / kSlotBytes);
   buffer_.reset(new uint8_t[slots_ * kSlotBytes]);
   messages_.resize(slots_);
@@ -31,6 +65,7 @@ UdpTsInput::UdpTsInput(const ReadPolicy& policy, const AVIOInterruptCB& interrup
 
 UdpTsInput::~UdpTsInput() {
   if (fd_ >= 0) ::close(fd_);
+  if (rtcp_fd_ >= 0) ::close(rtcp_fd_);
 }
 
 int UdpTsInput::Join(const std::string& url, std::string*) {
@@ -44,18 +79,11 @@ int UdpTsInput::Join(const std::string& url, std::string*) {
     if (inet_pton(AF_INET, host, &group) != 1) return AVERROR(EINVAL);  // names and IPv6: libavformat's
     multicast = IN_MULTICAST(ntohl(group.s_addr));
   }
-  fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return AVERROR(errno);
-  int one = 1;
-  // As libavformat: a multicast receiver shares its port with the other receivers of the group.
-  if (multicast) ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  int ret = BindUdp(group, multicast, port, &fd_);
+  if (ret < 0) return ret;
   int rcvbuf = kReceiveBufferBytes;
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  struct sockaddr_in local = {};
-  local.sin_family = AF_INET;
-  local.sin_port = htons(static_cast<uint16_t>(port));
-  local.sin_addr.s_addr = multicast ? group.s_addr : htonl(INADDR_ANY);
-  if (::bind(fd_, reinterpret_cast<struct sockaddr*>(&local), sizeof local) < 0) return AVERROR(errno);
+  if (rtp_ && port < 65535 && (ret = BindUdp(group, multicast, port + 1, &rtcp_fd_)) < 0) return ret;
   if (multicast) {
     struct ip_mreq membership = {};
     membership.imr_multiaddr = group;
@@ -69,7 +97,34 @@ int UdpTsInput::Join(const std::string& url, std::string*) {
     messages_[i].msg_hdr.msg_iov = &vectors_[i];
     messages_[i].msg_hdr.msg_iovlen = 1;
   }
-  return 0;
+  if (!rtp_) return 0;
+  // The first packet tells what the stream carries.
+  if ((ret = Receive()) < 0) return ret;
+  size_t offset = 0, length = 0;
+  uint16_t sequence = 0;
+  int type = -1;
+  for (size_t i = 0; i < count_ && type < 0; i++) {
+    if (!RtpPayload(buffer_.get() + i * kSlotBytes, messages_[i].msg_len, &offset, &length, &sequence, &type)) {
+      type = -1;
+    }
+  }
+  return type == kMpegTsPayloadType || type < 0 ? 0 : kReadWithLibavformat;
+}
+
+bool UdpTsInput::Payload(size_t i, size_t* offset, size_t* length) {
+  const auto& m = messages_[i];
+  if (m.msg_hdr.msg_flags & MSG_TRUNC) return false;
+  if (!rtp_) {
+    *offset = 0;
+    *length = m.msg_len;
+    return true;
+  }
+  uint16_t sequence = 0;
+  int type = 0;
+  if (!RtpPayload(buffer_.get() + i * kSlotBytes, m.msg_len, offset, length, &sequence, &type)) return false;
+  if (type != kMpegTsPayloadType || sequence == last_sequence_) return false;
+  last_sequence_ = sequence;
+  return true;
 }
 
 int UdpTsInput::Wait(bool for_data) {
@@ -94,7 +149,7 @@ int UdpTsInput::Receive() {
     if (n > 0) {
       count_ = static_cast<size_t>(n);
       current_ = 0;
-      offset_ = 0;
+      fresh_ = true;
       emptied_ = count_ < slots_;
       return 0;
     }
@@ -107,16 +162,21 @@ int UdpTsInput::Receive() {
 int UdpTsInput::Read(uint8_t* buf, int size) {
   for (;;) {
     while (current_ < count_) {
-      const auto& m = messages_[current_];
-      const size_t length = (m.msg_hdr.msg_flags & MSG_TRUNC) ? 0 : m.msg_len;
-      if (offset_ < length) {
-        const size_t n = std::min(length - offset_, static_cast<size_t>(size));
-        std::memcpy(buf, buffer_.get() + current_ * kSlotBytes + offset_, n);
-        offset_ += n;
+      if (fresh_) {
+        size_t at = 0, length = 0;
+        if (!Payload(current_, &at, &length)) length = 0;
+        position_ = at;
+        end_ = at + length;
+        fresh_ = false;
+      }
+      if (position_ < end_) {
+        const size_t n = std::min(end_ - position_, static_cast<size_t>(size));
+        std::memcpy(buf, buffer_.get() + current_ * kSlotBytes + position_, n);
+        position_ += n;
         return static_cast<int>(n);
       }
       current_++;
-      offset_ = 0;
+      fresh_ = true;
     }
     int ret = Receive();
     if (ret < 0) return ret;

@@ -63,9 +63,9 @@ export interface NativeStartOptions {
 
 /**
  * `libavformat`: avformat_open_input on the URL; `rtmp`: the engine's buffered RTMP client (rtmp:// and
- * rtmps://); `udp`: the engine's batched datagram reader (udp://).
+ * rtmps://); `udp` and `rtp`: the engine's batched datagram reader (udp://, and rtp:// of MPEG-TS).
  */
-export const SOURCE_READERS = ['libavformat', 'rtmp', 'udp'] as const;
+export const SOURCE_READERS = ['libavformat', 'rtmp', 'udp', 'rtp'] as const;
 export type SourceReader = (typeof SOURCE_READERS)[number];
 
 export interface NativeRecorderInstance {

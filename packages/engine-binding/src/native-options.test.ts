@@ -74,13 +74,15 @@ describe('the options the addon receives', () => {
     expect(reader('udp://@:1234?localaddr=10.0.0.2')).toBe('libavformat');
     expect(reader('udp://host.example:1234')).toBe('libavformat');
     expect(reader('udp://@:1234', { udpReadBufferBytes: 0 })).toBe('libavformat');
-    for (const url of [
-      'srt://h:9000',
-      'rtsp://h/cam',
-      'http://h/live.m3u8',
-      'rtp://@:1234',
-      '/media/in.ts',
-    ]) {
+    expect(reader('rtp://@:5004')).toBe('rtp');
+    expect(reader('rtp://127.0.0.1:5004')).toBe('rtp');
+    expect(reader('rtp://@:5004', { udpReadBufferBytes: 0 })).toBe('libavformat');
+    const rtp = nativeStartOptions(
+      resolveStartOptions({ ...valid, sourceUrl: 'rtp://@:5004' }),
+      resolveRecorderOptions(),
+    );
+    expect(rtp.readBufferBytes).toBe(RECORDER_OPTION_RULES.udpReadBufferBytes.default);
+    for (const url of ['srt://h:9000', 'rtsp://h/cam', 'http://h/live.m3u8', '/media/in.ts']) {
       expect(reader(url)).toBe('libavformat');
     }
     const n = native({}, { rtmpReadBufferBytes: 8192, rtmpLowWaterBytes: 65536, readPollIntervalMs: 50 });

@@ -44,7 +44,7 @@ export function nativeStartOptions(
     readBufferBytes:
       sourceReader === 'rtmp'
         ? policy.rtmpReadBufferBytes
-        : sourceReader === 'udp'
+        : sourceReader === 'udp' || sourceReader === 'rtp'
           ? policy.udpReadBufferBytes
           : 0,
     // A mark above what one receive can take would never be reached.
@@ -71,27 +71,30 @@ export function nativeStartOptions(
  * Limelight authentication challenges with them). rtmps:// needs an addon built with GnuTLS; without it,
  * libavformat reads it. `rtmpReadBufferBytes: 0` turns the client off. Plain udp:// goes through the
  * engine's batched datagram reader (~25 system calls a second instead of ~700: libavformat's UDP thread
- * receives and signals per datagram); `udpReadBufferBytes: 0` turns it off.
+ * receives and signals per datagram), and so does rtp:// of MPEG-TS (~1000 instead); `udpReadBufferBytes:
+ * 0` turns it off for both.
  */
 function readerFor(
   start: ResolvedStartOptions,
   policy: RecorderPolicy,
   addon: { rtmps: boolean },
 ): SourceReader {
-  if (start.scheme === 'udp')
-    return policy.udpReadBufferBytes > 0 && plainUdp(start.sourceUrl) ? 'udp' : 'libavformat';
+  if (start.scheme === 'udp' || start.scheme === 'rtp') {
+    return policy.udpReadBufferBytes > 0 && plainDatagramUrl(start.sourceUrl) ? start.scheme : 'libavformat';
+  }
   const ours = start.scheme === 'rtmp' || (start.scheme === 'rtmps' && addon.rtmps);
   if (!ours || policy.rtmpReadBufferBytes === 0) return 'libavformat';
   return hasUserInfo(start.sourceUrl) ? 'libavformat' : 'rtmp';
 }
 
 /**
- * udp:// read by the engine: `udp://@:port`, `udp://:port`, `udp://<IPv4 address>:port` (a multicast
- * group is joined). Options (`?localaddr=`, `?sources=`, `?fifo_size=`…) and host names or IPv6 are
- * libavformat's to handle.
+ * udp:// and rtp:// read by the engine: `<scheme>://@:port`, `<scheme>://:port`, `<scheme>://<IPv4
+ * address>:port` (a multicast group is joined). Options (`?localaddr=`, `?sources=`, `?fifo_size=`…) and
+ * host names or IPv6 are libavformat's to handle; so is an rtp:// stream that turns out not to carry
+ * MPEG-TS (the engine hands it over at the first packet).
  */
-function plainUdp(url: string): boolean {
-  return /^udp:\/\/@?(\d{1,3}(\.\d{1,3}){3})?:\d{1,5}\/?$/i.test(url);
+function plainDatagramUrl(url: string): boolean {
+  return /^(udp|rtp):\/\/@?(\d{1,3}(\.\d{1,3}){3})?:\d{1,5}\/?$/i.test(url);
 }
 
 function hasUserInfo(url: string): boolean {

@@ -145,7 +145,7 @@ export const RECORDER_OPTION_RULES = {
     integer: true,
     default: 64 * 1024,
     description:
-      "udp:// sources are read on the recording's own thread, in batches of datagrams (recvmmsg) into this many bytes, one batch per readPollIntervalMs once the socket is empty; 0 reads them with libavformat's UDP protocol instead (a thread of its own per source, one recvfrom and one wake-up per datagram, a 5 MiB buffer). At least 4096 when not 0",
+      "udp:// sources (and rtp:// of MPEG-TS) are read on the recording's own thread, in batches of datagrams (recvmmsg) into this many bytes, one batch per readPollIntervalMs once the socket is empty; 0 reads them with libavformat's UDP protocol instead (a thread of its own per source, one recvfrom and one wake-up per datagram, a 5 MiB buffer). At least 4096 when not 0",
   },
   readPollIntervalMs: {
     min: 10,
