@@ -18,10 +18,7 @@ extern "C" {
 namespace recfleet {
 
 BufferedSocket::BufferedSocket(const ReadPolicy& policy, const AVIOInterruptCB& interrupt, int wake_fd)
-    : policy_(policy),
-      interrupt_(interrupt),
-      wake_fd_(wake_fd),
-      buffer_(new uint8_t[static_cast<size_t>(policy.buffer_bytes)]) {}
+    : policy_(policy), interrupt_(interrupt), wake_fd_(wake_fd) {}
 
 BufferedSocket::~BufferedSocket() {
   if (fd_ >= 0) ::close(fd_);
@@ -80,6 +77,9 @@ int BufferedSocket::Connect(const std::string& host, int port) {
     fd_ = -1;
   }
   ::freeaddrinfo(list);
+  // The buffer only for a connection that was made: a source that refuses or does not answer is retried
+  // for as long as the recording waits, and each attempt would take and give back 64 KiB for nothing.
+  if (ret == 0) buffer_.reset(new uint8_t[static_cast<size_t>(policy_.buffer_bytes)]);
   return ret;
 }
 
