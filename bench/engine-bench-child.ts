@@ -23,7 +23,7 @@ function start(c: ChildConfig): void {
   c.sourceUrls.forEach((sourceUrl, i) => {
     const closes: SegmentClose[] = [];
     segments.push(closes);
-    const r = new Recorder();
+    const r = new Recorder(c.recorderOptions);
     r.on('segment', (e) => {
       closes.push({ closedAt: Date.now(), durationSeconds: e.durationSeconds });
     });

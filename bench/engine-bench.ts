@@ -20,6 +20,9 @@
  *   - memory: PSS from /proc/<pid>/smaps_rollup (engine child / N; sum over ffmpeg processes / N),
  *     the mean of three samples in the window;
  *   - event-loop delay of the engine child (perf_hooks monitorEventLoopDelay, p99);
+ *   - system calls per stream-second, by name (bench/engine-syscalls.ts: perf's syscall tracepoints
+ *     over the same window, or strace -c -f in a window of its own after it), and the kernel's share of
+ *     the side's CPU (stime / (utime + stime));
  *   - real time: for each recording, segment k closes at wall time close_k holding media up to
  *     Σ duration_j (j ≤ k). A recording that keeps up has a constant close_k − Σ duration; a segment
  *     is late when that offset exceeds the recording's smallest one by more than 1 s. A phase holds
@@ -29,10 +32,12 @@
  * appears in its index.m3u8 (inotify on its directory). Finished segment files are deleted as they
  * appear, so a long run does not fill the disk.
  *
- * Flags: --quick  --n 50,100,… (both sides)  --engine-n …  --ffmpeg-n … (`none` skips a side)
- *        --seconds S (window)  --warmup S  --segment-seconds S  --channel-servers K
+ * Flags: --quick  --n 50,100,… (both sides; --ladder is the same)  --engine-n …  --ffmpeg-n … (`none`
+ *        skips a side)  --seconds S (window)  --warmup S  --segment-seconds S  --channel-servers K
  *        --source file.flv (reuse a pre-encoded source)  --no-retry
  *        --engine-env KEY=VALUE (repeatable; the engine child only, e.g. MALLOC_ARENA_MAX=2)
+ *        --recorder-option NAME=NUMBER (repeatable; `new Recorder(options)` in the engine child, e.g.
+ *        rtmpReadBufferBytes=0 for libavformat's RTMP client)
  */
 import { execFileSync } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
@@ -68,12 +73,16 @@ import {
   type Pss,
   type SegmentClose,
 } from './engine-support.js';
+import { countSyscalls, NAMED_SYSCALLS, syscallTool, type SyscallCounts } from './engine-syscalls.js';
 
 const APP = 'bench';
-const TARGET_CPU_RATIO = 0.35;
-const TARGET_PSS_RATIO = 0.15;
+/** Engine CPU per stream against FFmpeg's: at the judged N, and at every N of the ladder. */
+const TARGET_CPU_RATIO = 0.3;
+const TARGET_CPU_RATIO_EVERY_N = 0.35;
+const TARGET_KERNEL_SHARE = 0.25;
+const TARGET_PSS_RATIO = 0.05;
 const TARGET_REALTIME_N = 300;
-const TARGET_LOOP_N = 200;
+const TARGET_LOOP_N = 300;
 const TARGET_LOOP_P99_MS = 20;
 const LOOP_RESOLUTION_MS = 10;
 
@@ -84,6 +93,7 @@ const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     n: { type: 'string' },
+    ladder: { type: 'string' },
     'engine-n': { type: 'string' },
     'ffmpeg-n': { type: 'string' },
     seconds: { type: 'string' },
@@ -93,8 +103,10 @@ const { values: flags } = parseArgs({
     source: { type: 'string' },
     'no-retry': { type: 'boolean', default: false },
     'engine-env': { type: 'string', multiple: true },
+    'recorder-option': { type: 'string', multiple: true },
   },
 });
+flags.n ??= flags.ladder;
 const quick = flags.quick === true;
 const positive = (name: string, v: string | undefined, fallback: number): number =>
   positiveFlag(name, v, fallback);
@@ -119,6 +131,18 @@ const ENGINE_ENV = Object.fromEntries(
     const i = kv.indexOf('=');
     if (i <= 0) throw new Error(`Expected KEY=VALUE for --engine-env but received ${kv}`);
     return [kv.slice(0, i), kv.slice(i + 1)];
+  }),
+);
+
+/** Engine policy of the engine child's recorders (RECORDER_OPTION_RULES names; checked by Recorder). */
+const RECORDER_OPTIONS = Object.fromEntries(
+  (flags['recorder-option'] ?? []).map((kv) => {
+    const [name, value] = kv.split('=');
+    const n = Number(value);
+    if (!name || value === undefined || !Number.isFinite(n)) {
+      throw new Error(`Expected NAME=NUMBER for --recorder-option but received ${kv}`);
+    }
+    return [name, n];
   }),
 );
 
@@ -231,6 +255,7 @@ async function startEngine(n: number, urls: string[], dir: string, cleanup: Clea
     outputDir: dir,
     segmentSeconds: SEGMENT_S,
     resolutionMs: LOOP_RESOLUTION_MS,
+    recorderOptions: RECORDER_OPTIONS,
   };
   await child.request({ type: 'config', config }, 'ready');
   const baselinePss = (await pssOf([pid])).total;
@@ -394,7 +419,16 @@ interface PhaseResult {
   cores: Cores;
   /** Engine: CPU seconds per stream-minute by thread kind. */
   threads?: Record<string, number>;
+  /** System calls of the side (all its processes and threads) over the window. */
+  syscalls?: SyscallCounts;
   realTime: boolean;
+}
+
+/** System calls per stream-second, in all or of one name. */
+function perStreamSecond(r: PhaseResult, name?: string): number {
+  const c = r.syscalls;
+  if (!c) return Number.NaN;
+  return (name === undefined ? c.total : (c.byName[name] ?? 0)) / r.n / c.seconds;
 }
 
 /**
@@ -454,13 +488,19 @@ async function runPhase(
       cpu: await sampleCpu(groups),
       threads: side.threadsBeforeStart ? await threadTicks(pid) : undefined,
     });
+    let counting: ReturnType<typeof countSyscalls> | undefined;
     const { s0, s1, windowStart, windowEnd, pss } = await measureWindow(
       WINDOW_S,
       () => side.pids,
       sample,
-      () => side.windowStart(),
+      async () => {
+        await side.windowStart();
+        // perf counts in the kernel, alongside; strace stops every call, so it gets a window of its own.
+        counting = syscallTool() === 'perf' ? countSyscalls(side.pids, WINDOW_S) : undefined;
+      },
     );
     const end = await side.windowEnd();
+    const syscalls = await (counting ?? countSyscalls(side.pids, Math.min(10, WINDOW_S)));
 
     const used = coresBetween(s0.cpu, s1.cpu);
     const streamMinutes = (n * used.seconds) / 60;
@@ -501,6 +541,7 @@ async function runPhase(
       failures: end.failures,
       cores: c,
       threads,
+      ...(syscalls ? { syscalls } : {}),
       realTime: l.late === 0 && l.shortRecordings === 0 && end.failures.length === 0,
     };
     log(
@@ -508,6 +549,7 @@ async function runPhase(
         `${fixed(result.pssPerStreamMB, 2)} MB PSS/stream, late ${l.late} (max ${fixed(l.maxLateSeconds, 2)} s), ` +
         `segments ${l.inWindow} (≥ ${result.expectedSegments}), short ${l.shortRecordings}, failures ${end.failures.length}` +
         (end.loopDelay ? `, loop p99 ${fixed(end.loopDelay.p99, 1)} ms` : '') +
+        `, ${fixed(perStreamSecond(result), 1)} syscalls/stream-s (kernel ${Math.round(result.systemShare * 100)}%)` +
         `; cores: side ${fixed(c.side, 2)}, fan-out ${fixed(c.fanOut, 2)} (busiest server ${fixed(c.busiestServer, 2)}), ` +
         `driver ${fixed(c.driver, 2)}, others ${fixed(c.others, 2)}, machine ${fixed(c.machine, 2)}/${cpus().length}`,
     );
@@ -540,15 +582,30 @@ function machineLines(source: string, channels: number): string[] {
       '`ffmpeg -re -stream_loop -1 -c copy` publisher; recordings spread round-robin over them',
     `- Segments: ${SEGMENT_S} s on both sides; warm-up ≥ ${WARMUP_S} s (until every recording closed a ` +
       `segment), then a ${WINDOW_S} s window per phase`,
+    `- System calls: ${
+      syscallTool() === 'perf'
+        ? 'perf stat on the syscall tracepoints, over the window'
+        : syscallTool() === 'strace'
+          ? 'strace -c -f, in a window of its own after the CPU window'
+          : 'not counted (neither perf with tracepoint access nor strace here)'
+    }; engine policy: ${
+      Object.keys(RECORDER_OPTIONS).length === 0
+        ? 'the defaults'
+        : Object.entries(RECORDER_OPTIONS)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')
+    }`,
   ];
 }
 
 function report(results: PhaseResult[], header: string[]): string {
-  const right = new Set([0, 2, 3, 4, 5, 6, 7]);
+  const right = new Set([0, 2, 3, 4, 5, 6, 7, 8, 9]);
   const rows = results.map((r) => [
     String(r.n),
     r.side + (r.attempt > 1 ? ` (again)` : ''),
     fixed(r.cpuPerStreamMinute, 3),
+    `${Math.round(r.systemShare * 100)}%`,
+    fixed(perStreamSecond(r), 1),
     fixed(r.pssPerStreamMB, 2),
     r.loopDelay ? `${fixed(r.loopDelay.p99, 1)} / ${fixed(r.loopDelay.max, 0)}` : '—',
     `${r.late} / ${fixed(r.maxLateSeconds, 2)}`,
@@ -564,6 +621,8 @@ function report(results: PhaseResult[], header: string[]): string {
       'N',
       'side',
       'CPU s / stream-min',
+      'kernel',
+      'syscalls / stream-s',
       'PSS MB / stream',
       'loop p99 / max ms',
       'late segs / max s',
@@ -587,6 +646,7 @@ function report(results: PhaseResult[], header: string[]): string {
     return [
       String(n),
       `${fixed(e.cpuPerStreamMinute / f.cpuPerStreamMinute, 3)}×`,
+      `${fixed(perStreamSecond(e) / perStreamSecond(f), 3)}×`,
       `${fixed(e.pssPerStreamMB / f.pssPerStreamMB, 3)}×`,
       `${e.realTime ? 'yes' : 'no'} / ${f.realTime ? 'yes' : 'no'}`,
     ];
@@ -595,9 +655,15 @@ function report(results: PhaseResult[], header: string[]): string {
   if (ratioRows.length > 0) {
     lines.push(
       markdownTable(
-        ['N', 'engine / FFmpeg CPU', 'engine / FFmpeg PSS', 'real time (engine / FFmpeg)'],
+        [
+          'N',
+          'engine / FFmpeg CPU',
+          'engine / FFmpeg syscalls',
+          'engine / FFmpeg PSS',
+          'real time (engine / FFmpeg)',
+        ],
         ratioRows,
-        new Set([0, 1, 2]),
+        new Set([0, 1, 2, 3]),
       ),
       '',
     );
@@ -622,6 +688,15 @@ function report(results: PhaseResult[], header: string[]): string {
   const cpuRatio = e && f ? e.cpuPerStreamMinute / f.cpuPerStreamMinute : undefined;
   const pssRatio = e && f ? e.pssPerStreamMB / f.pssPerStreamMB : undefined;
   const loop = last('engine', TARGET_LOOP_N)?.loopDelay?.p99;
+  const heldBoth = common.filter((n) => last('engine', n)!.realTime && last('ffmpeg', n)!.realTime);
+  const worstRatio =
+    heldBoth.length === 0
+      ? undefined
+      : Math.max(
+          ...heldBoth.map(
+            (n) => last('engine', n)!.cpuPerStreamMinute / last('ffmpeg', n)!.cpuPerStreamMinute,
+          ),
+        );
   const engineRt = Math.max(0, ...sizes.filter((n) => last('engine', n)?.realTime));
   const engineTried = results.some((r) => r.side === 'engine');
   // A ladder that stopped below the target without a miss (--quick) has not tested it.
@@ -629,6 +704,9 @@ function report(results: PhaseResult[], header: string[]): string {
   lines.push(
     `- Largest N kept in real time: engine ${largest('engine')}, FFmpeg ${largest('ffmpeg')}`,
     `- ${pass(cpuRatio === undefined ? undefined : cpuRatio <= TARGET_CPU_RATIO)} CPU per stream: engine ${fixed(cpuRatio ?? Number.NaN, 3)}× FFmpeg at N=${at ?? '—'} (target ≤ ${TARGET_CPU_RATIO}×)`,
+    `- ${pass(worstRatio === undefined ? undefined : worstRatio <= TARGET_CPU_RATIO_EVERY_N)} CPU per stream at every N both kept in real time: at most ${fixed(worstRatio ?? Number.NaN, 3)}× (target ≤ ${TARGET_CPU_RATIO_EVERY_N}×)`,
+    `- ${pass(e === undefined ? undefined : e.systemShare <= TARGET_KERNEL_SHARE)} kernel share of the engine's CPU at N=${at ?? '—'}: ${e ? Math.round(e.systemShare * 100) : '—'}% (target ≤ ${Math.round(TARGET_KERNEL_SHARE * 100)}%); FFmpeg's ${f ? Math.round(f.systemShare * 100) : '—'}%`,
+    `- system calls per stream-second at N=${at ?? '—'}: engine ${fixed(e ? perStreamSecond(e) : Number.NaN, 1)}, FFmpeg ${fixed(f ? perStreamSecond(f) : Number.NaN, 1)}`,
     `- ${pass(pssRatio === undefined ? undefined : pssRatio <= TARGET_PSS_RATIO)} PSS per stream: engine ${fixed(pssRatio ?? Number.NaN, 3)}× FFmpeg at N=${at ?? '—'} (target ≤ ${TARGET_PSS_RATIO}×)`,
     `- ${pass(engineTried && (engineRt >= TARGET_REALTIME_N || engineMissed) ? engineRt >= TARGET_REALTIME_N : undefined)} concurrent live 720p recordings in real time: engine ${engineRt} (target ≥ ${TARGET_REALTIME_N})`,
     `- ${pass(loop === undefined ? undefined : loop < TARGET_LOOP_P99_MS)} event-loop delay p99 at N=${TARGET_LOOP_N}: ${fixed(loop ?? Number.NaN, 1)} ms (target < ${TARGET_LOOP_P99_MS} ms)`,
@@ -647,9 +725,16 @@ function report(results: PhaseResult[], header: string[]): string {
             (r.pss.total / 2 ** 20 - r.baselinePssMB) / r.n,
             2,
           )} MB per added recording; V8 heap used ${fixed(r.heapMB ?? Number.NaN, 1)} MB`;
+    const calls = r.syscalls
+      ? `; syscalls / stream-s: ${fixed(perStreamSecond(r), 1)} (${NAMED_SYSCALLS.filter(
+          (name) => (r.syscalls!.byName[name] ?? 0) > 0,
+        )
+          .map((name) => `${name} ${fixed(perStreamSecond(r, name), 1)}`)
+          .join(', ')}; ${r.syscalls.tool}, ${fixed(r.syscalls.seconds, 0)} s)`
+      : '';
     return (
       `- ${r.side} N=${r.n}${r.attempt > 1 ? ' (again)' : ''}: CPU s / stream-min: ${cpu} ` +
-      `(kernel ${Math.round(r.systemShare * 100)}%); PSS / stream: ${mem}${base}`
+      `(kernel ${Math.round(r.systemShare * 100)}%); PSS / stream: ${mem}${base}${calls}`
     );
   });
   lines.push('', 'Where it goes:', '', ...detailRows);

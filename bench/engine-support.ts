@@ -20,6 +20,8 @@ export interface ChildConfig {
   segmentSeconds: number;
   /** monitorEventLoopDelay resolution. */
   resolutionMs: number;
+  /** `new Recorder(options)` of every recording (`--recorder-option`; empty: the defaults). */
+  recorderOptions: Record<string, number>;
 }
 
 /** One finished segment as the recording's owner saw it: wall-clock close time and media length. */
@@ -238,7 +240,7 @@ async function childPids(): Promise<number[]> {
       if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid)
         pids.push(Number(entry));
     } catch {
-      // gone meanwhile
+      // gone meanwhile, or not ours to read
     }
   }
   return pids;

@@ -15,7 +15,7 @@ import {
   type RecorderStartOptions,
   type SegmentEvent,
 } from '@recfleet/engine-binding';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { decodePlaylist, probeSegment } from '../src/harness/media-check.js';
 
 export interface Workspace {
@@ -77,8 +77,8 @@ export interface RecordingLog {
 /** Tests of the idle path need not wait the contract's 5 s minimum each. */
 export const TEST_RECORDER_OPTIONS: RecorderOptions = { minIdleSeconds: 0.5 };
 
-export function record(options: RecorderStartOptions): RecordingLog {
-  const recorder = new Recorder(TEST_RECORDER_OPTIONS);
+export function record(options: RecorderStartOptions, recorderOptions: RecorderOptions = {}): RecordingLog {
+  const recorder = new Recorder({ ...TEST_RECORDER_OPTIONS, ...recorderOptions });
   const log: RecordingLog = {
     recorder,
     options,
@@ -411,4 +411,19 @@ export async function decodePlaylistAsync(
 ): Promise<{ errors: string; exitCode: number | null }> {
   const r = await runToolAsync('ffmpeg', ['-nostdin', '-v', 'error', '-i', playlist, '-f', 'null', '-']);
   return { errors: r.stderr, exitCode: r.status };
+}
+
+/**
+ * Every segment decodes without an error, starts with a video keyframe and has both streams, and the
+ * recording's playlist decodes whole.
+ */
+export async function expectCleanRecording(log: RecordingLog): Promise<void> {
+  for (const v of probeSegments(log.segments)) {
+    expect(v.errors, v.path).toBe('');
+    expect(v.firstVideoFrameIsKey, v.path).toBe(true);
+    expect(v.streams, v.path).toEqual(expect.arrayContaining(['video', 'audio']));
+  }
+  const { errors, exitCode } = await checkPlaylist(log.options.outputDir, log.segments);
+  expect(errors).toBe('');
+  expect(exitCode).toBe(0);
 }

@@ -8,6 +8,7 @@ extern "C" {
 
 #include "counters.h"
 #include "recorder_object.h"
+#include "tls_session.h"
 
 namespace recfleet {
 
@@ -40,6 +41,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   avformat_network_init();
   exports.Set("NativeRecorder", RecorderObject::Define(env));
   exports.Set("counters", Napi::Function::New(env, GetCounters));
+  // Whether this build reads rtmps:// itself (it was built with GnuTLS): src/native-options.ts asks.
+  exports.Set("rtmpsReader", Napi::Boolean::New(env, TlsSession::Available()));
   return exports;
 }
 }  // namespace

@@ -57,6 +57,17 @@ std::vector<std::pair<std::string, std::string>> RequireStringMap(const Napi::Ob
   return out;
 }
 
+// SOURCE_READERS in src/loader.ts.
+SourceReader RequireReader(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  const std::string name = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  if (name == "libavformat") return SourceReader::kLibavformat;
+  if (name == "rtmp") return SourceReader::kRtmp;
+  if (name == "udp") return SourceReader::kUdp;
+  if (name == "rtp") return SourceReader::kRtp;
+  Refuse(o, key, "one of libavformat, rtmp, udp, rtp");
+}
+
 // The field names are those of NativeStartOptions in src/loader.ts.
 RecordingOptions ReadOptions(const Napi::Object& o) {
   RecordingOptions opts;
@@ -77,6 +88,10 @@ RecordingOptions ReadOptions(const Napi::Object& o) {
   opts.read_timeout_ms = RequireInteger(o, "readTimeoutMs");
   opts.min_connect_attempt_ms = RequireInteger(o, "minConnectAttemptMs");
   opts.heap_trim_interval_ms = RequireInteger(o, "heapTrimIntervalMs");
+  opts.read.reader = RequireReader(o, "sourceReader");
+  opts.read.buffer_bytes = RequireInteger(o, "readBufferBytes");
+  opts.read.low_water_bytes = RequireInteger(o, "readLowWaterBytes");
+  opts.read.poll_interval_ms = RequireInteger(o, "readPollIntervalMs");
   opts.reconnect.initial_delay_ms = RequireInteger(o, "reconnectInitialDelayMs");
   opts.reconnect.max_delay_ms = RequireInteger(o, "reconnectMaxDelayMs");
   opts.reconnect.backoff_factor = RequireNumber(o, "reconnectBackoffFactor");

@@ -7,6 +7,7 @@ extern "C" {
 }
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,8 @@ extern "C" {
 #include "counters.h"
 #include "generated/vocabulary.h"
 #include "memory_release.h"
+#include "rtmp_flv_input.h"
+#include "udp_ts_input.h"
 
 namespace recfleet {
 
@@ -33,11 +36,15 @@ std::string AvErr(int err) {
 RecordingLoop::RecordingLoop(RecordingOptions options, EmitFn emit)
     : o_(std::move(options)),
       emit_(std::move(emit)),
+      // Without it (no file descriptor left) a stop is still seen, one poll interval later.
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       supervisor_(o_.reconnect, o_.is_file),
       reporter_(o_.reports, emit_),
       cutter_(o_, emit_) {}
 
-RecordingLoop::~RecordingLoop() = default;
+RecordingLoop::~RecordingLoop() {
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
 
 int64_t RecordingLoop::NowMs() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -75,7 +82,7 @@ void RecordingLoop::RequestStop() {
     std::lock_guard<std::mutex> lock(wake_mutex_);
     stop_.store(true);
   }
-  wake_.notify_all();
+  Wake();
 }
 
 void RecordingLoop::RequestCancel() {
@@ -83,7 +90,16 @@ void RecordingLoop::RequestCancel() {
     std::lock_guard<std::mutex> lock(wake_mutex_);
     cancel_.store(true);
   }
+  Wake();
+}
+
+void RecordingLoop::Wake() {
   wake_.notify_all();
+  if (wake_fd_ >= 0) {
+    const uint64_t one = 1;
+    ssize_t ignored = ::write(wake_fd_, &one, sizeof one);  // only fails when the counter is full
+    (void)ignored;
+  }
 }
 
 // Never sleeps past the idle limit: the idle exit should come on time, not one backoff later.
@@ -153,12 +169,34 @@ AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr) {
   // playing an unpublished stream) must not hold the recording past maxIdleSeconds.
   deadline_ms_.store(NowMs() + std::max<int64_t>(o_.min_connect_attempt_ms,
                                                  std::min<int64_t>(o_.connect_timeout_ms, IdleLeftMs())));
-  int ret = avformat_open_input(&ic, o_.source_url.c_str(), nullptr, &opts);
+  int ret = 0;
+  std::string detail;
+  // One of the engine's own readers joins the source; the demuxer reads its stream through ic->pb, so
+  // probing and everything after it is the same as behind libavformat's own protocol.
+  if (o_.read.reader == SourceReader::kRtmp) {
+    input_ = std::make_unique<RtmpFlvInput>(o_.read, ic->interrupt_callback, wake_fd_);
+  } else if (o_.read.reader == SourceReader::kUdp || o_.read.reader == SourceReader::kRtp) {
+    input_ = std::make_unique<UdpTsInput>(o_.read, ic->interrupt_callback, wake_fd_,
+                                          o_.read.reader == SourceReader::kRtp);
+  }
+  if (input_) {
+    ret = input_->Open(o_.source_url, &detail);
+    if (ret == kReadWithLibavformat) {
+      input_.reset();  // its sockets closed, so that libavformat can bind the same ports
+      ret = 0;
+    } else if (ret < 0) {
+      avformat_free_context(ic);
+    } else {
+      ic->pb = input_->avio();
+    }
+  }
+  if (ret >= 0) ret = avformat_open_input(&ic, o_.source_url.c_str(), nullptr, &opts);
   av_dict_free(&opts);
   if (ret < 0) {
     deadline_ms_.store(0);
+    input_.reset();
     *averr = ret;
-    *failure = "cannot open source: " + AvErr(ret);
+    *failure = "cannot open source: " + AvErr(ret) + (detail.empty() ? "" : " (" + detail + ")");
     return nullptr;  // avformat_open_input frees ic on failure
   }
   emit_(EventJson(events::kJoined).boolean("rejoin", supervisor_.joined_before()).done());
@@ -169,10 +207,16 @@ AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr) {
   if (ret < 0) {
     *averr = ret;
     *failure = "cannot read stream info: " + AvErr(ret);
-    avformat_close_input(&ic);
+    CloseSource(&ic);
     return nullptr;
   }
   return ic;
+}
+
+// The format context first: it reads through input_'s AVIOContext until it is closed.
+void RecordingLoop::CloseSource(AVFormatContext** ic) {
+  avformat_close_input(ic);
+  input_.reset();
 }
 
 bool RecordingLoop::SetupStreams(AVFormatContext* ic, StreamSelection* selection) {
@@ -355,7 +399,7 @@ void RecordingLoop::RunLoop() {
       }
       outcome = ReadLoop(ic, selection);
     }
-    avformat_close_input(&ic);
+    CloseSource(&ic);
     const ReadOutcomeRule& rule = RuleFor(outcome);
     if (rule.next == AfterRead::kFinish) Finish(rule.stop_reason);
     if (rule.next != AfterRead::kRejoin) return;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "read_outcome.h"
 #include "reconnect_supervisor.h"
 #include "recording_options.h"
+#include "source_input.h"
 #include "segment_cutter.h"
 #include "stream_selection.h"
 
@@ -37,6 +39,7 @@ class RecordingLoop {
 
  private:
   void RunLoop();
+  void Wake();
   bool CheckOutputDir();
   bool Stopping() const { return stop_.load() || cancel_.load(); }
   int64_t NowMs() const;
@@ -46,6 +49,7 @@ class RecordingLoop {
   int64_t IdleLeftMs() const;
   void SleepInterruptible(int64_t ms);
   AVFormatContext* OpenSource(std::string* failure, int* averr);
+  void CloseSource(AVFormatContext** ic);
   bool SetupStreams(AVFormatContext* ic, StreamSelection* selection);
   ReadOutcome ReadLoop(AVFormatContext* ic, const StreamSelection& selection);
   std::optional<ReadOutcome> ReadPacket(AVFormatContext* ic, const StreamSelection& selection, AVPacket* pkt);
@@ -61,10 +65,13 @@ class RecordingLoop {
   std::atomic<int64_t> deadline_ms_{0};  // for InterruptCallback; 0: none
   std::mutex wake_mutex_;
   std::condition_variable wake_;  // ends a backoff wait at stop or cancel
+  int wake_fd_ = -1;               // an eventfd, readable from stop or cancel on: ends a socket wait
 
   ReconnectSupervisor supervisor_;
   FailureReporter reporter_;
   SegmentCutter cutter_;
+  // The engine's own reader of the open source, when the options chose one.
+  std::unique_ptr<SourceInput> input_;
   KeyframeGate gate_;
   int64_t last_media_ms_ = 0;
   bool ever_received_ = false;

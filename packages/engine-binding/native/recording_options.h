@@ -32,6 +32,22 @@ struct ReportPolicy {
   int64_t corrupt_report_interval_ms;
 };
 
+// Which code reads the source (src/native-options.ts decides it from the URL).
+enum class SourceReader {
+  kLibavformat,  // avformat_open_input on the URL: every protocol libavformat has
+  kRtmp,         // rtmp(s)://: the engine's buffered RTMP client (rtmp_play_session.h) into the FLV demuxer
+  kUdp,          // udp://: batched datagram reads (udp_ts_input.h) into the MPEG-TS demuxer
+  kRtp,          // rtp:// of MPEG-TS: the same, with the RTP headers taken off
+};
+
+// How the engine's own readers use the socket (buffered_socket.h).
+struct ReadPolicy {
+  SourceReader reader;
+  int64_t buffer_bytes;      // one receive takes up to this much
+  int64_t low_water_bytes;   // once media flows, sleep until this much has arrived (SO_RCVLOWAT); 0: off
+  int64_t poll_interval_ms;  // the longest wait between two looks at stop/cancel and the deadlines
+};
+
 struct RecordingOptions {
   std::string source_url;
   std::string output_dir;
@@ -50,6 +66,7 @@ struct RecordingOptions {
   int64_t read_timeout_ms;
   int64_t min_connect_attempt_ms;
   int64_t heap_trim_interval_ms;
+  ReadPolicy read;
   ReconnectPolicy reconnect;
   ReportPolicy reports;
   TimelinePolicy timeline;

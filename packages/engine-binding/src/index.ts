@@ -22,6 +22,7 @@ export {
 } from './start-options.js';
 export {
   counters,
+  nativeReaders,
   Recorder,
   type FatalErrorEvent,
   type FinalEvent,

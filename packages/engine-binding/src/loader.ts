@@ -41,6 +41,14 @@ export interface NativeStartOptions {
   connectTimeoutMs: number;
   readTimeoutMs: number;
   minConnectAttemptMs: number;
+  /** Which code reads the source (native-options.ts decides; native/recording_options.h SourceReader). */
+  sourceReader: SourceReader;
+  /** The engine's own reader: bytes one receive takes (0 with libavformat's reader). */
+  readBufferBytes: number;
+  /** The engine's own reader: once media flows, sleep until this many bytes are there (0: off). */
+  readLowWaterBytes: number;
+  /** The engine's own reader: the longest wait on the socket between looks at stop and deadlines. */
+  readPollIntervalMs: number;
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;
   reconnectBackoffFactor: number;
@@ -53,6 +61,13 @@ export interface NativeStartOptions {
   clockJumpForwardSeconds: number;
 }
 
+/**
+ * `libavformat`: avformat_open_input on the URL; `rtmp`: the engine's buffered RTMP client (rtmp:// and
+ * rtmps://); `udp` and `rtp`: the engine's batched datagram reader (udp://, and rtp:// of MPEG-TS).
+ */
+export const SOURCE_READERS = ['libavformat', 'rtmp', 'udp', 'rtp'] as const;
+export type SourceReader = (typeof SOURCE_READERS)[number];
+
 export interface NativeRecorderInstance {
   start(options: NativeStartOptions): void;
   stop(): void;
@@ -63,6 +78,8 @@ export interface NativeRecorderInstance {
 export interface NativeAddon {
   NativeRecorder: new (onEvent: (json: string) => void) => NativeRecorderInstance;
   counters(): NativeCounters;
+  /** The addon reads rtmps:// itself (built with GnuTLS); otherwise libavformat does. */
+  rtmpsReader: boolean;
 }
 
 let addon: NativeAddon | undefined;

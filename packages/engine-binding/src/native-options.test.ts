@@ -55,6 +55,40 @@ describe('the options the addon receives', () => {
     expect(native({ streamTypes: 'audio' })).toMatchObject({ wantAudio: true, wantVideo: false });
   });
 
+  it('choose the reader per source: the buffered RTMP client for rtmp(s)://, libavformat for the rest', () => {
+    const reader = (sourceUrl: string, policy: object = {}, rtmps = true): string =>
+      nativeStartOptions(resolveStartOptions({ ...valid, sourceUrl }), resolveRecorderOptions(policy), {
+        rtmps,
+      }).sourceReader;
+    expect(reader('rtmp://h/live/room?sign=1-abc')).toBe('rtmp');
+    expect(reader('rtmps://h/live/room')).toBe('rtmp');
+    // A build without GnuTLS leaves rtmps:// to libavformat.
+    expect(reader('rtmps://h/live/room', {}, false)).toBe('libavformat');
+    // Credentials in the user-info are for libavformat's Adobe/Limelight authentication.
+    expect(reader('rtmp://user:secret@h/live/room')).toBe('libavformat');
+    expect(reader('rtmp://h/live/room', { rtmpReadBufferBytes: 0 })).toBe('libavformat');
+    // Plain udp:// (any address, or an IPv4 host or multicast group) is read in batches by the engine;
+    // options and names stay with libavformat.
+    for (const url of ['udp://@:1234', 'udp://:1234', 'udp://239.1.1.1:5000'])
+      expect(reader(url)).toBe('udp');
+    expect(reader('udp://@:1234?localaddr=10.0.0.2')).toBe('libavformat');
+    expect(reader('udp://host.example:1234')).toBe('libavformat');
+    expect(reader('udp://@:1234', { udpReadBufferBytes: 0 })).toBe('libavformat');
+    expect(reader('rtp://@:5004')).toBe('rtp');
+    expect(reader('rtp://127.0.0.1:5004')).toBe('rtp');
+    expect(reader('rtp://@:5004', { udpReadBufferBytes: 0 })).toBe('libavformat');
+    const rtp = nativeStartOptions(
+      resolveStartOptions({ ...valid, sourceUrl: 'rtp://@:5004' }),
+      resolveRecorderOptions(),
+    );
+    expect(rtp.readBufferBytes).toBe(RECORDER_OPTION_RULES.udpReadBufferBytes.default);
+    for (const url of ['srt://h:9000', 'rtsp://h/cam', 'http://h/live.m3u8', '/media/in.ts']) {
+      expect(reader(url)).toBe('libavformat');
+    }
+    const n = native({}, { rtmpReadBufferBytes: 8192, rtmpLowWaterBytes: 65536, readPollIntervalMs: 50 });
+    expect(n).toMatchObject({ readBufferBytes: 8192, readLowWaterBytes: 8192, readPollIntervalMs: 50 });
+  });
+
   // The C++ keeps no default of its own: each field must arrive, with its type.
   it.each(Object.keys(native()))('are refused by the addon without %s, or with it mistyped', (key) => {
     const complete = native() as unknown as Record<string, unknown>;

@@ -1,4 +1,4 @@
-import type { NativeStartOptions } from './loader.js';
+import type { NativeStartOptions, SourceReader } from './loader.js';
 import type { RecorderPolicy } from './recorder-options.js';
 import type { ResolvedStartOptions } from './start-options.js';
 
@@ -7,8 +7,14 @@ import type { ResolvedStartOptions } from './start-options.js';
  * source (how long to probe, RTSP over TCP, whether an end of input ends the recording) is made here, so
  * the C++ only carries them out.
  */
-export function nativeStartOptions(start: ResolvedStartOptions, policy: RecorderPolicy): NativeStartOptions {
+export function nativeStartOptions(
+  start: ResolvedStartOptions,
+  policy: RecorderPolicy,
+  /** What the loaded addon can read itself besides rtmp:// (NativeAddon.rtmpsReader). */
+  addon: { rtmps: boolean } = { rtmps: false },
+): NativeStartOptions {
   const isFile = start.scheme === 'file';
+  const sourceReader = readerFor(start, policy, addon);
   const probeSeconds = isFile ? policy.fileProbeSeconds : policy.liveProbeSeconds;
   return {
     sourceUrl: start.sourceUrl,
@@ -34,6 +40,16 @@ export function nativeStartOptions(start: ResolvedStartOptions, policy: Recorder
     connectTimeoutMs: Math.trunc(start.connectTimeoutSeconds * 1000),
     readTimeoutMs: Math.trunc(start.readTimeoutSeconds * 1000),
     minConnectAttemptMs: policy.minConnectAttemptMs,
+    sourceReader,
+    readBufferBytes:
+      sourceReader === 'rtmp'
+        ? policy.rtmpReadBufferBytes
+        : sourceReader === 'udp' || sourceReader === 'rtp'
+          ? policy.udpReadBufferBytes
+          : 0,
+    // A mark above what one receive can take would never be reached.
+    readLowWaterBytes: Math.min(policy.rtmpLowWaterBytes, policy.rtmpReadBufferBytes),
+    readPollIntervalMs: policy.readPollIntervalMs,
     reconnectInitialDelayMs: policy.reconnectInitialDelayMs,
     reconnectMaxDelayMs: policy.reconnectMaxDelayMs,
     reconnectBackoffFactor: policy.reconnectBackoffFactor,
@@ -45,4 +61,47 @@ export function nativeStartOptions(start: ResolvedStartOptions, policy: Recorder
     clockJumpBackSeconds: policy.clockJumpBackSeconds,
     clockJumpForwardSeconds: policy.clockJumpForwardSeconds,
   };
+}
+
+/**
+ * Which code reads the source. rtmp:// and rtmps:// go through the engine's buffered RTMP client (a few
+ * large reads a second instead of libavformat's ~900 small ones for RTMP, ~300 for RTMPS, whose TLS layer
+ * also holds the system's CA store per connection: 7.6 MB a stream; docs/benchmarks.md, "Read path"),
+ * except where libavformat's client does more than play: a URL with user-info (it answers Adobe and
+ * Limelight authentication challenges with them). rtmps:// needs an addon built with GnuTLS; without it,
+ * libavformat reads it. `rtmpReadBufferBytes: 0` turns the client off. Plain udp:// goes through the
+ * engine's batched datagram reader (~25 system calls a second instead of ~700: libavformat's UDP thread
+ * receives and signals per datagram), and so does rtp:// of MPEG-TS (~1000 instead); `udpReadBufferBytes:
+ * 0` turns it off for both.
+ */
+function readerFor(
+  start: ResolvedStartOptions,
+  policy: RecorderPolicy,
+  addon: { rtmps: boolean },
+): SourceReader {
+  if (start.scheme === 'udp' || start.scheme === 'rtp') {
+    return policy.udpReadBufferBytes > 0 && plainDatagramUrl(start.sourceUrl) ? start.scheme : 'libavformat';
+  }
+  const ours = start.scheme === 'rtmp' || (start.scheme === 'rtmps' && addon.rtmps);
+  if (!ours || policy.rtmpReadBufferBytes === 0) return 'libavformat';
+  return hasUserInfo(start.sourceUrl) ? 'libavformat' : 'rtmp';
+}
+
+/**
+ * udp:// and rtp:// read by the engine: `<scheme>://@:port`, `<scheme>://:port`, `<scheme>://<IPv4
+ * address>:port` (a multicast group is joined). Options (`?localaddr=`, `?sources=`, `?fifo_size=`…) and
+ * host names or IPv6 are libavformat's to handle; so is an rtp:// stream that turns out not to carry
+ * MPEG-TS (the engine hands it over at the first packet).
+ */
+function plainDatagramUrl(url: string): boolean {
+  return /^(udp|rtp):\/\/@?(\d{1,3}(\.\d{1,3}){3})?:\d{1,5}\/?$/i.test(url);
+}
+
+function hasUserInfo(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username !== '' || u.password !== '';
+  } catch {
+    return false;
+  }
 }

@@ -123,6 +123,38 @@ export const RECORDER_OPTION_RULES = {
     description:
       "freed heap (the stream probe's decoder buffers) is returned to the kernel at most once per this interval, across the process",
   },
+  rtmpReadBufferBytes: {
+    min: 0,
+    max: 16 * 1024 * 1024,
+    integer: true,
+    default: 64 * 1024,
+    description:
+      "rtmp:// sources are read by the engine's buffered RTMP client, one receive taking up to this many bytes; 0 reads them with libavformat's client instead (one small read, each after a poll, per chunk header field: ~900 system calls a second for a 3 Mbit/s stream). At least 4096 when not 0",
+  },
+  rtmpLowWaterBytes: {
+    min: 0,
+    max: 16 * 1024 * 1024,
+    integer: true,
+    default: 56 * 1024,
+    description:
+      'once its media flows, the RTMP client sleeps until this many bytes have arrived (SO_RCVLOWAT) or readPollIntervalMs has passed, so that a stream costs a few large reads a second; 0 wakes it for every segment the server sends. Above rtmpReadBufferBytes it counts as that',
+  },
+  udpReadBufferBytes: {
+    min: 0,
+    max: 16 * 1024 * 1024,
+    integer: true,
+    default: 64 * 1024,
+    description:
+      "udp:// sources (and rtp:// of MPEG-TS) are read on the recording's own thread, in batches of datagrams (recvmmsg) into this many bytes, one batch per readPollIntervalMs once the socket is empty; 0 reads them with libavformat's UDP protocol instead (a thread of its own per source, one recvfrom and one wake-up per datagram, a 5 MiB buffer). At least 4096 when not 0",
+  },
+  readPollIntervalMs: {
+    min: 10,
+    max: 200,
+    integer: true,
+    default: 200,
+    description:
+      "the engine's own source readers wait on their socket at most this long at a time before reading what is there and looking at the read and connect deadlines again (stop and cancel wake them at once); a udp:// source is read once per interval",
+  },
 } as const satisfies Record<string, NumberRule & { default: number }>;
 
 export type RecorderOptionName = keyof typeof RECORDER_OPTION_RULES;
@@ -146,5 +178,13 @@ export function resolveRecorderOptions(input: unknown = {}): RecorderPolicy {
       policy.reconnectMaxDelayMs,
     );
   }
+  for (const name of ['rtmpReadBufferBytes', 'udpReadBufferBytes'] as const) {
+    if (policy[name] > 0 && policy[name] < MIN_READ_BUFFER_BYTES) {
+      throw invalidOption(name, `0 or a number of at least ${MIN_READ_BUFFER_BYTES}`, policy[name]);
+    }
+  }
   return policy;
 }
+
+/** A receive buffer smaller than this would hold less than one RTMP chunk or two datagrams of most sources. */
+const MIN_READ_BUFFER_BYTES = 4096;

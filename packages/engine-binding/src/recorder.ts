@@ -151,7 +151,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.sourceUrl = resolved.sourceUrl;
     try {
       const native = new addon.NativeRecorder((json) => this.onNativeEvent(json));
-      native.start(nativeStartOptions(resolved, this.policy));
+      native.start(nativeStartOptions(resolved, this.policy, { rtmps: addon.rtmpsReader }));
       this.native = native;
     } catch (err) {
       // Resource exhaustion (no thread, no thread-safe function), or a TypeError for a native field
@@ -315,6 +315,14 @@ function segmentEvent(raw: Record<string, unknown>, recordingId: string): Segmen
 /** Process-wide engine counters (active recorders, threads, bytes and packets), for admission and metrics. */
 export function counters(): NativeCounters {
   return loadAddon().counters();
+}
+
+/**
+ * The sources this build of the addon reads with its own buffered client rather than libavformat's:
+ * rtmp:// always, rtmps:// when it was built with GnuTLS (libgnutls28-dev / gnutls-devel).
+ */
+export function nativeReaders(): { rtmp: boolean; rtmps: boolean } {
+  return { rtmp: true, rtmps: loadAddon().rtmpsReader };
 }
 
 /** Native codes are checked against the list the addon may emit: callers switch on them exhaustively. */
