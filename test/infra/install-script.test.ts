@@ -56,7 +56,7 @@ describe('install-worker.sh', () => {
     expect(rpm.status, rpm.out).toBe(0);
     expect(rpm.out).toContain('epel-release');
     expect(rpm.out).toContain('rpmfusion-free-release');
-    expect(rpm.out).toMatch(/dnf install -y ffmpeg ffmpeg-devel pkgconf-pkg-config gcc-c\+\+/);
+    expect(rpm.out).toMatch(/dnf install -y ffmpeg ffmpeg-devel gnutls-devel pkgconf-pkg-config gcc-c\+\+/);
     expect(install(['--dry-run', '--os', 'plan9']).status).toBe(1);
   });
 
