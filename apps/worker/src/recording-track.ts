@@ -21,6 +21,7 @@ import {
 } from '@recfleet/storage';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { recorderDurationLimit } from './recording-limits.js';
 import { RedisSegmentIndex } from './redis-segment-index.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -194,8 +195,10 @@ export class RecordingTrack {
       this.report('recorder_failure', { code: e.code, message: redactText(e.message), counts: e.counts }),
     );
     const startSequence = this.nextSequence;
+    const limit = recorderDurationLimit(options.maxDurationSeconds, startSequence, options.segmentSeconds ?? 1);
     recorder.start({
       ...options,
+      ...(limit !== undefined ? { maxDurationSeconds: limit } : {}),
       outputDir: this.outputDir,
       startSequence,
       discontinuity: startSequence > 0,

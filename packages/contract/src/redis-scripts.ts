@@ -12,7 +12,7 @@ export const REDIS_SCRIPTS = {
   releaseActiveRecording: 1,
   claimRecording: 1,
   reserveSegment: 2,
-  addSegment: 2,
+  addSegment: 3,
   renewLock: 1,
   releaseLock: 1,
   requestControl: 1,
