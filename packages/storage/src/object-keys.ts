@@ -22,8 +22,8 @@ export { decodeChannelFromKey, encodeChannelForKey };
 export const SEQUENCE_DIGITS = 6;
 
 /**
- * The last sequence number a track's segments may have (999,999): a track that reaches it ends (see
- * LONGEST_RECORDING in the README). The longest recording, 7 days (the contract's
+ * The last sequence number a track's segments may have (999,999): a track that would pass it ends
+ * (`max_duration`, see the README's longest recording). The longest recording, 7 days (the contract's
  * MAX_DURATION_SECONDS_RULE.max), needs at most 604,800 of them at the shortest segments (1 s).
  */
 export const LAST_SEQUENCE = 10 ** SEQUENCE_DIGITS - 1;
