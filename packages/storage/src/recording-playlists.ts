@@ -71,6 +71,8 @@ export class RecordingPlaylists {
   private completeListed = { segments: 0, seconds: 0 };
   /** Another writer may have replaced the complete playlist: rewrite it with the next segment. */
   private completeStale = false;
+  /** A late writer delivered segments its playlists do not list yet (see afterSegment). */
+  private lateRebuildDue = false;
   readonly writes: PlaylistWrite[] | undefined;
 
   constructor(
@@ -103,12 +105,15 @@ export class RecordingPlaylists {
   }
 
   /**
-   * After a delivered segment: the live playlist, and the complete one when it is due. Rejects with the
-   * store's error (the caller retries; every attempt renders anew).
+   * After a delivered segment: the live playlist, and the complete one when it is due. A late writer
+   * rebuilds both from the whole index, once its queue is through (`moreQueued` false): spool recovery
+   * of many segments reads the index once, not once per segment. Rejects with the store's error (the
+   * caller retries; every attempt renders anew).
    */
-  async afterSegment(): Promise<void> {
+  async afterSegment(moreQueued = false): Promise<void> {
     if (this.late || !this.timeline) {
-      await this.rebuild(false);
+      this.lateRebuildDue = true;
+      if (!moreQueued) await this.lateRebuild();
       return;
     }
     const t = this.timeline;
@@ -138,6 +143,16 @@ export class RecordingPlaylists {
     }
     if (fresh) await this.writeFromView(true);
     else await this.rebuild(ended);
+  }
+
+  /**
+   * What a late writer still owes the playlists, written even when it is not to finish them
+   * (`finish({ writePlaylist: false })` of a fenced session): its delivered segments must be listed.
+   */
+  async lateRebuild(): Promise<void> {
+    if (!this.lateRebuildDue) return;
+    await this.rebuild(false);
+    this.lateRebuildDue = false;
   }
 
   /** Puts the live playlist (and the complete one), then checks that the index did not move meanwhile. */

@@ -106,6 +106,8 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
   private readonly missing: number[] = [];
   private readonly backedUp: number[] = [];
   private chain: Promise<void> = Promise.resolve();
+  /** Segments added and not yet through `deliver`. */
+  private queued = 0;
   private progressState = {
     segmentsTotal: 0,
     segmentsUploaded: 0,
@@ -142,7 +144,8 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
     this.progressState.segmentsTotal += 1;
     this.progressState.bytesTotal += segment.bytes;
     const closedAt = Date.now();
-    this.chain = this.chain.then(() => this.deliver(segment, closedAt));
+    this.queued += 1;
+    this.chain = this.chain.then(() => this.deliver(segment, closedAt)).finally(() => (this.queued -= 1));
   }
 
   progress(): UploadProgress {
@@ -158,6 +161,13 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
   async finish(options: { endList?: boolean; writePlaylist?: boolean } = {}): Promise<UploadOutcome> {
     await this.chain;
     let playlistWritten = false;
+    if (options.writePlaylist === false) {
+      // Not this writer's playlists to finish, but the segments it delivered late must be listed (from
+      // the whole index, which is safe for any writer, fenced or not).
+      await this.withRetry(PLAYLIST_SEQUENCE, this.retry.attempts, () => this.playlists.lateRebuild()).catch(
+        (err: unknown) => (this.lastError = describeStorageFailure(err)),
+      );
+    }
     if (!this.fenced && options.writePlaylist !== false) {
       try {
         await this.withRetry(PLAYLIST_SEQUENCE, this.retry.attempts, () =>
@@ -198,7 +208,9 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
       if (primary) {
         await this.record(segment, 'primary', key, primary.md5);
         try {
-          await this.withRetry(segment.sequence, this.retry.attempts, () => this.playlists.afterSegment());
+          await this.withRetry(segment.sequence, this.retry.attempts, () =>
+            this.playlists.afterSegment(this.queued > 1),
+          );
         } catch (err) {
           // The segment is safe in the primary; the playlists catch up with the next one or at finish.
           this.lastError = describeStorageFailure(err);
