@@ -111,15 +111,20 @@ export class EventTap {
 /**
  * Deletes finished segments from the local store once they are `olderThanMs` old (long after the
  * uploader verified them), so that a long run of hundreds of streams does not fill the disk. The
- * playlists stay.
+ * playlists stay. `isSegment` says which files are segments (s3rver keeps each object in files of
+ * its own, `<key>._S3rver_object` and beside it).
  */
-export function sweepSegments(root: string, olderThanMs: number): () => Promise<void> {
+export function sweepSegments(
+  root: string,
+  olderThanMs: number,
+  isSegment: (name: string) => boolean = (name) => name.endsWith('.ts'),
+): () => Promise<void> {
   let sweeping = true;
   const loop = (async () => {
     while (sweeping) {
       const now = Date.now();
       for (const name of await readdir(root).catch(() => [] as string[])) {
-        if (!name.endsWith('.ts')) continue;
+        if (!isSegment(name)) continue;
         const path = join(root, name);
         const info = await stat(path).catch(() => undefined);
         if (info && now - info.mtimeMs > olderThanMs) await unlink(path).catch(() => undefined);

@@ -44,13 +44,12 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, unlink } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ChannelServer, ManagedProcess } from '@recfleet/embedded';
+import { ManagedProcess } from '@recfleet/embedded';
 import {
   CLK_TCK,
-  channelServerPid,
   Cleanup,
+  EngineChild,
   coresBetween,
   describeSource,
   encodeSource,
@@ -64,11 +63,11 @@ import {
   RETRY_OTHERS_CORES,
   sampleCpu,
   sleep,
+  startChannels,
   threadTicks,
   total,
+  type Channel,
   type ChildConfig,
-  type ChildToDriver,
-  type DriverToChild,
   type LoopDelay,
   type Pss,
   type SegmentClose,
@@ -151,34 +150,6 @@ const log = (line: string): void => {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Source and channel servers
-
-interface Channel {
-  url: string;
-  serverPid: number;
-  publisherPid: number;
-}
-
-async function startChannels(source: string, cleanup: Cleanup): Promise<Channel[]> {
-  const channels: Channel[] = [];
-  for (let k = 0; k < CHANNEL_SERVERS; k++) {
-    const server = await ChannelServer.start();
-    cleanup.add(`channel server ${k}`, () => server.stop());
-    const serverPid = await channelServerPid(server, cleanup);
-    const name = `src${k}`;
-    const url = server.rtmpUrl(APP, name);
-    const publisher = new ManagedProcess(`publisher ${k}`, 'ffmpeg', [
-      ...['-hide_banner', '-loglevel', 'error', '-nostdin'],
-      ...['-re', '-stream_loop', '-1', '-i', source, '-c', 'copy', '-f', 'flv', url],
-    ]);
-    cleanup.process(publisher, 3000);
-    await server.waitForPublish(APP, name);
-    channels.push({ url, serverPid, publisherPid: publisher.pid! });
-  }
-  return channels;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The two sides
 
 interface WindowReport {
@@ -201,53 +172,8 @@ interface RunningSide {
   threadsBeforeStart?: ReadonlySet<string>;
 }
 
-class EngineChild {
-  readonly proc: ManagedProcess;
-  private readonly inbox: ChildToDriver[] = [];
-  private wake: (() => void) | undefined;
-
-  constructor(n: number) {
-    const main = fileURLToPath(new URL('./engine-bench-child.js', import.meta.url));
-    this.proc = new ManagedProcess(`engine child (N=${n})`, process.execPath, [main], {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...ENGINE_ENV },
-    });
-    this.proc.child.on('message', (m: unknown) => {
-      this.inbox.push(m as ChildToDriver);
-      this.wake?.();
-    });
-    void this.proc.waitExit().then(() => this.wake?.());
-  }
-
-  async request<T extends ChildToDriver['type']>(
-    message: DriverToChild,
-    reply: T,
-    timeoutMs = 60_000,
-  ): Promise<Extract<ChildToDriver, { type: T }>> {
-    this.proc.child.send(message);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.inbox.findIndex((m) => m.type === reply || m.type === 'error');
-      if (i >= 0) {
-        const m = this.inbox.splice(i, 1)[0]!;
-        if (m.type === 'error') throw new Error(`engine child: ${m.message}`);
-        return m as Extract<ChildToDriver, { type: T }>;
-      }
-      if (!this.proc.running) throw new Error(`engine child exited:\n${this.proc.output()}`);
-      if (Date.now() > deadline) throw new Error(`engine child did not answer ${message.type} with ${reply}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 1000);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-}
-
 async function startEngine(n: number, urls: string[], dir: string, cleanup: Cleanup): Promise<RunningSide> {
-  const child = new EngineChild(n);
+  const child = new EngineChild(n, ENGINE_ENV);
   const undo = cleanup.process(child.proc, 30_000);
   const pid = child.proc.pid!;
   const config: ChildConfig = {
@@ -756,7 +682,7 @@ async function main(): Promise<void> {
       flags.source ?? (await encodeSource(work, { ...SOURCE_720P, seconds: SOURCE_SECONDS }, cleanup, log));
     const sourceText = describeSource(source);
     log(`source: ${sourceText}`);
-    const channels = await startChannels(source, cleanup);
+    const channels = await startChannels(source, CHANNEL_SERVERS, APP, cleanup);
     log(`${channels.length} channel server(s) live`);
 
     const results: PhaseResult[] = [];

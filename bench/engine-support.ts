@@ -8,7 +8,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { ManagedProcess, type ChannelServer } from '@recfleet/embedded';
+import { fileURLToPath } from 'node:url';
+import { ChannelServer, ManagedProcess } from '@recfleet/embedded';
 
 // ---------------------------------------------------------------------------------------------
 // Driver ⇄ engine child (IPC messages)
@@ -336,6 +337,90 @@ export async function channelServerPid(server: ChannelServer, cleanup: Cleanup):
   const pid = await childListeningOn(server.port);
   cleanup.watch(pid);
   return pid;
+}
+
+/** One channel server with its publisher: where recordings play the source from. */
+export interface Channel {
+  url: string;
+  serverPid: number;
+  publisherPid: number;
+}
+
+/**
+ * Starts `count` channel servers (node-media-server child processes), each with one FFmpeg publisher
+ * looping `source` (`-re -stream_loop -1 -c copy`) to `/<app>/src<k>`; recordings are spread over them.
+ */
+export async function startChannels(
+  source: string,
+  count: number,
+  app: string,
+  cleanup: Cleanup,
+): Promise<Channel[]> {
+  const channels: Channel[] = [];
+  for (let k = 0; k < count; k++) {
+    const server = await ChannelServer.start();
+    cleanup.add(`channel server ${k}`, () => server.stop());
+    const serverPid = await channelServerPid(server, cleanup);
+    const name = `src${k}`;
+    const url = server.rtmpUrl(app, name);
+    const publisher = new ManagedProcess(`publisher ${k}`, 'ffmpeg', [
+      ...['-hide_banner', '-loglevel', 'error', '-nostdin'],
+      ...['-re', '-stream_loop', '-1', '-i', source, '-c', 'copy', '-f', 'flv', url],
+    ]);
+    cleanup.process(publisher, 3000);
+    await server.waitForPublish(app, name);
+    channels.push({ url, serverPid, publisherPid: publisher.pid! });
+  }
+  return channels;
+}
+
+/**
+ * The engine side's process (bench/engine-bench-child.ts): N native recorders in one Node process, driven
+ * over IPC; `request` sends a message and waits for its reply.
+ */
+export class EngineChild {
+  readonly proc: ManagedProcess;
+  private readonly inbox: ChildToDriver[] = [];
+  private wake: (() => void) | undefined;
+
+  constructor(n: number, env: Record<string, string> = {}) {
+    const main = fileURLToPath(new URL('./engine-bench-child.js', import.meta.url));
+    this.proc = new ManagedProcess(`engine child (N=${n})`, process.execPath, [main], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, ...env },
+    });
+    this.proc.child.on('message', (m: unknown) => {
+      this.inbox.push(m as ChildToDriver);
+      this.wake?.();
+    });
+    void this.proc.waitExit().then(() => this.wake?.());
+  }
+
+  async request<T extends ChildToDriver['type']>(
+    message: DriverToChild,
+    reply: T,
+    timeoutMs = 60_000,
+  ): Promise<Extract<ChildToDriver, { type: T }>> {
+    this.proc.child.send(message);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.inbox.findIndex((m) => m.type === reply || m.type === 'error');
+      if (i >= 0) {
+        const m = this.inbox.splice(i, 1)[0]!;
+        if (m.type === 'error') throw new Error(`engine child: ${m.message}`);
+        return m as Extract<ChildToDriver, { type: T }>;
+      }
+      if (!this.proc.running) throw new Error(`engine child exited:\n${this.proc.output()}`);
+      if (Date.now() > deadline) throw new Error(`engine child did not answer ${message.type} with ${reply}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /**
  * The per-recording upload pipeline against a real S3 server (s3rver), with faults injected by a proxy:
- * the EVENT playlist in the store follows every verified segment, a corrupted body or a lying ETag is
- * detected and retried, and the final playlist conforms (m3u8-parser) and plays (ffmpeg).
+ * the live playlist and (in a recording this short) the EVENT playlist in the store follow every
+ * verified segment, a corrupted body or a lying ETag is detected and retried, and the final playlist
+ * conforms (m3u8-parser) and plays (ffmpeg).
  */
 import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -105,11 +106,17 @@ describe('upload pipeline on S3', () => {
     const s = store(proxy.url);
     const keys = recordingObjectKeys('live1', 'room 1', 'p');
     const uploader = new RecordingUploader(s, keys, { slots: new UploadSlots(2) });
-    const seen: { sequence: number; listed: string[]; ended: boolean }[] = [];
+    const seen: { sequence: number; listed: string[]; live: string[]; ended: boolean }[] = [];
     uploader.on('uploaded', (e) => {
-      void s.get(keys.playlistKey).then((b) => {
+      void Promise.all([s.get(keys.playlistKey), s.get(keys.livePlaylistKey)]).then(([b, l]) => {
         const m = parse(b!.toString('utf8'));
-        seen.push({ sequence: e.sequence, listed: m.segments.map((x) => x.uri), ended: m.endList === true });
+        const live = parse(l!.toString('utf8'));
+        seen.push({
+          sequence: e.sequence,
+          listed: m.segments.map((x) => x.uri),
+          live: live.segments.map((x) => x.uri),
+          ended: m.endList === true || live.endList === true,
+        });
       });
     });
     for (let i = 0; i < sourceSegments.length; i++) {
@@ -128,6 +135,7 @@ describe('upload pipeline on S3', () => {
     for (const view of seen) {
       expect(view.ended).toBe(false);
       expect(view.listed).toContain(keys.segmentName(view.sequence));
+      expect(view.live).toContain(keys.segmentName(view.sequence));
     }
     const final = parse((await s.get(keys.playlistKey))!.toString('utf8'));
     expect(final.endList).toBe(true);

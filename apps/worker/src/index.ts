@@ -3,6 +3,7 @@ export * from './recording-failure.js';
 export * from './recording-record.js';
 export * from './recording-session.js';
 export * from './recording-track.js';
+export * from './redis-segment-index.js';
 export * from './session-lifecycle.js';
 export * from './recording-worker.js';
 export * from './channel-session/channel-directory.js';

@@ -1,5 +1,6 @@
 import { redactUrl, type RecfleetErrorCode } from '@recfleet/contract';
 import { recordingObjectKeys } from '@recfleet/storage';
+import { remainingDuration } from './recording-limits.js';
 import { RecordingTrack, type RecorderFailureReport, type SessionRecorder } from './recording-track.js';
 import {
   SessionLifecycle,
@@ -62,7 +63,7 @@ export class RecordingSession extends SessionLifecycle {
         segmentSeconds: rc.segmentSeconds,
         maxIdleSeconds: rc.maxIdleSeconds,
         streamTypes: rc.streamTypes,
-        ...(rc.maxDurationSeconds !== undefined ? { maxDurationSeconds: rc.maxDurationSeconds } : {}),
+        maxDurationSeconds: remainingDuration(rc.maxDurationSeconds, this.track!.figures().durationSeconds),
       },
       {
         joined: () => {

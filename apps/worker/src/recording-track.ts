@@ -23,6 +23,7 @@ import {
 } from '@recfleet/storage';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { recorderDurationLimit } from './recording-limits.js';
 import { RedisSegmentIndex } from './redis-segment-index.js';
 import type { StorageErrorWatch } from './storage-error-watch.js';
 import type { WorkerMetrics } from './worker-metrics.js';
@@ -232,8 +233,14 @@ export class RecordingTrack {
       hooks.failure?.(e);
     });
     const startSequence = this.nextSequence;
+    const limit = recorderDurationLimit(
+      options.maxDurationSeconds,
+      startSequence,
+      options.segmentSeconds ?? 1,
+    );
     recorder.start({
       ...options,
+      ...(limit !== undefined ? { maxDurationSeconds: limit } : {}),
       outputDir: this.outputDir,
       startSequence,
       discontinuity: startSequence > 0,

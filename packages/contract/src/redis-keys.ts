@@ -37,6 +37,15 @@ export function trackSegmentsKey(keyPrefix: string, recordingId: string, trackId
   return `${recordingRedisKeys(keyPrefix, recordingId).segments}:${trackId}`;
 }
 
+/**
+ * The version of a segment index (a single stream's `segments` or a track's): a string that every index
+ * write replaces (addSegment-3), read by the owner to tell, in one small round trip, whether anyone else
+ * wrote since it last read the index. Beside its index, in the recording's Cluster slot.
+ */
+export function segmentIndexVersionKey(indexKey: string): string {
+  return `${indexKey}:version`;
+}
+
 /** Set of recordings with segments waiting in a backup store. */
 export function backedUpSetKey(keyPrefix: string): string {
   return `${keyPrefix}:backed-up`;

@@ -21,7 +21,7 @@ export const REDIS_SCRIPTS = {
   handOffRecording: 2,
   finishRecording: 2,
   reserveSegment: 2,
-  addSegment: 2,
+  addSegment: 3,
   renewLock: 1,
   releaseLock: 1,
   requestControl: 1,

@@ -1,5 +1,6 @@
 import type { RecordingObjectKeys } from './object-keys.js';
-import { describeStorageFailure, writePlaylist, type StorageFailure } from './recording-uploader.js';
+import { rebuildPlaylists } from './recording-playlists.js';
+import { describeStorageFailure, type StorageFailure } from './recording-uploader.js';
 import type { SegmentIndex } from './segment-index.js';
 import { StorageError, type StorageAdapter } from './storage-adapter.js';
 
@@ -8,13 +9,14 @@ export interface DrainResult {
   moved: number[];
   /** Sequences still only in the backup (the primary is still failing). */
   remaining: number[];
-  /** The playlist in the primary now lists every segment (and ENDLIST when the recording ended). */
+  /** Both playlists in the primary now list every segment (and ENDLIST when the recording ended). */
   playlistWritten: boolean;
   error?: StorageFailure;
 }
 
 /**
- * Moves one recording's backed-up segments to its primary store, then rewrites the playlist there.
+ * Moves one recording's backed-up segments to its primary store, then rewrites its playlists there from
+ * the whole index (rebuildPlaylists).
  * Each segment is copied, verified in the primary (size and MD5), re-indexed as primary, and only then
  * deleted from the backup: a drain interrupted at any point loses nothing and can simply run again.
  */
@@ -68,7 +70,7 @@ export async function drainRecording(args: {
   let playlistWritten = false;
   if (!error) {
     try {
-      await writePlaylist(primary, keys, index, ended);
+      await rebuildPlaylists(primary, keys, index, ended);
       playlistWritten = true;
     } catch (err) {
       error = describeStorageFailure(err);

@@ -5,6 +5,8 @@ export * from './signed-url.js';
 export * from './local-disk-storage.js';
 export * from './retry.js';
 export * from './recording-uploader.js';
+export * from './recording-playlists.js';
+export * from './segment-timeline.js';
 export * from './storage-profiles.js';
 export * from './segment-index.js';
 export * from './secret-ref.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalDiskStorage } from './local-disk-storage.js';
 import { recordingObjectKeys } from './object-keys.js';
-import { writePlaylist } from './recording-uploader.js';
+import { rebuildPlaylists } from './recording-playlists.js';
 import { MemorySegmentIndex, type IndexedSegment } from './segment-index.js';
 import type { PutBody, StorageAdapter } from './storage-adapter.js';
 
@@ -52,11 +52,11 @@ describe('several writers of one playlist', () => {
     // A fenced predecessor delivering a reserved segment late: it renders segments 0-1 and its put
     // stays in flight while the owner adds segment 2 and writes the final playlist.
     const late = holdingNextPlaylistPut(disk);
-    const lateWrite = writePlaylist(late.store, keys, index, false);
+    const lateWrite = rebuildPlaylists(late.store, keys, index, false);
     await new Promise((r) => setTimeout(r, 20));
     await index.put(segment(2));
     await index.markEnded();
-    await writePlaylist(disk, keys, index, true);
+    await rebuildPlaylists(disk, keys, index, true);
     late.release();
     await lateWrite;
 
@@ -70,7 +70,7 @@ describe('several writers of one playlist', () => {
     const index = new MemorySegmentIndex();
     await index.put(segment(0));
     await index.markEnded();
-    await writePlaylist(disk, keys, index, false);
+    await rebuildPlaylists(disk, keys, index, false);
     expect(await readFile(join(dir, keys.playlistKey), 'utf8')).toContain('#EXT-X-ENDLIST');
   });
 });

@@ -7,7 +7,7 @@ import {
   type RecordingOutcome,
 } from '@recfleet/contract';
 import type { RecordingObjectKeys } from './object-keys.js';
-import { renderPlaylist } from './playlist.js';
+import { RecordingPlaylists, type PlaylistWrite } from './recording-playlists.js';
 import { backoffDelay, DEFAULT_RETRY, sleep, type RetryPolicy } from './retry.js';
 import { FencedError, MemorySegmentIndex, type IndexedSegment, type SegmentIndex } from './segment-index.js';
 import { StorageError, type StorageAdapter } from './storage-adapter.js';
@@ -39,13 +39,16 @@ export interface UploadProgress {
 
 export interface UploadOutcome extends UploadProgress {
   /**
-   * `uploaded`: every segment and the final playlist are in the primary store. `backed_up`: some segments
-   * (listed in `backedUp`) are only in the backup store, or the final playlist could not be written yet:
+   * `uploaded`: every segment and the final playlists are in the primary store. `backed_up`: some segments
+   * (listed in `backedUp`) are only in the backup store, or the final playlists could not be written yet:
    * the backup drain completes the delivery later. `failed`: segments are in neither store (`missing`;
    * their spool files are kept).
    */
   outcome: RecordingOutcome | 'failed';
+  /** The complete playlist (see RecordingPlaylists; the live one is `livePlaylistKey`). */
   playlistKey: string;
+  livePlaylistKey: string;
+  /** Both final playlists are in the primary store. */
   playlistWritten: boolean;
   backedUp: number[];
   missing: number[];
@@ -63,17 +66,19 @@ export interface BackupPolicy {
 
 export interface RecordingUploaderOptions {
   retry?: RetryPolicy;
-  /** Durable index of delivered segments; the playlist is always rendered from it. */
+  /** Durable index of delivered segments; the playlists are always rendered from it (or a view of it). */
   index?: SegmentIndex;
   backup?: BackupPolicy;
   /** Host-wide bound on uploads in flight, shared by every recording's uploader. */
   slots?: UploadSlots;
   /** Limit of one put attempt; a slower one counts as failed (STORAGE_TIMEOUT) and is retried. */
   attemptTimeoutMs?: number;
+  /** Keep a list of every playlist put (`playlistWrites`), for benchmarks and tests. */
+  recordPlaylistWrites?: boolean;
 }
 
 export interface UploaderEvents {
-  /** A segment is verified in the primary store and listed in its playlist. */
+  /** A segment is verified in the primary store and listed in its live playlist. */
   uploaded: [{ sequence: number; key: string; bytes: number; latencyMs: number }];
   /** A segment went to the backup store because the primary kept failing. */
   backed_up: [{ sequence: number; key: string; bytes: number; reason: string }];
@@ -85,20 +90,24 @@ export interface UploaderEvents {
 const PLAYLIST_SEQUENCE = -1;
 
 /**
- * Delivers one recording's segments in order and keeps its playlist current in the primary store:
- * after every verified segment the EVENT playlist is rewritten, so the recording plays live from
- * storage, and it only ever lists segments the durable index records as in that store. When the
- * primary keeps failing a segment goes to the backup store instead (nothing is lost; the drain moves
- * it later). A spool file is deleted only after its object was verified in primary or backup.
+ * Delivers one recording's segments in order and keeps its playlists current in the primary store (see
+ * RecordingPlaylists): after every verified segment the live playlist is rewritten, so the recording
+ * plays live from storage, and the complete one follows on a schedule whose cost per segment does not
+ * grow with the recording; both only ever list segments the durable index records as in that store.
+ * When the primary keeps failing a segment goes to the backup store instead (nothing is lost; the drain
+ * moves it later). A spool file is deleted only after its object was verified in primary or backup.
  */
 export class RecordingUploader extends EventEmitter<UploaderEvents> {
   private readonly index: SegmentIndex;
   private readonly retry: RetryPolicy;
   private readonly slots: UploadSlots;
   private readonly attemptTimeoutMs: number;
+  private readonly playlists: RecordingPlaylists;
   private readonly missing: number[] = [];
   private readonly backedUp: number[] = [];
   private chain: Promise<void> = Promise.resolve();
+  /** Segments added and not yet through `deliver`. */
+  private queued = 0;
   private progressState = {
     segmentsTotal: 0,
     segmentsUploaded: 0,
@@ -119,13 +128,24 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
     this.index = options.index ?? new MemorySegmentIndex();
     this.slots = options.slots ?? new UploadSlots(4);
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 60_000;
+    this.playlists = new RecordingPlaylists(store, keys, this.index, {
+      slots: this.slots,
+      timeoutMs: this.attemptTimeoutMs,
+      recordWrites: options.recordPlaylistWrites ?? false,
+    });
+  }
+
+  /** Every playlist put so far, when `recordPlaylistWrites` is set. */
+  get playlistWrites(): readonly PlaylistWrite[] {
+    return this.playlists.writes ?? [];
   }
 
   add(segment: SpooledSegment): void {
     this.progressState.segmentsTotal += 1;
     this.progressState.bytesTotal += segment.bytes;
     const closedAt = Date.now();
-    this.chain = this.chain.then(() => this.deliver(segment, closedAt));
+    this.queued += 1;
+    this.chain = this.chain.then(() => this.deliver(segment, closedAt)).finally(() => (this.queued -= 1));
   }
 
   progress(): UploadProgress {
@@ -134,17 +154,24 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
   }
 
   /**
-   * Waits for every added segment, then writes the playlist to the primary: the final one (with
+   * Waits for every added segment, then writes both playlists to the primary: the final ones (with
    * ENDLIST) by default; without ENDLIST when the recording goes on elsewhere (`endList: false`, a
    * hand-off); not at all when another worker owns the recording (`writePlaylist: false`).
    */
   async finish(options: { endList?: boolean; writePlaylist?: boolean } = {}): Promise<UploadOutcome> {
     await this.chain;
     let playlistWritten = false;
+    if (options.writePlaylist === false) {
+      // Not this writer's playlists to finish, but the segments it delivered late must be listed (from
+      // the whole index, which is safe for any writer, fenced or not).
+      await this.withRetry(PLAYLIST_SEQUENCE, this.retry.attempts, () => this.playlists.lateRebuild()).catch(
+        (err: unknown) => (this.lastError = describeStorageFailure(err)),
+      );
+    }
     if (!this.fenced && options.writePlaylist !== false) {
       try {
         await this.withRetry(PLAYLIST_SEQUENCE, this.retry.attempts, () =>
-          this.writePlaylist(options.endList ?? true),
+          this.playlists.finish(options.endList ?? true),
         );
         playlistWritten = true;
       } catch (err) {
@@ -161,6 +188,7 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
       ...this.progress(),
       outcome,
       playlistKey: this.keys.playlistKey,
+      livePlaylistKey: this.keys.livePlaylistKey,
       playlistWritten,
       backedUp: [...this.backedUp],
       missing: [...this.missing],
@@ -180,9 +208,11 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
       if (primary) {
         await this.record(segment, 'primary', key, primary.md5);
         try {
-          await this.withRetry(segment.sequence, this.retry.attempts, () => this.writePlaylist(false));
+          await this.withRetry(segment.sequence, this.retry.attempts, () =>
+            this.playlists.afterSegment(this.queued > 1),
+          );
         } catch (err) {
-          // The segment is safe in the primary; the playlist catches up with the next one or at finish.
+          // The segment is safe in the primary; the playlists catch up with the next one or at finish.
           this.lastError = describeStorageFailure(err);
         }
         this.progressState.segmentsUploaded += 1;
@@ -274,14 +304,14 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
     }
   }
 
-  /** Indexed only once verified: the playlist never lists an object the store does not hold. */
+  /** Indexed only once verified: a playlist never lists an object the store does not hold. */
   private async record(
     segment: SpooledSegment,
     location: IndexedSegment['location'],
     key: string,
     md5?: string,
   ): Promise<void> {
-    await this.index.put({
+    const entry: IndexedSegment = {
       sequence: segment.sequence,
       durationSeconds: segment.durationSeconds,
       bytes: segment.bytes,
@@ -291,12 +321,9 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
       key,
       ...(md5 ? { md5 } : {}),
       at: Date.now(),
-    });
-  }
-
-  private async writePlaylist(ended: boolean): Promise<void> {
-    if (ended) await this.index.markEnded?.();
-    await writePlaylist(this.store, this.keys, this.index, ended, this.slots, this.attemptTimeoutMs);
+    };
+    const receipt = await this.index.put(entry, await this.playlists.knownVersion());
+    await this.playlists.recorded(entry, receipt);
   }
 
   private withRetry(sequence: number, attempts: number, op: () => Promise<void>): Promise<void> {
@@ -304,69 +331,4 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
       this.emit('uploader_failure', { sequence, ...failure }),
     );
   }
-}
-
-/** How many times a playlist writer re-renders when the index moved under its write. */
-const PLAYLIST_SETTLE_ROUNDS = 5;
-
-/**
- * Renders the playlist of the segments indexed as in the primary store and puts it there, until what
- * it put matches the index read after the put. Several writers may put one recording's playlist at once
- * — the owner, a fenced predecessor delivering its reserved segments late, spool recovery, the drain —
- * and stores have no compare-and-set common to all vendors; a put that landed over a newer one is
- * caught by the re-read and rewritten, so the last put to land always renders the latest index (and
- * keeps ENDLIST once the recording has ended, see SegmentIndex.ended).
- */
-export async function writePlaylist(
-  store: StorageAdapter,
-  keys: RecordingObjectKeys,
-  index: SegmentIndex,
-  ended: boolean,
-  slots?: UploadSlots,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const render = async (): Promise<string> =>
-    renderPlaylistText(keys, await index.list(), ended || ((await index.ended?.()) ?? false));
-  let text = await render();
-  for (let round = 1; ; round++) {
-    await putPlaylist(store, keys, text, slots, timeoutMs);
-    const now = await render();
-    if (now === text || round >= PLAYLIST_SETTLE_ROUNDS) return;
-    text = now;
-  }
-}
-
-function renderPlaylistText(
-  keys: RecordingObjectKeys,
-  indexed: readonly IndexedSegment[],
-  ended: boolean,
-): string {
-  return renderPlaylist(
-    indexed
-      .filter((s) => s.location === 'primary')
-      .map((s) => ({
-        sequence: s.sequence,
-        uri: keys.segmentName(s.sequence),
-        durationSeconds: s.durationSeconds,
-        discontinuity: s.discontinuity,
-        ...(s.programDateTime !== undefined ? { programDateTime: s.programDateTime } : {}),
-      })),
-    { ended },
-  );
-}
-
-async function putPlaylist(
-  store: StorageAdapter,
-  keys: RecordingObjectKeys,
-  text: string,
-  slots: UploadSlots | undefined,
-  timeoutMs: number,
-): Promise<void> {
-  await putWithin(
-    store,
-    keys.playlistKey,
-    { data: Buffer.from(text, 'utf8'), contentType: 'application/vnd.apple.mpegurl' },
-    timeoutMs,
-    slots,
-  );
 }

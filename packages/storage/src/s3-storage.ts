@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -42,6 +43,9 @@ export interface S3StorageOptions {
   requestTimeoutMs?: number;
 }
 
+/** Commands whose bodies are objects' content (verified by MD5/ETag, see the constructor). */
+const UNSIGNED_BODY_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
+
 /** Amazon S3 and S3-compatible object stores. */
 export class S3Storage implements StorageAdapter {
   readonly kind = 's3';
@@ -68,6 +72,19 @@ export class S3Storage implements StorageAdapter {
       maxAttempts: 1,
       requestHandler: { requestTimeout: timeout, connectionTimeout: timeout },
     });
+    this.client.middlewareStack.add(
+      (next, context) => (args) => {
+        // Object bodies are not hashed (SHA-256) for the signature: their integrity is checked with
+        // Content-MD5 and the ETag already, and a second full hash of every segment would cost about
+        // as much CPU again. The signature still covers the headers, Content-MD5 among them.
+        const request = args.request as { headers?: Record<string, string> };
+        if (UNSIGNED_BODY_COMMANDS.has(context.commandName ?? '') && request.headers) {
+          request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        }
+        return next(args);
+      },
+      { step: 'build', name: 'recfleetUnsignedPayload' },
+    );
   }
 
   locate(key: string): string {
@@ -93,10 +110,18 @@ export class S3Storage implements StorageAdapter {
     }
   }
 
-  async put(key: string, body: PutBody): Promise<StoredObject> {
+  async put(key: string, given: PutBody): Promise<StoredObject> {
     try {
-      const size = await bodySize(body);
-      const multipart = size > this.threshold;
+      const statedSize = await bodySize(given);
+      const multipart = statedSize > this.threshold;
+      // A single-part file (a segment: a few MB) is read once, into memory, then hashed and sent from
+      // those bytes: streaming it from disk twice, once to hash it and once to send it, cost more CPU
+      // than the hash itself.
+      const body: PutBody =
+        !multipart && given.filePath && !given.data
+          ? { data: await readFile(given.filePath), contentType: given.contentType }
+          : given;
+      const size = body.data ? body.data.length : statedSize;
       const digest = await digestBody(body, multipart ? this.partSize : 0);
       const md5Hex = digest.md5.toString('hex');
       let etag: string | undefined;

@@ -26,22 +26,62 @@ export interface IndexedSegment {
   at: number;
 }
 
-/**
- * The durable list of a recording's delivered segments, from which its playlist is (re)built. Backed by
- * Redis in the fleet so that a recording resumed on another host continues the same playlist; writes
- * may be fenced (a stale owner's write is refused, see FencedError).
- */
-export interface SegmentIndex {
-  put(segment: IndexedSegment): Promise<void>;
-  list(): Promise<IndexedSegment[]>;
+/** The whole index at one moment, with its version and whether the recording has ended. */
+export interface IndexSnapshot {
+  segments: IndexedSegment[];
   /**
-   * Whether the recording has ended: its final playlist (with ENDLIST) is written or being written.
-   * Every playlist writer reads it, so a late writer (spool recovery, a fenced worker delivering its
+   * Whether the recording has ended: its final playlists (with ENDLIST) are written or being written.
+   * Every playlist writer renders it, so a late writer (spool recovery, a fenced worker delivering its
    * reserved segments, the drain) never takes the ENDLIST away.
    */
-  ended?(): Promise<boolean>;
-  /** Marks the recording ended, before its final playlist is written. */
-  markEnded?(): Promise<void>;
+  ended: boolean;
+  /** See SegmentIndex.version. */
+  version: string;
+}
+
+/** What a writer learns from one put, at no extra cost. */
+export interface IndexPutReceipt {
+  /**
+   * false: the writer no longer owns the recording but was let in because it reserved this segment
+   * while it did (a fenced predecessor, spool recovery of an earlier epoch). Such a late writer renders
+   * playlists from the whole index, never from a view of its own.
+   */
+  owner: boolean;
+  /** The index's version after this put. */
+  version: string;
+  /**
+   * The version before this put was not the one the writer said it knew: someone else wrote since (or
+   * a failover lost writes). A writer that keeps a view of the index must take a snapshot again.
+   */
+  stale: boolean;
+}
+
+/**
+ * The durable list of a recording's delivered segments, from which its playlists are (re)built. Backed
+ * by Redis in the fleet so that a recording resumed on another host continues the same playlists; writes
+ * may be fenced (a stale owner's write is refused, see FencedError).
+ *
+ * Every put and the end change the index's **version**, an opaque token that is cheap to read: a writer
+ * that keeps a view of the index (the owner, see RecordingUploader) reads the whole index once and then
+ * only compares versions, so its cost per segment does not grow with the recording.
+ */
+export interface SegmentIndex {
+  /**
+   * Records a segment. `known` is the version the writer's view was taken at (or its own last put
+   * left): the receipt says whether anyone else wrote in between.
+   */
+  put(segment: IndexedSegment, known?: string): Promise<IndexPutReceipt>;
+  /** The whole index (every location), in sequence order. */
+  list(): Promise<IndexedSegment[]>;
+  /** The whole index with its version and end flag, read at one moment. */
+  snapshot(): Promise<IndexSnapshot>;
+  /** The current version only (one small read). */
+  version(): Promise<string>;
+  /**
+   * Marks the recording ended, before its final playlists are written. It changes the version like a
+   * put, and says likewise whether anyone else wrote since `known`.
+   */
+  markEnded(known?: string): Promise<Omit<IndexPutReceipt, 'owner'>>;
 }
 
 /** A write refused because another worker now owns the recording (its epoch is newer). */
@@ -54,25 +94,35 @@ export class FencedError extends RecfleetError {
   }
 }
 
-/** An in-process index, for a single-process use of the uploader (and its tests). */
+/** An in-process index, for a single-process use of the uploader (and its tests). One writer owns it. */
 export class MemorySegmentIndex implements SegmentIndex {
   private readonly segments = new Map<number, IndexedSegment>();
+  private hasEnded = false;
+  private changes = 0;
 
-  async put(segment: IndexedSegment): Promise<void> {
+  async put(segment: IndexedSegment, known?: string): Promise<IndexPutReceipt> {
+    const before = String(this.changes);
     this.segments.set(segment.sequence, segment);
+    this.changes += 1;
+    return { owner: true, version: String(this.changes), stale: known !== undefined && known !== before };
   }
 
   async list(): Promise<IndexedSegment[]> {
     return [...this.segments.values()].sort((a, b) => a.sequence - b.sequence);
   }
 
-  private hasEnded = false;
-
-  async ended(): Promise<boolean> {
-    return this.hasEnded;
+  async snapshot(): Promise<IndexSnapshot> {
+    return { segments: await this.list(), ended: this.hasEnded, version: String(this.changes) };
   }
 
-  async markEnded(): Promise<void> {
+  async version(): Promise<string> {
+    return String(this.changes);
+  }
+
+  async markEnded(known?: string): Promise<Omit<IndexPutReceipt, 'owner'>> {
+    const before = String(this.changes);
     this.hasEnded = true;
+    this.changes += 1;
+    return { version: String(this.changes), stale: known !== undefined && known !== before };
   }
 }

@@ -25,6 +25,7 @@ import {
   type StorageFailure,
 } from '@recfleet/storage';
 import { z } from 'zod';
+import { recordingDurationLimit } from '../recording-limits.js';
 import { RecordingTrack } from '../recording-track.js';
 import {
   SessionLifecycle,
@@ -478,7 +479,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
     if (this.idleSince !== undefined && now - this.idleSince >= rc.maxIdleSeconds * 1000) {
       this.endWith({ type: 'stopped', reason: 'idle_timeout' });
     }
-    if (rc.maxDurationSeconds !== undefined && now - this.facts.startedAt >= rc.maxDurationSeconds * 1000) {
+    if (now - this.facts.startedAt >= recordingDurationLimit(rc.maxDurationSeconds) * 1000) {
       this.endWith({ type: 'stopped', reason: 'max_duration' });
     }
   }
