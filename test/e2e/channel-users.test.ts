@@ -16,6 +16,7 @@ import {
   type RecordingResult,
 } from '@recfleet/contract';
 import type { ChannelUserPublisher } from '@recfleet/embedded';
+import { LIVE_PLAYLIST_SUFFIX } from '@recfleet/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChannelFleet, scaled, USER_MEDIA } from '../src/harness/channel-fleet.js';
 import {
@@ -174,8 +175,13 @@ describe('a channel of three users', () => {
       listed.push(...playlist.entries.map((e) => e.uri));
     }
     expect(await segmentObjects(root, recordingId)).toEqual([...listed].sort());
+    // Beside each complete playlist, its live one (a window of the newest segments, ended too).
     const everything = (await readdir(root)).filter((f) => f.startsWith(recordingId)).sort();
-    expect(everything).toEqual([...listed, ...[A, B, C].map(playlistOf), `${base}.json`].sort());
+    const liveOf = (uid: number): string => playlistOf(uid).replace(/\.m3u8$/, LIVE_PLAYLIST_SUFFIX);
+    expect(everything).toEqual(
+      [...listed, ...[A, B, C].flatMap((uid) => [playlistOf(uid), liveOf(uid)]), `${base}.json`].sort(),
+    );
+    for (const uid of [A, B, C]) expect((await readPlaylist(join(root, liveOf(uid)))).ended).toBe(true);
 
     const publishersOf = (uid: number): ChannelUserPublisher[] =>
       uid === A ? [a] : uid === B ? [b1, b2] : [c];
