@@ -294,6 +294,10 @@ export class RecordingWorker {
       throw new RecordingFailedError(RecfleetErrorCode.INVALID_JOB, message);
     }
     const jobId = String(job.id);
+    const record = new RecordingRecord(this.redis, this.config.keyPrefix, spec.recordingId);
+    // Before anything else, on every run: a job put back, retried or resumed after a crash finds its
+    // record and leaves it as it is, so the API knows a bare job even while it waits for another host.
+    await this.startRecord(record, spec, log);
     const profile = spec.storage.profile;
     // A host records only what it can: a job naming a storage profile it lacks goes to a host that has
     // it; when no live host has it, the job can run nowhere and fails (once this worker owns it).
@@ -325,7 +329,6 @@ export class RecordingWorker {
       return this.putBack(job, token, log, wait, context, 'job does not fit this host; put back');
     }
     this.applyConcurrency();
-    const record = new RecordingRecord(this.redis, this.config.keyPrefix, spec.recordingId);
     const recLog = log.child({ recordingId: spec.recordingId, channel: spec.channel });
     const run: JobRun = {
       job,
@@ -353,6 +356,27 @@ export class RecordingWorker {
       this.admission.release(jobId);
       this.applyConcurrency();
     }
+  }
+
+  /**
+   * Gives a job added without a producer's start (a bare BullMQ `Queue.add`, from any language) what
+   * the start would have written — its record, identity lock, list entry and webhook registration —
+   * so that the API, the CLI and its callbackUrl know it like any other. A job whose identity (app,
+   * channel, uid) another active recording holds is not recorded: producers start one recording per
+   * identity, so it fails with RECORDING_ACTIVE, its record saying so (state `failed`, `fatal_error`).
+   */
+  private async startRecord(record: RecordingRecord, spec: RecordingJob, log: Logger): Promise<void> {
+    const start = await record.start(spec);
+    if (start.type === 'created')
+      log.info({ recordingId: spec.recordingId }, 'job added without a start: recording started');
+    if (start.type !== 'active') return;
+    const message = `recording ${start.otherId} of app ${spec.appId}, channel "${spec.channel}", uid ${spec.uid} is active; this job was not recorded`;
+    log.warn({ recordingId: spec.recordingId, activeRecordingId: start.otherId }, message);
+    if (!(await record.refuseStart(spec, { code: 'RECORDING_ACTIVE', message, otherId: start.otherId }))) {
+      // Started meanwhile by a producer (the same id): its record stands, and the job records it.
+      return;
+    }
+    throw new RecordingFailedError('RECORDING_ACTIVE', message);
   }
 
   /**
