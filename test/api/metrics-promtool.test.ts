@@ -5,10 +5,15 @@
  * done some work (requests, a delivered webhook, a failing receiver's retries), so the metrics that
  * only appear once they have values are linted too. Another process is one more entry of PROCESSES.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ManagedProcess } from '@recfleet/embedded';
 import { RecordingClient } from '@recfleet/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiProcess, startWebhooksProcess } from '../src/harness/api-process.js';
+import { startWorkerProcess } from '../src/harness/worker-process.js';
 import { hasPromtool, promtoolCheck } from '../src/harness/promtool.js';
 import { startTestRedis, type TestRedis } from '../src/harness/test-redis.js';
 import { WebhookReceiver } from '../src/harness/webhook-receiver.js';
@@ -19,6 +24,7 @@ const SECRET = `whsec_${Buffer.from('metrics-webhook-key-0123456789ab').toString
 let redis: TestRedis;
 let client: RecordingClient;
 let receiver: WebhookReceiver;
+let dir: string;
 const running: ManagedProcess[] = [];
 
 interface ScrapedProcess {
@@ -77,6 +83,53 @@ const PROCESSES: ScrapedProcess[] = [
       'process_resident_memory_bytes',
     ],
   },
+  {
+    name: 'recfleet-worker',
+    async start() {
+      // A worker that has recorded something: a 3 s file, cut into 1 s segments and uploaded.
+      const source = join(dir, 'source.ts');
+      const ffmpeg = spawnSync('ffmpeg', [
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-t', '3'],
+        ...['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-f', 'mpegts', '-y', source],
+      ]);
+      expect(ffmpeg.status, String(ffmpeg.stderr)).toBe(0);
+      const worker = await startWorkerProcess({
+        redisUrl: redis.url,
+        storageProfiles: { local: { type: 'local', root: join(dir, 'store') } },
+        extra: { keyPrefix: 'workers', httpPort: 0, drainIntervalSeconds: 600 },
+      });
+      running.push(worker);
+      const producer = new RecordingClient({ redisUrl: redis.url, keyPrefix: 'workers' });
+      try {
+        const { recordingId } = await producer.start({
+          appId: 'metrics',
+          channel: 'worker',
+          uid: 1,
+          sourceUrl: `file://${source}`,
+          recordingConfig: { segmentSeconds: 1 },
+          storage: { profile: 'local' },
+        });
+        await expect
+          .poll(async () => (await producer.get(recordingId)).state, { timeout: 30_000 })
+          .toBe('uploaded');
+      } finally {
+        await producer.close();
+      }
+      return `http://127.0.0.1:${worker.httpPort}/metrics`;
+    },
+    expected: [
+      'recfleet_active_recordings',
+      'recfleet_queue_depth',
+      'recfleet_segments_written_total',
+      'recfleet_segments_uploaded_total',
+      'recfleet_upload_latency_seconds_bucket',
+      'recfleet_engine_written_bytes_total',
+      'recfleet_engine_dropped_packets_total',
+      'recfleet_redis_reachable',
+      'process_cpu_user_seconds_total',
+      'nodejs_eventloop_lag_p99_seconds',
+    ],
+  },
 ];
 
 /** A recording with a callback URL: its `queued` event is delivered without any worker. */
@@ -105,6 +158,7 @@ function delivered(channel: string): boolean {
 describe.skipIf(!hasPromtool)('metrics by Prometheus conventions (promtool check metrics)', () => {
   beforeAll(async () => {
     redis = await startTestRedis();
+    dir = await mkdtemp(join(tmpdir(), 'recfleet-metrics-'));
     client = new RecordingClient({ redisUrl: redis.url });
     receiver = await WebhookReceiver.start();
     // Each receiver fails a delivery's first attempt, so that failures and retries are counted too.
@@ -121,6 +175,7 @@ describe.skipIf(!hasPromtool)('metrics by Prometheus conventions (promtool check
     await receiver?.close();
     await client?.close();
     await redis?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it.each(PROCESSES.map((p) => [p.name, p] as const))('%s', async (_name, p) => {
@@ -133,15 +188,24 @@ describe.skipIf(!hasPromtool)('metrics by Prometheus conventions (promtool check
     const lint = await promtoolCheck(text);
     expect(lint.output).toBe('');
     expect(lint.code).toBe(0);
-    // No gauge that a scrape resets: a second scrape shows the counters where they were, or higher.
-    const again = await (await fetch(url)).text();
-    expect(value(again, 'recfleet_webhook_deliveries_total')).toBeGreaterThanOrEqual(
-      value(text, 'recfleet_webhook_deliveries_total'),
-    );
+    // Nothing a scrape resets: a second scrape has every recfleet sample of the first, each counter
+    // (and histogram series) where it was or higher.
+    const again = recfleetSamples(await (await fetch(url)).text());
+    for (const [name, before] of recfleetSamples(text)) {
+      expect(again.get(name), name).toBeDefined();
+      if (/_total\b|_(bucket|count|sum)\b/.test(name))
+        expect(again.get(name)!, name).toBeGreaterThanOrEqual(before);
+    }
   });
 });
 
-function value(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : Number.NaN;
+/** Every `recfleet_*` sample of a scrape, by its name and labels. */
+function recfleetSamples(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('recfleet_')) continue;
+    const at = line.lastIndexOf(' ');
+    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return samples;
 }

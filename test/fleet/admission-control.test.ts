@@ -41,7 +41,7 @@ describe('admission control', () => {
     expect(metrics).toMatch(/^recfleet_admission_capacity 2$/m);
     expect(metrics).toMatch(/^recfleet_reserved_streams 2$/m);
     expect(metrics).toMatch(/^recfleet_queue_depth 1$/m);
-    expect(metrics).toMatch(/^recfleet_event_loop_delay_p99_seconds /m);
+    expect(metrics).toMatch(/^nodejs_eventloop_lag_p99_seconds /m);
     expect(metrics).toMatch(/^recfleet_upload_latency_seconds_bucket/m);
 
     // Another host with room takes the third.

@@ -2,7 +2,7 @@ import { webhookSecretProblem } from '@recfleet/client';
 import { DEFAULT_KEY_PREFIX, RedisUrlSchema, RECORDINGS_QUEUE } from '@recfleet/contract';
 import { resolveSecret, SecretRefSchema, StorageError } from '@recfleet/storage';
 import { z } from 'zod';
-import { type EnvKey, loadConfig } from './config-file.js';
+import { configJsonSchema, type EnvKey, loadConfig } from '@recfleet/contract/service';
 
 /** The API's default bound on a Redis call: answers (503 included) come within 3 s. */
 export const API_REDIS_TIMEOUT_MS = 2500;
@@ -220,20 +220,9 @@ export function loadWebhooksConfig(
 
 /** The configs' JSON Schemas (draft 2020-12), generated from the zod schemas: what a config file may hold. */
 export function apiConfigJsonSchema(): Record<string, unknown> {
-  return configJsonSchema(apiConfigSchema({}), API_CONFIG_SCHEMA_ID, 'recfleet-api config');
+  return configJsonSchema(apiConfigSchema({}), API_CONFIG_SCHEMA_ID, 'recfleet-api');
 }
 
 export function webhooksConfigJsonSchema(): Record<string, unknown> {
-  return configJsonSchema(webhooksConfigSchema({}), WEBHOOKS_CONFIG_SCHEMA_ID, 'recfleet-webhooks config');
-}
-
-function configJsonSchema(schema: z.ZodType, id: string, title: string): Record<string, unknown> {
-  const { $schema, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
-  return {
-    $schema,
-    $id: id,
-    title,
-    description: `The ${title} file (YAML or JSON, --config FILE). Environment variables override its keys (${title.split(' ')[0]} --help lists them).`,
-    ...rest,
-  };
+  return configJsonSchema(webhooksConfigSchema({}), WEBHOOKS_CONFIG_SCHEMA_ID, 'recfleet-webhooks');
 }

@@ -5,7 +5,7 @@ import { registerDashboards } from './dashboard/index.js';
 import { buildApiServer } from './http/server.js';
 import { processRegistry } from './metrics/process-registry.js';
 import { observeWebhookDispatcher } from './metrics/webhook-metrics.js';
-import { SERVICE_EXIT, serviceConfig } from './service-cli.js';
+import { packageVersion, SERVICE_EXIT, serviceConfig } from '@recfleet/contract/service';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 const config = serviceConfig(
@@ -13,6 +13,7 @@ const config = serviceConfig(
     name: 'recfleet-api',
     summary:
       'the HTTP API of a recfleet fleet (OpenAPI at /openapi.json, for people /docs), its dashboards, /metrics, and with a webhook secret the webhook dispatcher',
+    version: packageVersion(new URL('../package.json', import.meta.url)),
     configVariable: 'RECFLEET_API_CONFIG',
     schema: '@recfleet/contract/schema/api-config.schema.json',
     envKeys: API_ENV_KEYS,

@@ -95,8 +95,12 @@ describe('admission of jobs by streams', () => {
 
   it("puts back a channel recording whose maxUsers do not fit, for a host with room, and doesn't spin", async () => {
     const a = await worker('a');
-    for (const id of ['single-1', 'single-2']) {
-      await queue.add(RECORD_JOB_NAME, job(id, single), { jobId: id });
+    // One active recording per (app, channel, uid): each job records as its own uid.
+    for (const [uid, id] of [
+      [3, 'single-1'],
+      [4, 'single-2'],
+    ] as const) {
+      await queue.add(RECORD_JOB_NAME, job(id, { ...single, uid }), { jobId: id });
     }
     await expect
       .poll(() => stateOf(['single-1', 'single-2']), { timeout: 10_000 })
@@ -107,9 +111,12 @@ describe('admission of jobs by streams', () => {
       { jobId: 'channel-3' },
     );
     await new Promise((r) => setTimeout(r, 3000));
-    // Two streams reserved of four: three more do not fit, so host A leaves the job in the queue untouched.
+    // Two streams reserved of four: three more do not fit, so host A leaves the job in the queue, its
+    // recording started (the API knows it) but not claimed.
     expect(await stateOf(['channel-3'])).toEqual(['waiting']);
-    expect(await bed.redis.exists(recordingRedisKeys('recfleet', 'channel-3').record)).toBe(0);
+    expect(
+      await bed.redis.hmget(recordingRedisKeys('recfleet', 'channel-3').record, 'state', 'owner', 'epoch'),
+    ).toEqual(['queued', null, null]);
     expect(a.admission.snapshot()).toMatchObject({ capacity: 4, streams: 2, recordings: 2 });
     const putBack = logs.filter((l) => l.includes('does not fit this host')).length;
     expect(putBack).toBeGreaterThanOrEqual(1);

@@ -26,6 +26,7 @@ import { buildChannelManifest, manifestFactsOf } from './channel-session/channel
 import { channelManifestWriter, type ManifestWriterFactory } from './channel-session/manifest-writer.js';
 import type { WorkerConfig } from './config.js';
 import { RecordingRecord } from './recording-record.js';
+import { type RedisConnectionLog, RepeatedErrors } from './redis-connection-log.js';
 import { RedisSegmentIndex } from './redis-segment-index.js';
 import type { StorageRegistry } from './storage-registry.js';
 
@@ -39,6 +40,8 @@ export interface BackupDrainOptions {
   lockMs?: number;
   /** How a channel recording's manifest is written (default: the storage package's ChannelManifestWriter). */
   createManifestWriter?: ManifestWriterFactory;
+  /** The process's account of its Redis connections, which tells an outage once for all of them. */
+  connectionLog?: RedisConnectionLog;
 }
 
 /**
@@ -63,17 +66,24 @@ export class BackupDrainWorker {
     this.lockMs = options.lockMs ?? DRAIN_LOCK_MS;
     this.createManifestWriter =
       options.createManifestWriter ?? ((store, key) => channelManifestWriter(store, key));
-    // The recording worker's connections report a Redis outage; these would only repeat it.
-    this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
-    const connection = openRedis(config.redisUrl, { maxRetriesPerRequest: null });
+    const onOutage = options.connectionLog?.onOutage;
+    this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage);
+    const connection = openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage);
     this.queue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: config.keyPrefix });
     this.queue.on('error', () => undefined);
     this.worker = new Worker(MAINTENANCE_QUEUE, () => this.drainAll(), {
-      connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }),
+      connection: openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage),
       prefix: config.keyPrefix,
       concurrency: 1,
+      // Run from start(), once Redis has answered: a loop started before would repeat its connect error.
+      autorun: false,
     });
-    this.worker.on('error', (err) => this.log.warn({ err }, 'drain worker error'));
+    // BullMQ repeats a lost connection's error every few seconds; the connection log told the outage.
+    const repeated = new RepeatedErrors();
+    this.worker.on('error', (err) => {
+      if (options.connectionLog?.isDown || !repeated.shouldTell(err)) return;
+      this.log.warn({ err: err.message }, 'drain worker error');
+    });
   }
 
   async start(): Promise<void> {
@@ -83,6 +93,7 @@ export class BackupDrainWorker {
       { name: DRAIN_JOB, opts: { removeOnComplete: 10, removeOnFail: 10 } },
     );
     await this.worker.waitUntilReady();
+    void this.worker.run().catch((err: unknown) => this.log.warn({ err }, 'drain worker stopped'));
   }
 
   /** One pass over every backed-up recording; returns how many were completed. */

@@ -1,5 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { DEFAULT_KEY_PREFIX, RedisUrlSchema, RecfleetError, RECORDINGS_QUEUE } from '@recfleet/contract';
+import { DEFAULT_KEY_PREFIX, RedisUrlSchema, RECORDINGS_QUEUE } from '@recfleet/contract';
+import {
+  configJsonSchema,
+  configProblems,
+  type EnvKey,
+  loadConfig,
+  readConfigFile,
+} from '@recfleet/contract/service';
 import { openStorage, StorageProfilesSchema } from '@recfleet/storage';
 import { z } from 'zod';
 import {
@@ -8,9 +14,16 @@ import {
   openChannelDirectory,
 } from './channel-directory/index.js';
 
+/** Where the worker config's JSON Schema is published (its `$id`), beside the job contract's. */
+export const WORKER_CONFIG_SCHEMA_ID = 'https://recfleet.dev/schema/worker-config.schema.json';
+
 /** The one worker config, validated at start-up; every refusal names the key. */
 export const WorkerConfigSchema = z
   .object({
+    $schema: z
+      .string()
+      .optional()
+      .meta({ description: `This config's JSON Schema (${WORKER_CONFIG_SCHEMA_ID})` }),
     /** One Redis, or the primary Sentinel names (`redis+sentinel://…`, docs/operations.md). */
     redisUrl: RedisUrlSchema.default('redis://127.0.0.1:6379'),
     keyPrefix: z.string().min(1).default(DEFAULT_KEY_PREFIX),
@@ -98,43 +111,36 @@ export const WorkerConfigSchema = z
 
 export type WorkerConfig = z.output<typeof WorkerConfigSchema>;
 
-/** The worker's config breaks its schema (or a storage profile cannot be opened); names every key. */
-export class ConfigError extends RecfleetError {
-  declare readonly code: 'CONFIG_INVALID';
+export { ConfigError } from '@recfleet/contract/service';
 
-  constructor(message: string) {
-    super('CONFIG_INVALID', message);
-    this.name = 'ConfigError';
-  }
-}
+/** The worker's environment variables and the config key each sets; they win over the file. */
+export const WORKER_ENV_KEYS: Readonly<Record<string, EnvKey>> = {
+  RECFLEET_REDIS_URL: { key: 'redisUrl' },
+  RECFLEET_KEY_PREFIX: { key: 'keyPrefix' },
+  RECFLEET_SPOOL_DIR: { key: 'spoolDir' },
+  RECFLEET_MAX_RECORDINGS: { key: 'maxRecordings', as: 'number' },
+  RECFLEET_HTTP_HOST: { key: 'httpHost' },
+  RECFLEET_HTTP_PORT: { key: 'httpPort', as: 'number' },
+  RECFLEET_LOG_LEVEL: { key: 'logLevel' },
+};
 
 /**
- * Reads `RECFLEET_CONFIG` (a JSON file) if set, then applies environment overrides
- * (`RECFLEET_REDIS_URL`, `RECFLEET_SPOOL_DIR`, `RECFLEET_MAX_RECORDINGS`, `RECFLEET_LOG_LEVEL`,
- * `RECFLEET_KEY_PREFIX`).
+ * The worker's config: the file (`--config FILE`, else `RECFLEET_CONFIG`; YAML for `.yaml`/`.yml`,
+ * else JSON), then the environment (WORKER_ENV_KEYS), which wins. Every storage profile and the channel
+ * directory are opened too (their secrets resolved), so that a config that cannot run is refused at
+ * start-up, naming the key, not at the first job.
  */
-export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  let raw: Record<string, unknown> = {};
-  const file = env.RECFLEET_CONFIG;
-  if (file) {
-    try {
-      raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    } catch (err) {
-      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
-    }
-  }
-  if (env.RECFLEET_REDIS_URL) raw.redisUrl = env.RECFLEET_REDIS_URL;
-  if (env.RECFLEET_SPOOL_DIR) raw.spoolDir = env.RECFLEET_SPOOL_DIR;
-  if (env.RECFLEET_MAX_RECORDINGS) raw.maxRecordings = Number(env.RECFLEET_MAX_RECORDINGS);
-  if (env.RECFLEET_LOG_LEVEL) raw.logLevel = env.RECFLEET_LOG_LEVEL;
-  if (env.RECFLEET_KEY_PREFIX) raw.keyPrefix = env.RECFLEET_KEY_PREFIX;
-  const parsed = WorkerConfigSchema.safeParse(raw);
-  const where = file ? ` (${file})` : '';
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`invalid worker config${where}:\n${lines.join('\n')}`);
-  }
-  const config = parsed.data;
+export function loadWorkerConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  file: string | undefined = env.RECFLEET_CONFIG || undefined,
+): WorkerConfig {
+  const config = loadConfig({
+    what: 'worker config',
+    schema: WorkerConfigSchema,
+    file,
+    env,
+    envKeys: WORKER_ENV_KEYS,
+  });
   // Every profile must open now (secrets resolved, backup able to serve reads), not at the first job.
   const problems: string[] = [];
   for (const name of Object.keys(config.storageProfiles)) {
@@ -158,6 +164,27 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       );
     }
   }
-  if (problems.length > 0) throw new ConfigError(`invalid worker config${where}:\n${problems.join('\n')}`);
+  if (problems.length > 0) throw configProblems('worker config', file, problems);
   return config;
+}
+
+/**
+ * Where the worker's `redisUrl` came from, for messages about that Redis: the variable, the file, or
+ * the default.
+ */
+export function redisUrlOrigin(env: NodeJS.ProcessEnv, file: string | undefined): string {
+  if (env.RECFLEET_REDIS_URL) return 'RECFLEET_REDIS_URL';
+  if (file) {
+    try {
+      if ('redisUrl' in readConfigFile(file)) return `redisUrl in ${file}`;
+    } catch {
+      // the file was read at start-up; if it has gone since, the default is what cannot be said
+    }
+  }
+  return 'the default redisUrl';
+}
+
+/** The worker config's JSON Schema (draft 2020-12), generated from the zod schema: what a config file may hold. */
+export function workerConfigJsonSchema(): Record<string, unknown> {
+  return configJsonSchema(WorkerConfigSchema, WORKER_CONFIG_SCHEMA_ID, 'recfleet-worker');
 }

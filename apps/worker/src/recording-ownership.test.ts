@@ -5,24 +5,13 @@
  * the owner's heartbeat loop, which ends only when Redis says another worker has claimed the recording.
  */
 import { fleetClockKey, recordingRedisKeys, runScript } from '@recfleet/contract';
-import { RedisServer } from '@recfleet/embedded';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OUTAGE_GAP_MS } from './fleet-clock.js';
 import { RecordingRecord, type ClaimRules } from './recording-record.js';
-import { testOwnership } from './test-support.js';
+import { testOwnership, usePrivateRedis } from './test-support.js';
 
 const PREFIX = 'own';
-let server: RedisServer;
-let redis: Redis;
-beforeAll(async () => {
-  server = await RedisServer.start();
-  redis = new Redis(server.url, { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  redis?.disconnect();
-  await server?.stop();
-});
+const bed = usePrivateRedis();
 
 const rules = (identity: string, over: Partial<ClaimRules> = {}): ClaimRules => ({
   identity,
@@ -33,11 +22,12 @@ const rules = (identity: string, over: Partial<ClaimRules> = {}): ClaimRules => 
   ...over,
 });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const record = (id: string): RecordingRecord => new RecordingRecord(redis, PREFIX, id);
-const tick = (): Promise<unknown> => runScript(redis, 'fleetTick', [fleetClockKey(PREFIX)], [OUTAGE_GAP_MS]);
+const record = (id: string): RecordingRecord => new RecordingRecord(bed.redis, PREFIX, id);
+const tick = (): Promise<unknown> =>
+  runScript(bed.redis, 'fleetTick', [fleetClockKey(PREFIX)], [OUTAGE_GAP_MS]);
 
 async function eventsOf(id: string): Promise<{ type: string; epoch: string }[]> {
-  const entries = await redis.xrange(recordingRedisKeys(PREFIX, id).events, '-', '+');
+  const entries = await bed.redis.xrange(recordingRedisKeys(PREFIX, id).events, '-', '+');
   return entries.map(([, f]) => ({
     type: f[f.indexOf('type') + 1]!,
     epoch: f[f.indexOf('epoch') + 1] ?? '',
@@ -103,7 +93,7 @@ describe('claim and heartbeat', () => {
 
   it('heartbeats a standby in its own fields', async () => {
     const r = record('rec-standby');
-    await redis.hset(r.keys.record, 'standby', 'c:1');
+    await bed.redis.hset(r.keys.record, 'standby', 'c:1');
     expect(await r.heartbeat(0, 'c:1', 'standby')).toBe(true);
     expect(await r.heartbeat(0, 'd:1', 'standby')).toBe(false);
     expect(Number((await r.fields('standbyHeartbeatAt')).standbyHeartbeatAt)).toBeGreaterThan(0);
@@ -164,9 +154,9 @@ describe('fencing and the one terminal event', () => {
 
   it('counts a cancel while queued (failQueuedRecording-2) as the terminal event', async () => {
     const r = record('rec-cancelled');
-    await redis.hset(r.keys.record, 'state', 'queued');
+    await bed.redis.hset(r.keys.record, 'state', 'queued');
     await runScript(
-      redis,
+      bed.redis,
       'failQueuedRecording',
       [r.keys.record, r.keys.events],
       ['CANCELLED', 'cancelled', Date.now(), '{}'],
@@ -200,7 +190,7 @@ describe('the owner heartbeat', () => {
     await sleep(800);
     // Heartbeats every 100 ms keep it fresh well past takeoverAfterMs (500 ms).
     expect((await r.claim(rules('b:1', { takeoverAfterMs: 500 }))).type).toBe('owner_alive');
-    await redis.hincrby(r.keys.record, 'epoch', 1);
+    await bed.redis.hincrby(r.keys.record, 'epoch', 1);
     await expect.poll(() => lost.length).toBe(1);
     expect(lost[0]).toMatch(/another worker has claimed the recording/);
     await ownership.release();

@@ -1,6 +1,13 @@
 import {
+  activeRecordingKey,
   FINAL_STATES,
   fleetClockKey,
+  recordingKind,
+  recordingsIndexKey,
+  subscriptionsOf,
+  webhookRecordingsKey,
+  type RecfleetErrorCode,
+  type RecordingJob,
   isControlRequest,
   isFinalState,
   recordingRedisKeys,
@@ -39,6 +46,13 @@ export type ClaimOutcome =
   | { type: 'owner_alive' | 'grace'; owner: string; ownerHost: string }
   | { type: 'ended'; state: string };
 
+/**
+ * What taking a job did to its recording's start: the record was there (a producer started it, or an
+ * earlier run of the job), it was created now (the job was added without a start), or the recording's
+ * identity (app, channel, uid) belongs to another active recording.
+ */
+export type StartOutcome = { type: 'exists' | 'created' } | { type: 'active'; otherId: string };
+
 /** A recording's end: its final state and result fields, and its one terminal event. */
 export interface RecordingFinish {
   state: FinalState;
@@ -71,6 +85,72 @@ export class RecordingRecord {
     readonly recordingId: string,
   ) {
     this.keys = recordingRedisKeys(keyPrefix, recordingId);
+  }
+
+  /**
+   * What a producer's start writes (startRecording-5.lua, as `startedBy: worker`), for a job added
+   * without one — a bare BullMQ `Queue.add` from any language: the record with its recording id, the
+   * identity's active key, the list index entry and the webhook registration. Idempotent: a recording
+   * whose record exists is left as it is. An identity held by a recording that has ended (or whose
+   * record is gone) is freed, as producers free it.
+   */
+  async start(spec: RecordingJob): Promise<StartOutcome> {
+    const activeKey = activeRecordingKey(this.keyPrefix, spec.appId, spec.channel, spec.uid);
+    const keys = [
+      this.keys.record,
+      this.keys.events,
+      activeKey,
+      recordingsIndexKey(this.keyPrefix),
+      webhookRecordingsKey(this.keyPrefix),
+    ];
+    const kind = recordingKind(spec);
+    for (let attempt = 0; ; attempt++) {
+      const [outcome, id] = (await runScript(this.redis, 'startRecording', keys, [
+        ...this.startArgs(spec),
+        'worker',
+        kind,
+        kind === 'channel' ? JSON.stringify(subscriptionsOf(spec.recordingConfig)) : '',
+      ])) as [string, string];
+      if (outcome === 'created' || outcome === 'exists') return { type: outcome };
+      const other = await this.redis.hget(recordingRedisKeys(this.keyPrefix, id).record, 'state');
+      if (attempt >= 3 || (other !== null && !isFinalState(other))) return { type: 'active', otherId: id };
+      await runScript(this.redis, 'releaseActiveRecording', [activeKey], [id]);
+    }
+  }
+
+  /**
+   * Records that a job added without a start was refused because `otherId` is recording its identity
+   * (refuseStart-4.lua): the id ends `failed` with `code`, its `fatal_error` event the terminal one.
+   * False when the recording was started meanwhile.
+   */
+  async refuseStart(
+    spec: RecordingJob,
+    failure: { code: RecfleetErrorCode; message: string; otherId: string },
+  ): Promise<boolean> {
+    const { code, message, otherId } = failure;
+    const written = await runScript(
+      this.redis,
+      'refuseStart',
+      [
+        this.keys.record,
+        this.keys.events,
+        recordingsIndexKey(this.keyPrefix),
+        webhookRecordingsKey(this.keyPrefix),
+      ],
+      [
+        ...this.startArgs(spec),
+        recordingKind(spec),
+        code,
+        message,
+        JSON.stringify({ code, message, activeRecordingId: otherId }),
+      ],
+    );
+    return Number(written) === 1;
+  }
+
+  /** The arguments startRecording-5 and refuseStart-4 begin with: the id, now, the identity, the callback. */
+  private startArgs(spec: RecordingJob): (string | number)[] {
+    return [this.recordingId, Date.now(), spec.appId, spec.channel, spec.uid, spec.callbackUrl ?? ''];
   }
 
   /** Claims the recording for `rules.identity` (claimRecording-2.lua). */

@@ -4,6 +4,7 @@ import {
   InvalidRecordingJobError,
   maxUsersOf,
   openRedis,
+  redactUrl,
   parseRecordingJob,
   RecfleetErrorCode,
   RECORD_JOB_NAME,
@@ -30,6 +31,7 @@ import { asRecordingFailure, RecordingFailedError } from './recording-failure.js
 import { RecordingOwnership, type OwnershipRules } from './recording-ownership.js';
 import { RecordingRecord, type ClaimOutcome, type RecordingFinish } from './recording-record.js';
 import { RecordingSession } from './recording-session.js';
+import { RedisConnectionLog, RepeatedErrors } from './redis-connection-log.js';
 import { recordedOutcome, RecordingTicket, type TicketEnd } from './recording-ticket.js';
 import type { RecorderFactory } from './recording-track.js';
 import {
@@ -49,6 +51,8 @@ export interface WorkerFactories {
   createDirectory?: (config: WorkerConfig) => ChannelDirectory;
   /** Default: `$HOSTNAME` (or the host name) and `<host>:<pid>`; tests run several workers in one process. */
   identity?: { host: string; name: string };
+  /** What set `redisUrl` (`RECFLEET_REDIS_URL`, `redisUrl in FILE`), named when Redis cannot be reached. */
+  redisUrlOrigin?: string;
 }
 
 /** The streams a job reserves on a host: one, or the users a channel recording may record at once. */
@@ -112,7 +116,8 @@ export class RecordingWorker {
   private readonly rules: OwnershipRules;
   /** Jobs whose lock lapsed (told once each), and worker errors told recently (BullMQ repeats them). */
   private readonly lapsed = new Set<string>();
-  private readonly errorsToldAt = new Map<string, number>();
+  private readonly repeatedErrors = new RepeatedErrors();
+  private readonly connectionLog: RedisConnectionLog;
   readonly admission: AdmissionControl;
   readonly metrics: WorkerMetrics;
   private health: { port: number; close(): Promise<void> } | undefined;
@@ -127,12 +132,17 @@ export class RecordingWorker {
     this.createRecorder = factories.createRecorder ?? (() => new Recorder());
     const host = factories.identity?.host ?? process.env.HOSTNAME ?? hostname();
     this.identity = factories.identity?.name ?? `${host}:${process.pid}`;
-    const onOutage = (err: Error): void =>
-      this.log.warn({ err: err.message }, 'Redis connection lost; reconnecting');
+    const connectionLog = (this.connectionLog = new RedisConnectionLog(
+      log,
+      redactUrl(config.redisUrl),
+      factories.redisUrlOrigin ?? 'redisUrl',
+    ));
+    const onOutage = connectionLog.onOutage;
     this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage);
+    this.redis.on('ready', connectionLog.onReady);
     this.storage = new StorageRegistry(config.storageProfiles);
     this.uploadSlots = new UploadSlots(config.uploadConcurrency);
-    this.drain = new BackupDrainWorker(config, this.storage, log);
+    this.drain = new BackupDrainWorker(config, this.storage, log, { connectionLog });
     this.admission = new AdmissionControl(config.admission, config.maxRecordings);
     this.clock = new FleetClock(this.redis, config.keyPrefix, log.child({ component: 'fleet-clock' }));
     this.hosts = new FleetHosts(
@@ -195,6 +205,7 @@ export class RecordingWorker {
         const c = await this.queue.getJobCounts('waiting', 'delayed', 'prioritized');
         return (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0);
       },
+      redisReachable: () => this.clock.reachable,
     });
   }
 
@@ -203,8 +214,23 @@ export class RecordingWorker {
     return this.health?.port;
   }
 
-  /** Recovers this host's spool, then starts taking jobs. */
+  /**
+   * Serves /healthz (and /readyz, not ready yet) at once, waits for Redis as long as it takes, recovers
+   * this host's spool, then starts taking jobs.
+   */
   async start(): Promise<void> {
+    if (this.config.httpPort !== undefined) {
+      this.health = await startHealthServer({
+        port: this.config.httpPort,
+        host: this.config.httpHost,
+        metrics: this.metrics,
+        ready: () => ({
+          ready:
+            this.running && this.closing === undefined && this.worker.isRunning() && this.clock.reachable,
+          detail: { ...this.admission.snapshot(), recordings: this.local.size, redis: this.clock.reachable },
+        }),
+      });
+    }
     await this.worker.waitUntilReady();
     await this.clock.start();
     await this.hosts.start();
@@ -224,27 +250,13 @@ export class RecordingWorker {
       this.log.error({ err }, 'spool recovery failed; files kept for the next start'),
     );
     await this.drain.start();
-    if (this.config.httpPort !== undefined) {
-      this.health = await startHealthServer({
-        port: this.config.httpPort,
-        host: this.config.httpHost,
-        metrics: this.metrics,
-        ready: () => ({
-          ready: this.running && this.closing === undefined && this.worker.isRunning(),
-          detail: { ...this.admission.snapshot(), recordings: this.local.size, redis: this.clock.reachable },
-        }),
-      });
-    }
     this.running = true;
     void this.worker.run();
   }
 
   /** BullMQ repeats an error (a lapsed lock's renewal, a lost connection) every few seconds: told once a minute. */
   private workerError(err: Error): void {
-    const now = Date.now();
-    if (now - (this.errorsToldAt.get(err.message) ?? 0) < 60_000) return;
-    this.errorsToldAt.set(err.message, now);
-    if (this.errorsToldAt.size > 100) this.errorsToldAt.clear();
+    if (this.connectionLog.isDown || !this.repeatedErrors.shouldTell(err)) return;
     this.log.warn({ err: err.message }, 'worker error');
   }
 
@@ -282,6 +294,10 @@ export class RecordingWorker {
       throw new RecordingFailedError(RecfleetErrorCode.INVALID_JOB, message);
     }
     const jobId = String(job.id);
+    const record = new RecordingRecord(this.redis, this.config.keyPrefix, spec.recordingId);
+    // Before anything else, on every run: a job put back, retried or resumed after a crash finds its
+    // record and leaves it as it is, so the API knows a bare job even while it waits for another host.
+    await this.startRecord(record, spec, log);
     const profile = spec.storage.profile;
     // A host records only what it can: a job naming a storage profile it lacks goes to a host that has
     // it; when no live host has it, the job can run nowhere and fails (once this worker owns it).
@@ -313,7 +329,6 @@ export class RecordingWorker {
       return this.putBack(job, token, log, wait, context, 'job does not fit this host; put back');
     }
     this.applyConcurrency();
-    const record = new RecordingRecord(this.redis, this.config.keyPrefix, spec.recordingId);
     const recLog = log.child({ recordingId: spec.recordingId, channel: spec.channel });
     const run: JobRun = {
       job,
@@ -341,6 +356,27 @@ export class RecordingWorker {
       this.admission.release(jobId);
       this.applyConcurrency();
     }
+  }
+
+  /**
+   * Gives a job added without a producer's start (a bare BullMQ `Queue.add`, from any language) what
+   * the start would have written — its record, identity lock, list entry and webhook registration —
+   * so that the API, the CLI and its callbackUrl know it like any other. A job whose identity (app,
+   * channel, uid) another active recording holds is not recorded: producers start one recording per
+   * identity, so it fails with RECORDING_ACTIVE, its record saying so (state `failed`, `fatal_error`).
+   */
+  private async startRecord(record: RecordingRecord, spec: RecordingJob, log: Logger): Promise<void> {
+    const start = await record.start(spec);
+    if (start.type === 'created')
+      log.info({ recordingId: spec.recordingId }, 'job added without a start: recording started');
+    if (start.type !== 'active') return;
+    const message = `recording ${start.otherId} of app ${spec.appId}, channel "${spec.channel}", uid ${spec.uid} is active; this job was not recorded`;
+    log.warn({ recordingId: spec.recordingId, activeRecordingId: start.otherId }, message);
+    if (!(await record.refuseStart(spec, { code: 'RECORDING_ACTIVE', message, otherId: start.otherId }))) {
+      // Started meanwhile by a producer (the same id): its record stands, and the job records it.
+      return;
+    }
+    throw new RecordingFailedError('RECORDING_ACTIVE', message);
   }
 
   /**

@@ -4,24 +4,12 @@
  * real failover is test/fault/redis-sentinel-failover.test.ts.
  */
 import { recordingRedisKeys } from '@recfleet/contract';
-import { RedisServer } from '@recfleet/embedded';
 import type { IndexedSegment } from '@recfleet/storage';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisSegmentIndex } from './redis-segment-index.js';
-import { takeOver } from './test-support.js';
+import { takeOver, usePrivateRedis } from './test-support.js';
 
-let server: RedisServer;
-let redis: Redis;
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-  redis = new Redis(server.url, { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  redis?.disconnect();
-  await server?.stop();
-});
+const bed = usePrivateRedis();
 
 const entry = (sequence: number, location: IndexedSegment['location'] = 'primary'): IndexedSegment => ({
   sequence,
@@ -36,17 +24,17 @@ const entry = (sequence: number, location: IndexedSegment['location'] = 'primary
 describe('segment index after a failover lost writes', () => {
   it('puts back the delivered entries it wrote, and only those', async () => {
     const keys = recordingRedisKeys('reapply', 'rec-1');
-    const epoch = await takeOver(redis, 'reapply', 'rec-1', 'host-a:1');
-    const index = new RedisSegmentIndex(redis, keys.record, keys.segments, epoch);
+    const epoch = await takeOver(bed.redis, 'reapply', 'rec-1', 'host-a:1');
+    const index = new RedisSegmentIndex(bed.redis, keys.record, keys.segments, epoch);
     for (const s of [0, 1, 2, 3]) {
       await index.reserve(entry(s, 'spool'));
       await index.put(entry(s));
     }
     // The promoted replica missed: the put of 2 (the reservation is there), and 3 entirely.
-    await redis.hset(keys.segments, '2', JSON.stringify({ ...entry(2, 'spool'), epoch }));
-    await redis.hdel(keys.segments, '3');
+    await bed.redis.hset(keys.segments, '2', JSON.stringify({ ...entry(2, 'spool'), epoch }));
+    await bed.redis.hdel(keys.segments, '3');
     // Someone else's entry, never written by this instance, is not invented either.
-    await redis.hset(keys.segments, '9', JSON.stringify({ ...entry(9, 'spool'), epoch }));
+    await bed.redis.hset(keys.segments, '9', JSON.stringify({ ...entry(9, 'spool'), epoch }));
 
     const listed = await index.list();
     expect(listed.map((s) => [s.sequence, s.location])).toEqual([
@@ -57,24 +45,27 @@ describe('segment index after a failover lost writes', () => {
       [9, 'spool'],
     ]);
     // Written back to Redis, not just returned.
-    expect(JSON.parse((await redis.hget(keys.segments, '3'))!)).toMatchObject({ location: 'primary', epoch });
+    expect(JSON.parse((await bed.redis.hget(keys.segments, '3'))!)).toMatchObject({
+      location: 'primary',
+      epoch,
+    });
   });
 
   it('leaves an entry another writer moved on, and writes nothing once fenced', async () => {
     const keys = recordingRedisKeys('reapply', 'rec-2');
-    const epoch1 = await takeOver(redis, 'reapply', 'rec-2', 'host-a:1');
-    const old = new RedisSegmentIndex(redis, keys.record, keys.segments, epoch1);
+    const epoch1 = await takeOver(bed.redis, 'reapply', 'rec-2', 'host-a:1');
+    const old = new RedisSegmentIndex(bed.redis, keys.record, keys.segments, epoch1);
     await old.reserve(entry(0, 'spool'));
     await old.put(entry(0, 'backup'));
     await old.reserve(entry(1, 'spool'));
     await old.put(entry(1));
     // The drain delivered 0 to the primary store since; a new owner took the recording.
-    await redis.hset(keys.segments, '0', JSON.stringify({ ...entry(0), epoch: epoch1 }));
-    await takeOver(redis, 'reapply', 'rec-2', 'host-b:1');
-    await redis.hdel(keys.segments, '1');
+    await bed.redis.hset(keys.segments, '0', JSON.stringify({ ...entry(0), epoch: epoch1 }));
+    await takeOver(bed.redis, 'reapply', 'rec-2', 'host-b:1');
+    await bed.redis.hdel(keys.segments, '1');
 
     const listed = await old.list();
     expect(listed.map((s) => [s.sequence, s.location])).toEqual([[0, 'primary']]);
-    expect(await redis.hexists(keys.segments, '1')).toBe(0);
+    expect(await bed.redis.hexists(keys.segments, '1')).toBe(0);
   });
 });

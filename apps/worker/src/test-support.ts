@@ -12,6 +12,7 @@ import { UploadSlots, type PutBody, type StorageAdapter, type StoredObject } fro
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import type {
   ChannelDirectory,
   ChannelDirectoryEvents,
@@ -26,6 +27,26 @@ import type { SessionRecorder } from './recording-track.js';
 import type { SessionLifecycle } from './session-lifecycle.js';
 
 export const SEGMENT_BYTES = 1000;
+
+/** A private redis-server for the test file (started before its tests, stopped after), and a client. */
+export function usePrivateRedis(): { readonly redis: Redis } {
+  let server: RedisServer | undefined;
+  let redis: Redis | undefined;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+  return {
+    get redis(): Redis {
+      if (!redis) throw new Error('the private Redis starts in beforeAll');
+      return redis;
+    },
+  };
+}
 
 /** A logger whose lines (pino JSON, each after `prefix`) are pushed to `lines`. */
 export function linesLogger(lines: string[], prefix = '', level: 'debug' | 'info' = 'info'): Logger {

@@ -105,13 +105,16 @@ describe('the @recfleet/client package', () => {
   });
 });
 
-/** The packages of the producer side and what they stand on; the worker's are checked with the worker. */
+/** Every package of the repository that is published: the producer side, the worker and what they stand on. */
 const PUBLISHED = [
   'packages/contract',
   'packages/client',
   'packages/embedded',
+  'packages/engine-binding',
+  'packages/storage',
   'apps/cli',
   'apps/api',
+  'apps/worker',
   'apps/demo',
 ];
 

@@ -134,6 +134,11 @@ export const ERROR_CODES = {
     category: 'conflict',
     description: 'the recording has already ended; there is nothing to stop or cancel',
   },
+  RECORDING_ACTIVE: {
+    category: 'conflict',
+    description:
+      'a job added without a start (bare BullMQ) names an app, channel and uid another active recording has',
+  },
   STORAGE_PROFILE_UNKNOWN: {
     category: 'invalid_argument',
     description: 'no worker host has the storage profile the job names',

@@ -12,6 +12,7 @@ import packageRoot from './package-root.cjs';
 export const REDIS_SCRIPTS = {
   startRecording: 5,
   abandonStart: 5,
+  refuseStart: 4,
   releaseActiveRecording: 1,
   fleetTick: 1,
   claimRecording: 2,

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-// Builds the recorder addon with node-gyp against the system FFmpeg.
+// Builds the recorder addon with node-gyp against the system FFmpeg: `npm run build:native` in a
+// checkout, and the package's `install` script when an application installs @recfleet/engine-binding
+// (npm 11 runs a dependency's install script only when the installing project allows it: README
+// "Install" says how).
 // Why a script and not a bare `node-gyp rebuild`: node-gyp downloads Node's headers by default, which
 // fails offline and on locked-down build hosts. The running Node almost always ships its headers
 // (`<prefix>/include/node`), so we point node-gyp there and only fall back to the download otherwise.
@@ -22,11 +25,14 @@ const pc = spawnSync('pkg-config', ['--exists', '--print-errors', 'libavformat',
 });
 if (pc.error || pc.status !== 0) {
   fail(
-    'the FFmpeg development packages were not found by pkg-config.\n' +
+    'cannot build the native recorder: the FFmpeg development packages were not found by pkg-config.\n' +
       (pc.error ? `  pkg-config could not run: ${pc.error.message}\n` : `  ${pc.stderr.trim()}\n`) +
-      '  Debian/Ubuntu: apt-get install pkg-config libavformat-dev libavcodec-dev libavutil-dev g++ make python3\n' +
-      '  RHEL/Rocky/CentOS Stream: see infra/README.md (ffmpeg-devel from RPM Fusion)\n' +
-      '  or run `make setup` at the repository root, which installs them.',
+      'Install them, then install again (or `npm rebuild @recfleet/engine-binding`):\n' +
+      '  Debian/Ubuntu:  apt-get install libavformat-dev libavcodec-dev libavutil-dev pkg-config g++ make python3\n' +
+      '                  (and ffmpeg for the worker hosts)\n' +
+      '  RHEL/Rocky/Alma/CentOS Stream: enable EPEL, CRB (EL8: powertools) and RPM Fusion free, then\n' +
+      '                  dnf install ffmpeg ffmpeg-devel pkgconf-pkg-config gcc-c++ make python3\n' +
+      '  In a recfleet checkout, `./run setup` installs them.',
   );
 }
 
@@ -56,7 +62,7 @@ const gyp = nodeGyp();
 if (!gyp) {
   fail(
     'node-gyp was not found: neither as a dev dependency nor the one npm ships.\n' +
-      '  Run `npm ci` at the repository root, or build through npm (`npm run build:native`).',
+      '  Build through npm (`npm rebuild @recfleet/engine-binding`, or `npm run build:native` in a checkout).',
   );
 }
 const dir = nodeDir();

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { loadWebhooksConfig, WEBHOOKS_ENV_KEYS, webhookSecrets } from '../config.js';
 import { processRegistry } from '../metrics/process-registry.js';
 import { observeWebhookDispatcher } from '../metrics/webhook-metrics.js';
-import { SERVICE_EXIT, serviceConfig } from '../service-cli.js';
+import { packageVersion, SERVICE_EXIT, serviceConfig } from '@recfleet/contract/service';
 import { WebhookDispatcher } from './dispatcher.js';
 
 const config = serviceConfig(
@@ -17,6 +17,7 @@ const config = serviceConfig(
     name: 'recfleet-webhooks',
     summary:
       "delivers the events of a recfleet fleet's recordings to their callback URLs, signed as Standard Webhooks, with /metrics and /healthz",
+    version: packageVersion(new URL('../../package.json', import.meta.url)),
     configVariable: 'RECFLEET_WEBHOOKS_CONFIG',
     schema: '@recfleet/contract/schema/webhooks-config.schema.json',
     envKeys: WEBHOOKS_ENV_KEYS,

@@ -3,12 +3,15 @@ import { parseArgs } from 'node:util';
 import { ConfigError, type EnvKey } from './config-file.js';
 
 /**
- * The command line of the API package's services (`recfleet-api`, `recfleet-webhooks`): `--help` and
- * `--version` answer without starting anything, `--config FILE` names a YAML or JSON config.
+ * The command line of recfleet's long-running processes (`recfleet-worker`, `recfleet-api`,
+ * `recfleet-webhooks`): `--help` and `--version` answer without starting anything, `--config FILE`
+ * names a YAML or JSON config.
  */
 export interface ServiceCommand {
   name: string;
   summary: string;
+  /** What `--version` prints: the version of the package that ships the command. */
+  version: string;
   /** The variable that names the config file when --config is not given. */
   configVariable: string;
   /** The config's JSON Schema, as the contract package publishes it. */
@@ -24,9 +27,10 @@ export type ServiceArgs = { config: string | undefined } | { exitCode: number };
 /** Exit codes of a service: sysexits' EX_USAGE is not used, 2 is what every recfleet command answers to bad usage. */
 export const SERVICE_EXIT = { OK: 0, USAGE: 2, CONFIG: 78 } as const;
 
-export const PACKAGE_VERSION = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+/** The `version` of a package.json (a binary passes its own: `new URL('../package.json', import.meta.url)`). */
+export function packageVersion(manifest: URL): string {
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+}
 
 export function serviceHelp(c: ServiceCommand): string {
   const width = Math.max(...Object.keys(c.envKeys).map((n) => n.length));
@@ -77,7 +81,7 @@ export function serviceArgs(
     return { exitCode: SERVICE_EXIT.OK };
   }
   if (values.version) {
-    io.stdout.write(`${PACKAGE_VERSION}\n`);
+    io.stdout.write(`${c.version}\n`);
     return { exitCode: SERVICE_EXIT.OK };
   }
   return { config: values.config ?? (env[c.configVariable] || undefined) };
