@@ -293,9 +293,9 @@ export class RecordingRecord {
     return terminal !== undefined || isFinalState(state);
   }
 
-  /** The producer's pending stop/cancel request, if any. */
-  async controlRequest(): Promise<ControlRequest | undefined> {
-    const value = await this.redis.hget(this.keys.record, 'control');
+  /** The producer's pending stop/cancel request, if any (read through `via`, e.g. the control polls'). */
+  async controlRequest(via: Redis = this.redis): Promise<ControlRequest | undefined> {
+    const value = await via.hget(this.keys.record, 'control');
     return isControlRequest(value) ? value : undefined;
   }
 
@@ -303,12 +303,12 @@ export class RecordingRecord {
    * What producers ask of a running channel recording, read in one call: the stop/cancel request and
    * the subscriptions with their version (updateSubscriptions-1 increments it on every update).
    */
-  async controlState(): Promise<{
+  async controlState(via: Redis = this.redis): Promise<{
     control: ControlRequest | undefined;
     subscriptions: string | undefined;
     subscriptionsVersion: number;
   }> {
-    const [control, subscriptions, version] = await this.redis.hmget(
+    const [control, subscriptions, version] = await via.hmget(
       this.keys.record,
       'control',
       'subscriptions',

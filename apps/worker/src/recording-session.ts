@@ -124,7 +124,7 @@ export class RecordingSession extends SessionLifecycle {
 
   private async pollControl(): Promise<void> {
     try {
-      const request = await this.o.record.controlRequest();
+      const request = await this.o.record.controlRequest(this.o.controlTicks?.redis);
       if (!request || this.recorder.state !== 'running') return;
       this.o.log.info({ request }, 'control request');
       if (request === 'cancel') await this.recorder.release({ cancel: true });

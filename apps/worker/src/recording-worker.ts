@@ -25,6 +25,7 @@ import { WorkerMetrics } from './worker-metrics.js';
 import { ChannelRecordingSession } from './channel-session/channel-recording-session.js';
 import { directoryFromConfig, type ChannelDirectory } from './channel-session/channel-directory.js';
 import type { WorkerConfig } from './config.js';
+import { ControlTicks } from './control-ticks.js';
 import { FleetClock, OUTAGE_GAP_MS } from './fleet-clock.js';
 import { FleetHosts } from './fleet-hosts.js';
 import { asRecordingFailure, RecordingFailedError } from './recording-failure.js';
@@ -66,6 +67,8 @@ export function streamsOf(spec: RecordingJob): number {
  * refusal of room, and it does not grow.
  */
 const PROFILE_PASS_MS = 1000;
+/** How often every recording reads its stop/cancel request (and subscriptions): bounds stop latency. */
+const CONTROL_POLL_MS = 250;
 
 /** One run of a recording job on this worker: the job, what it asks, its record and its ownership. */
 interface JobRun {
@@ -102,6 +105,7 @@ export class RecordingWorker {
   private readonly worker: Worker;
   private readonly queue: Queue;
   private readonly redis: Redis;
+  private readonly controlTicks: ControlTicks;
   private closing: Promise<void> | undefined;
   /** This process's recordings, by recording id. */
   private readonly local = new Map<string, LocalRecording>();
@@ -140,6 +144,11 @@ export class RecordingWorker {
     const onOutage = connectionLog.onOutage;
     this.redis = openRedis(config.redisUrl, { maxRetriesPerRequest: null }, onOutage);
     this.redis.on('ready', connectionLog.onReady);
+    // Outages are reported by the main connection; this one only waits them out.
+    this.controlTicks = new ControlTicks(
+      CONTROL_POLL_MS,
+      openRedis(config.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true }),
+    );
     this.storage = new StorageRegistry(config.storageProfiles);
     this.uploadSlots = new UploadSlots(config.uploadConcurrency);
     this.drain = new BackupDrainWorker(config, this.storage, log, { connectionLog });
@@ -540,7 +549,8 @@ export class RecordingWorker {
       ...(backup ? { backup } : {}),
       spoolDir: this.config.spoolDir,
       progressIntervalMs: this.config.progressIntervalSeconds * 1000,
-      controlPollMs: 250,
+      controlPollMs: CONTROL_POLL_MS,
+      controlTicks: this.controlTicks,
       log,
     };
     if (spec.sourceUrl !== undefined) return new RecordingSession({ ...options, sourceUrl: spec.sourceUrl });
@@ -595,6 +605,7 @@ export class RecordingWorker {
         () => this.queue.close(),
         () => this.health?.close() ?? Promise.resolve(),
         async () => this.metrics.close(),
+        () => this.controlTicks.redis!.quit(),
         () => this.redis.quit(),
       ];
       for (const step of steps) {

@@ -17,6 +17,7 @@ import type { BackupPolicy, StorageAdapter, StorageFailure, UploadSlots } from '
 import { WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { ControlTicks } from './control-ticks.js';
 import { EventOutbox } from './event-outbox.js';
 import { JobProgress } from './job-progress.js';
 import { RecordingFailedError } from './recording-failure.js';
@@ -49,6 +50,8 @@ export interface SessionOptions {
   progressIntervalMs: number;
   /** How often the durable stop/cancel request is checked; bounds the stop latency. */
   controlPollMs: number;
+  /** The worker's shared clock for control polls (one pipeline per tick); else a timer of its own. */
+  controlTicks?: ControlTicks;
   log: Logger;
 }
 
@@ -402,14 +405,20 @@ export abstract class SessionLifecycle {
     const progressTimer = setInterval(() => this.reportProgress(), this.o.progressIntervalMs);
     // One poll at a time: while Redis is unreachable, polls wait instead of piling up.
     let polling: Promise<void> | undefined;
-    const controlTimer = setInterval(() => {
+    const tick = (): void => {
       polling ??= poll().finally(() => (polling = undefined));
-    }, this.o.controlPollMs);
+    };
+    let unsubscribe: () => void;
+    if (this.o.controlTicks) unsubscribe = this.o.controlTicks.subscribe(tick);
+    else {
+      const controlTimer = setInterval(tick, this.o.controlPollMs);
+      unsubscribe = () => clearInterval(controlTimer);
+    }
     try {
       return await ended;
     } finally {
       clearInterval(progressTimer);
-      clearInterval(controlTimer);
+      unsubscribe();
     }
   }
 

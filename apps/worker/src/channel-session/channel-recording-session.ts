@@ -457,7 +457,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
 
   private async poll(): Promise<void> {
     try {
-      const state = await this.o.record.controlState();
+      const state = await this.o.record.controlState(this.o.controlTicks?.redis);
       if (state.control && !this.ending) {
         this.o.log.info({ request: state.control }, 'control request');
         this.endWith({ type: 'stopped', reason: state.control === 'cancel' ? 'cancelled' : 'requested' });
