@@ -206,7 +206,14 @@ async function readOutcome(topology: RedisSentinelTopology, recordingId: string)
   const redis = sentinelConnection(topology);
   const queue = new Queue(RECORDINGS_QUEUE, { connection: redis, prefix: KEY_PREFIX });
   try {
-    const job = await queue.getJob(recordingId);
+    // The job ends just after the record's terminal event (its holder completes it from the record; after
+    // the outage's lapsed lock, that holder is a ticket): wait for it rather than race it.
+    const deadline = Date.now() + 15_000 * scale;
+    let job = await queue.getJob(recordingId);
+    while (Date.now() < deadline && !['completed', 'failed'].includes((await job?.getState()) ?? '')) {
+      await new Promise((r) => setTimeout(r, 200));
+      job = await queue.getJob(recordingId);
+    }
     const keys = recordingRedisKeys(KEY_PREFIX, recordingId);
     return {
       jobState: await job?.getState(),

@@ -136,6 +136,16 @@ describe('stop and cancel', () => {
     expect((await client.start(req)).created).toBe(true);
   });
 
+  it('never takes out of the queue the waiting job of a recording that has started (back after a crash or an outage)', async () => {
+    const { recordingId } = await client.start(request());
+    // Its worker recorded, then died (or its lock lapsed in a Redis outage): the job waits again.
+    await redis.hset(recordingRedisKeys('recfleet', recordingId).record, 'state', 'recording');
+    expect(await client.stop(recordingId)).toEqual({ recordingId, requested: 'stop', state: 'recording' });
+    // The next worker to take the job finalizes the recording on the stored request.
+    expect(await client.get(recordingId)).toMatchObject({ state: 'recording', jobState: 'waiting' });
+    expect(await redis.hget(recordingRedisKeys('recfleet', recordingId).record, 'control')).toBe('stop');
+  });
+
   it('refuses to stop or cancel a recording that has ended, saying so', async () => {
     const { recordingId } = await client.start(request());
     await client.cancel(recordingId);

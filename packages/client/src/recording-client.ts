@@ -340,8 +340,12 @@ export class RecordingClient implements RecordingService {
     }
     // A job no worker has taken yet is taken out of the queue, and the recording ends here. Only a
     // removal that succeeded may end it: BullMQ refuses to remove a job a worker holds (one that took
-    // it since the state was read), and that worker acts on the request stored above.
+    // it since the state was read), and that worker acts on the request stored above. A recording that
+    // has started is never taken out, even when its job waits: that job is back in the queue after a
+    // crash or a Redis outage (its recording may be going on meanwhile), and whoever takes it next
+    // finalizes the recording on the request.
     if (
+      state === 'queued' &&
       (await this.call(() => this.queue.getJobState(recordingId), deadline)) === 'waiting' &&
       (await this.call(() => this.queue.remove(recordingId), deadline)) === 1
     ) {
