@@ -468,7 +468,10 @@ async function runStore(
     liveBytes: Buffer.byteLength(live),
     ffprobeSeconds: Number(probe.stdout.trim()),
     decode,
-    totals: { ...written },
+    // This recording's own writes (the warm-up recording's are not counted).
+    totals: Object.fromEntries(
+      Object.entries(written).map(([k, v]) => [k, v - firstWritten[k as keyof WrittenBytes]]),
+    ) as unknown as WrittenBytes,
   };
 }
 
