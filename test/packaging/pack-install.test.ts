@@ -7,6 +7,7 @@
  * installed `recfleet` — the playlist then judged by ffprobe.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,8 +115,11 @@ describe('packages', () => {
         main?: string;
         bin?: Record<string, string>;
         license?: string;
+        scripts?: Record<string, string>;
       };
       expect(manifest.files, p.name).toBeDefined();
+      // npm pack and npm publish build first: a tarball never carries a stale dist/.
+      expect(manifest.scripts?.prepack, p.name).toBe('tsc -b');
       expect(manifest.engines?.node, p.name).toMatch(/^>=20/);
       expect(manifest.license, p.name).toBe('Apache-2.0');
       // Every file an entry point names is in the tarball (a missing one fails only after install).
@@ -154,6 +158,9 @@ describe('installed into an empty project, offline', () => {
       const where = await realpath(join(project, 'node_modules', name));
       expect(where.startsWith(project), `${name} → ${where}`).toBe(true);
     }
+    // Built here by the package's install script, not copied from the checkout's build.
+    const addon = join(project, 'node_modules/@recfleet/engine-binding/build/Release/recfleet_recorder.node');
+    expect(existsSync(addon), addon).toBe(true);
     expect(install.out).not.toContain('not yet covered by allowScripts');
     expect(install.ms).toBeLessThan(90_000);
   });
