@@ -12,6 +12,8 @@ Installs packages (FFmpeg runtime and dev libraries, compiler, pkg-config), a sy
 the application under the prefix (npm ci + native build + TypeScript build), directories
 (/var/lib/recfleet/spool, /var/lib/recfleet/recordings, /var/log/recfleet), a default config
 (/etc/recfleet/worker.json, /etc/recfleet/recfleet.env) and the systemd units; then enables the worker.
+With --with-api also the API's config (/etc/recfleet/api.yaml, the commented reference) and a generated
+API key (/etc/recfleet/api-key, readable by the service only), which the API unit runs with.
 
 Options:
   --source DIR     checkout to install from (default: the one holding this script)
@@ -19,7 +21,8 @@ Options:
   --root DIR       install into DIR instead of / (a throwaway root for checks: no packages, no user,
                    no systemctl; paths are created under DIR)
   --os ID          override the detected distribution (debian, ubuntu, rhel, centos, rocky, almalinux)
-  --with-api       also install and enable the producer API unit
+  --with-api       also install the producer API: its config, an API key and its unit
+  --config-only    install the directories, configs and units, not the application (repairs a config)
   --no-packages    skip the distribution packages
   --no-enable      install the units but do not enable/start them
   --dry-run        print what would be done, change nothing
@@ -32,6 +35,7 @@ PREFIX=/opt/recfleet
 ROOT=/
 OS_ID=""
 WITH_API=0
+APP=1
 PACKAGES=1
 ENABLE=1
 DRY=0
@@ -43,6 +47,7 @@ while [ $# -gt 0 ]; do
     --root) ROOT="$2"; shift 2 ;;
     --os) OS_ID="$2"; shift 2 ;;
     --with-api) WITH_API=1; shift ;;
+    --config-only) APP=0; PACKAGES=0; shift ;;
     --no-packages) PACKAGES=0; shift ;;
     --no-enable) ENABLE=0; shift ;;
     --dry-run) DRY=1; shift ;;
@@ -144,21 +149,41 @@ install_app() {
   fi
 }
 
+# A config file is installed once: an existing one is the operator's, kept on every later run.
+install_once() {
+  if [ -e "$2" ]; then
+    log "keeping existing $2"
+  else
+    run install -m 0640 "$1" "$2"
+  fi
+}
+
 install_config() {
   local conf env
   conf="$(target /etc/recfleet/worker.json)"
   env="$(target /etc/recfleet/recfleet.env)"
-  if [ -e "$conf" ]; then
-    log "keeping existing $conf"
-  else
-    run install -m 0640 "$SOURCE/infra/config/worker.example.json" "$conf"
-  fi
-  if [ -e "$env" ]; then
-    log "keeping existing $env"
-  else
-    run install -m 0640 "$SOURCE/infra/config/recfleet.example.env" "$env"
-  fi
+  install_once "$SOURCE/infra/config/worker.example.json" "$conf"
+  install_once "$SOURCE/infra/config/recfleet.example.env" "$env"
   if [ "$THROWAWAY" -eq 0 ]; then run chgrp recfleet "$conf" "$env"; fi
+  if [ "$WITH_API" -eq 1 ]; then install_api_config; fi
+}
+
+# The API refuses to start without a key: the reference config names /etc/recfleet/api-key, generated
+# here once (48 hex digits) and kept on later runs, like every config file.
+install_api_config() {
+  local conf key
+  conf="$(target /etc/recfleet/api.yaml)"
+  key="$(target /etc/recfleet/api-key)"
+  install_once "$SOURCE/infra/config/api.yaml" "$conf"
+  if [ -e "$key" ]; then
+    log "keeping existing $key"
+  elif [ "$DRY" -eq 1 ]; then
+    printf '+ generate an API key into %s\n' "$key"
+  else
+    (umask 0137 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' > "$key")
+    log "generated an API key in $key (send it as Authorization: Bearer <key>)"
+  fi
+  if [ "$THROWAWAY" -eq 0 ]; then run chgrp recfleet "$conf" "$key"; fi
 }
 
 install_units() {
@@ -183,7 +208,7 @@ install_packages
 check_node
 create_user
 create_dirs
-install_app
+if [ "$APP" -eq 1 ]; then install_app; else log "skipping the application (--config-only)"; fi
 install_config
 install_units
 log "done"

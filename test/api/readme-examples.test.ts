@@ -116,6 +116,7 @@ describe('the README examples', () => {
     expect(r.stderr).toBe('');
     const out = r.stdout;
     expect(out).toContain('{"status":"ok","redis":"up"}');
+    expect(out).toContain('{"status":"ok","redis":"up"}{"status":"ok"}');
     expect(JSON.parse(await readFile(join(dir, 'openapi.json'), 'utf8'))).toMatchObject({ openapi: '3.1.0' });
     // (curl prints no newline after a JSON answer: the outputs follow each other.)
     expect(out).toContain('recfleet_api_requests_total{method="GET",route="/healthz",status="200"} 1\n');

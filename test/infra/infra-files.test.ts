@@ -116,7 +116,7 @@ describe('infra files', () => {
     expect(r.status).toBe(0);
   });
 
-  it('Kubernetes manifests keep recordings safe while scaling', () => {
+  it('Kubernetes manifests keep recordings safe while scaling', async () => {
     const docs = yamlDocs(join(infra, 'k8s', 'worker.yaml'));
     const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
     const deploy = byKind('Deployment')[0]!;
@@ -139,6 +139,16 @@ describe('infra files', () => {
     ).toBeGreaterThanOrEqual(300);
     const api = yamlDocs(join(infra, 'k8s', 'producer.yaml'));
     expect(api.map((d) => d.kind).sort()).toEqual(['Deployment', 'PodDisruptionBudget', 'Secret', 'Service']);
+    // A Redis outage takes API pods out of the Service (readiness) but restarts none (liveness: /livez
+    // never asks Redis; apps/api/src/http/server.test.ts "Redis unavailable").
+    const apiContainer = api.find((d) => d.kind === 'Deployment')!.spec.template.spec.containers[0];
+    expect(apiContainer.readinessProbe.httpGet.path).toBe('/healthz');
+    expect(apiContainer.livenessProbe.httpGet.path).toBe('/livez');
+    expect(apiContainer.env).toContainEqual({ name: 'RECFLEET_API_HOST', value: '0.0.0.0' });
+    // Images pinned by version, the packages' version for recfleet's own.
+    const version = JSON.parse(await readFile(join(root, 'apps/worker/package.json'), 'utf8')).version;
+    for (const image of [c.image, apiContainer.image])
+      expect(image).toMatch(new RegExp(`^recfleet/[a-z]+:${version}$`));
   });
 
   it('Kubernetes manifests validate against the API schemas (Kubernetes and KEDA)', async () => {
@@ -171,11 +181,11 @@ describe('infra files', () => {
       expect(final.filter((p) => p.endsWith('-dev') || p === 'g++')).toEqual([]);
       if (file === 'Dockerfile.worker') expect(final.sort()).toEqual([...runtime].sort());
     }
+    // The rest of compose.yaml: test/infra/compose.test.ts.
     const compose = yamlDocs(join(infra, 'docker', 'compose.yaml'))[0]!;
-    expect(Object.keys(compose.services).sort()).toEqual(['minio', 'producer', 'redis', 'worker']);
     expect(compose.services.redis.command).toContain('noeviction');
     const composeConfig = JSON.parse(await readFile(join(infra, 'docker', 'worker.compose.json'), 'utf8'));
-    expect(composeConfig.storageProfiles.minio.checksumMode).toBe('WHEN_REQUIRED');
+    expect(composeConfig.storageProfiles.s3.checksumMode).toBe('WHEN_REQUIRED');
   });
 
   it('every infra file is covered by a check', async () => {
@@ -196,10 +206,10 @@ describe('infra files', () => {
       /^scripts\/setup-dev\.sh$/,
       /^systemd\/recfleet-(worker|api)\.service$/,
       /^k8s\/(worker|producer)\.yaml$/,
-      /^docker\/(Dockerfile\.(worker|producer)|compose\.yaml|worker\.compose\.json)$/,
+      /^docker\/(Dockerfile\.(worker|producer)|compose\.yaml|worker\.compose\.json|create-bucket\.mjs)$/,
       /^config\/(worker\.example\.json|recfleet\.example\.env)$/,
-      // The reference configs of recfleet-api and recfleet-webhooks: apps/api/src/config.test.ts.
-      /^config\/(api|webhooks)\.yaml$/,
+      // The reference configs: apps/api/src/config.test.ts (api, webhooks), apps/worker/src/config.test.ts.
+      /^config\/(api|webhooks|worker)\.yaml$/,
       /^redis\//,
     ];
     expect(files.filter((f) => !covered.some((re) => re.test(f)))).toEqual([]);

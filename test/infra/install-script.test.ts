@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadApiConfig } from '@recfleet/api';
 import { ManagedProcess, RedisServer } from '@recfleet/embedded';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -58,6 +59,32 @@ describe('install-worker.sh', () => {
     expect(rpm.out).toContain('rpmfusion-free-release');
     expect(rpm.out).toMatch(/dnf install -y ffmpeg ffmpeg-devel gnutls-devel pkgconf-pkg-config gcc-c\+\+/);
     expect(install(['--dry-run', '--os', 'plan9']).status).toBe(1);
+  });
+
+  it('--with-api installs the config and a key the API unit runs with, and keeps them', async () => {
+    const target = join(tmp, 'api-root');
+    const first = install(['--root', target, '--config-only', '--with-api', '--no-enable']);
+    expect(first.status, first.out).toBe(0);
+    const unit = await readFile(join(target, 'etc/systemd/system/recfleet-api.service'), 'utf8');
+    const configPath = /^Environment=RECFLEET_API_CONFIG=(.+)$/m.exec(unit)![1]!;
+    const config = join(target, configPath);
+    const key = (await readFile(join(target, 'etc/recfleet/api-key'), 'utf8')).trim();
+    expect(key).toMatch(/^[0-9a-f]{48}$/);
+    expect((await stat(join(target, 'etc/recfleet/api-key'))).mode & 0o777).toBe(0o640);
+    // The API's own loader accepts the installed config (its file references moved into the root).
+    const text = (await readFile(config, 'utf8')).replaceAll('/etc/recfleet/', `${target}/etc/recfleet/`);
+    await writeFile(join(tmp, 'api.yaml'), text);
+    const loaded = loadApiConfig({}, join(tmp, 'api.yaml'));
+    expect(loaded.apiKeys).toEqual([key]);
+    // A second run keeps the key (clients hold it) and the operator's config.
+    await writeFile(config, `${await readFile(config, 'utf8')}\n# edited\n`);
+    expect(install(['--root', target, '--config-only', '--with-api', '--no-enable']).status).toBe(0);
+    expect((await readFile(join(target, 'etc/recfleet/api-key'), 'utf8')).trim()).toBe(key);
+    expect(await readFile(config, 'utf8')).toContain('# edited');
+    // Without --with-api, no API config or unit.
+    const workerOnly = join(tmp, 'worker-root');
+    expect(install(['--root', workerOnly, '--config-only', '--no-enable']).status).toBe(0);
+    await expect(stat(join(workerOnly, 'etc/recfleet/api.yaml'))).rejects.toThrow();
   });
 
   it('installs a worker into a throwaway root that then runs', async () => {

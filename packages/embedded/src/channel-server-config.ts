@@ -1,5 +1,7 @@
 /** What ChannelServer hands its child process (channel-server-main) in RECFLEET_CHANNEL_SERVER. */
 export interface ChannelServerProcessConfig {
+  /** The address it listens on: 127.0.0.1 unless given (0.0.0.0 in a container, infra/docker/compose.yaml). */
+  bind?: string;
   rtmpPort: number;
   /** HTTP-FLV plays (`/<app>/<name>.flv`) and the HTTP API (`/api/v1`). */
   httpPort: number;

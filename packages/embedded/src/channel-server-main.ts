@@ -37,7 +37,7 @@ const NodeMediaServer = require('node-media-server') as new (config: unknown) =>
 const logger = require('node-media-server/src/core/logger.js') as { level: string };
 
 const nms = new NodeMediaServer({
-  bind: '127.0.0.1',
+  bind: config.bind ?? '127.0.0.1',
   rtmp: { port: config.rtmpPort, chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 },
   http: { port: config.httpPort },
   auth: {

@@ -8,3 +8,5 @@ export * from './webhook-receiver.js';
 export * from './channel-fleet.js';
 export * from './channel-media.js';
 export * from './promtool.js';
+export * from './test-containers.js';
+export * from './test-s3.js';

@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
 import { RedisServer } from '@recfleet/embedded';
+import { containersWanted, TEST_IMAGES } from './test-containers.js';
 
 /** The Redis a test suite talks to: started fresh per suite, stopped by it. */
 export interface TestRedis {
@@ -17,24 +17,13 @@ export interface TestRedis {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function dockerEngineReachable(): boolean {
-  const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], {
-    encoding: 'utf8',
-    timeout: 5000,
-  });
-  return r.status === 0 && r.stdout.trim() !== '';
-}
-
 /**
- * A private Redis per suite. Through testcontainers when a Docker engine answers (and
- * RECFLEET_TEST_REDIS is not `system`), otherwise — and on machines without Docker, such as CI here —
- * from the system `redis-server` binary on a free port. Both run with `noeviction` (BullMQ needs every key).
+ * A private Redis per suite: the system `redis-server` binary on a free port — the default, and what runs
+ * where no Docker engine is — or, opted in with RECFLEET_TEST_CONTAINERS (test-containers.ts), a
+ * `redis` container through testcontainers. Both run with `noeviction` (BullMQ needs every key).
  */
 export async function startTestRedis(options: { appendOnly?: boolean } = {}): Promise<TestRedis> {
-  const mode = process.env.RECFLEET_TEST_REDIS ?? 'auto';
-  if (mode === 'container' || (mode === 'auto' && dockerEngineReachable())) {
-    return startRedisContainer(options.appendOnly ?? false);
-  }
+  if (containersWanted('redis')) return startRedisContainer(options.appendOnly ?? false);
   const server = await RedisServer.start(options);
   return {
     get url() {
@@ -62,7 +51,7 @@ export async function startTestRedis(options: { appendOnly?: boolean } = {}): Pr
 
 async function startRedisContainer(appendOnly: boolean): Promise<TestRedis> {
   const { GenericContainer, Wait } = await import('testcontainers');
-  const container = await new GenericContainer('redis:7-alpine')
+  const container = await new GenericContainer(TEST_IMAGES.redis)
     .withCommand([
       'redis-server',
       '--maxmemory-policy',

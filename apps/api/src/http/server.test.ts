@@ -515,6 +515,7 @@ describe('GET /openapi.json', () => {
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/healthz',
+      '/livez',
       '/metrics',
       '/openapi.json',
       '/v1/recordings',
@@ -620,6 +621,10 @@ describe('Redis unavailable', () => {
       const health = await api.inject({ method: 'GET', url: '/healthz' });
       expect(health.statusCode).toBe(503);
       expect(health.json()).toEqual({ status: 'unavailable', redis: 'down' });
+      // Liveness stays: restarting the process would not bring Redis back.
+      const live = await api.inject({ method: 'GET', url: '/livez' });
+      expect(live.statusCode).toBe(200);
+      expect(live.json()).toEqual({ status: 'ok' });
     } finally {
       await api.close();
       await down.close();

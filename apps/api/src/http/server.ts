@@ -142,6 +142,29 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
           .send({ status: redis === 'up' ? 'ok' : 'unavailable', redis });
       },
     );
+    // Liveness without Redis: restarting API processes does not bring a Redis back, so an orchestrator's
+    // liveness probe asks this; its readiness probe asks /healthz, which takes the process out of service.
+    scope.get(
+      '/livez',
+      {
+        config: { public: true },
+        schema: {
+          operationId: 'liveness',
+          tags: ['service'],
+          summary: 'Liveness: the process answers; Redis is not asked (no API key)',
+          description:
+            'Always 200 while the process serves requests, whatever Redis does: the liveness probe. Readiness (Redis reachable) is `/healthz`.',
+          security: [],
+          response: {
+            200: {
+              description: 'The process answers',
+              content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
+            },
+          },
+        },
+      },
+      async () => ({ status: 'ok' as const }),
+    );
     scope.get(
       OPENAPI_PATH,
       {
