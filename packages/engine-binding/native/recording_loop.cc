@@ -135,6 +135,7 @@ void RecordingLoop::Finish(const char* reason) {
                      .str("reason", reason)
                      .integer("segments", cutter_.segments())
                      .num("durationSeconds", cutter_.recorded_seconds())
+                     .boolean("sourceReached", source_reached_)
                      .done();
 }
 
@@ -154,7 +155,27 @@ bool RecordingLoop::CheckOutputDir() {
   return true;
 }
 
-AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr) {
+// Whether a failed attempt reached the source: the engine's RTMP client knows whether it connected;
+// otherwise the error says when it is one of the connection's own (refused, no route, timed out) —
+// anything else (a server that answered and closed, refused a play, sent nothing) had reached it.
+bool RecordingLoop::ReachedSource(int averr) const {
+  if (input_ && o_.read.reader == SourceReader::kRtmp) return input_->reached();
+  switch (averr) {
+    case AVERROR(ECONNREFUSED):
+    case AVERROR(EHOSTUNREACH):
+    case AVERROR(ENETUNREACH):
+    case AVERROR(EHOSTDOWN):
+    case AVERROR(ENETDOWN):
+    case AVERROR(ETIMEDOUT):
+    case AVERROR(EADDRNOTAVAIL):
+      return false;
+    default:
+      return true;
+  }
+}
+
+AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr, bool* reached) {
+  *reached = false;
   AVFormatContext* ic = avformat_alloc_context();
   if (!ic) {
     *averr = AVERROR(ENOMEM);
@@ -194,11 +215,14 @@ AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr) {
   av_dict_free(&opts);
   if (ret < 0) {
     deadline_ms_.store(0);
+    *reached = ReachedSource(ret);
     input_.reset();
     *averr = ret;
     *failure = "cannot open source: " + AvErr(ret) + (detail.empty() ? "" : " (" + detail + ")");
     return nullptr;  // avformat_open_input frees ic on failure
   }
+  *reached = true;
+  opened_ms_ = NowMs();
   emit_(EventJson(events::kJoined).boolean("rejoin", supervisor_.joined_before()).done());
   ReleaseZeroPages(ic->priv_data);  // the FLV demuxer's zero-filled resync buffer: see memory_release.cc
   ret = avformat_find_stream_info(ic, nullptr);
@@ -230,7 +254,9 @@ bool RecordingLoop::SetupStreams(AVFormatContext* ic, StreamSelection* selection
   WriteError err;
   cutter_.SetStoredMedia(StoredMedia(ic));
   bool ok = cutter_.Configure(*selection, &replaced, &err);
-  if (replaced) reporter_.StreamChanged("the source's streams changed; continuing in a new segment");
+  if (replaced) {
+    reporter_.StreamChanged("the source's streams changed; continuing in a new segment", selection->streams_json);
+  }
   if (!ok) {
     Fatal(err);
     return false;
@@ -270,8 +296,16 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
   if (ret < 0) return SourceStopped(ic, ret);
   const StreamMap* stream = selection.Find(pkt->stream_index);
   if (!stream) return std::nullopt;
-  last_media_ms_ = NowMs();
+  const int64_t now_ms = NowMs();
+  // After a rejoin the first packets were read while probing the streams, up to a probe's length
+  // before av_read_frame hands them over: the media came back when the source opened.
+  const int64_t silence_ms = (rejoined_ ? std::min(now_ms, opened_ms_) : now_ms) - last_media_ms_;
+  last_media_ms_ = now_ms;
+  if (ever_received_ && o_.gap_seconds > 0 && silence_ms >= o_.gap_seconds * 1000 && !SourceGap(silence_ms)) {
+    return ReadOutcome::kFatal;
+  }
   ever_received_ = true;
+  rejoined_ = false;
   const bool key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
   if (pkt->flags & AV_PKT_FLAG_CORRUPT) {
     reporter_.CorruptPacket(NowMs());
@@ -296,7 +330,8 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
     }
     if (output_started) {
       cutter_.FlagNextSegment();
-      reporter_.StreamChanged("the source's codec configuration changed; continuing in a new segment");
+      reporter_.StreamChanged("the source's codec configuration changed; continuing in a new segment",
+                              StreamsJson(ic, selection));
     }
     gate_.Restart();
     if (!gate_.Admit(stream->is_video, key, selection.have_video)) {
@@ -319,6 +354,22 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
     return ReadOutcome::kMaxDuration;
   }
   return std::nullopt;
+}
+
+// node-media-server keeps a player connected while its publisher is away and goes on with the next
+// publisher's packets, their timestamps stitched onto the old ones: only the arrival clock shows the
+// hole. A rejoin after that long is the same hole. Either way the media before it and after it must not
+// be spliced: the segment ends, the next is a discontinuity, and the timeline jumps by the silence, so
+// media time never runs ahead of what was received and the program dates stay true.
+bool RecordingLoop::SourceGap(int64_t silence_ms) {
+  WriteError err;
+  if (!cutter_.Gap(silence_ms * TimestampRepair::kTimeBase.den / 1000, &err)) {
+    Fatal(err);
+    return false;
+  }
+  gate_.Restart();
+  reporter_.SourceGap(static_cast<double>(silence_ms) / 1000, rejoined_);
+  return true;
 }
 
 // A file that ends (or breaks) is the end of the recording; re-reading it would duplicate media. So is
@@ -369,7 +420,9 @@ void RecordingLoop::RunLoop() {
     }
     std::string failure;
     int averr = 0;
-    AVFormatContext* ic = OpenSource(&failure, &averr);
+    bool reached = false;
+    AVFormatContext* ic = OpenSource(&failure, &averr, &reached);
+    source_reached_ = source_reached_ || reached;
     if (!ic) {
       if (Stopping()) {
         Finish(stop_reasons::kRequested);
@@ -384,7 +437,7 @@ void RecordingLoop::RunLoop() {
         Finish(stop_reasons::kIdleTimeout);
         return;
       }
-      reporter_.OpenFailed(ever_received_, failure);
+      reporter_.OpenFailed(ever_received_, failure, reached);
       SleepInterruptible(supervisor_.delay_ms());
       supervisor_.Backoff();
       continue;
@@ -396,6 +449,7 @@ void RecordingLoop::RunLoop() {
         // Back after the source left: the next segment starts at the next keyframe, flagged.
         cutter_.Rejoined();
         gate_.Restart();
+        rejoined_ = true;
       }
       outcome = ReadLoop(ic, selection);
     }

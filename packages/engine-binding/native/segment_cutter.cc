@@ -111,6 +111,14 @@ void SegmentCutter::Rejoined() {
   repair_.Rejoin();
 }
 
+bool SegmentCutter::Gap(int64_t silence_ticks, WriteError* err) {
+  if (segment_open() && !Cut(false, err)) return false;
+  force_cut_ = false;
+  next_discontinuity_ = true;
+  repair_.Skip(silence_ticks);
+  return true;
+}
+
 SegmentCutter::Written SegmentCutter::Write(AVPacket* pkt, AVRational time_base, const StreamMap& stream,
                                             bool have_video, int64_t arrival_us, WriteError* err) {
   PacketTime t;

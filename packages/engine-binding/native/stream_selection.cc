@@ -81,7 +81,6 @@ bool SelectStreams(AVFormatContext* ic, bool want_audio, bool want_video, Stream
     *message = "the source has no selected audio or video stream";
     return false;
   }
-  out->streams_json = "[";
   for (int idx : {v, a}) {
     if (idx < 0) continue;
     const AVCodecParameters* par = ic->streams[idx]->codecpar;
@@ -95,12 +94,19 @@ bool SelectStreams(AVFormatContext* ic, bool want_audio, bool want_video, Stream
     out->map.push_back(StreamMap{idx, output_index, is_video});
     out->params.push_back(par);
     out->layout.push_back(Signature(par));
-    if (out->streams_json.size() > 1) out->streams_json += ",";
-    out->streams_json += StreamJson(ic->streams[idx], par, output_index, is_video);
   }
-  out->streams_json += "]";
+  out->streams_json = StreamsJson(ic, *out);
   out->have_video = v >= 0;
   return true;
+}
+
+std::string StreamsJson(const AVFormatContext* ic, const StreamSelection& selection) {
+  std::string json = "[";
+  for (const StreamMap& m : selection.map) {
+    if (json.size() > 1) json += ",";
+    json += StreamJson(ic->streams[m.input_index], ic->streams[m.input_index]->codecpar, m.output_index, m.is_video);
+  }
+  return json + "]";
 }
 
 }  // namespace recfleet

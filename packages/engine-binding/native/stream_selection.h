@@ -31,4 +31,8 @@ struct StreamSelection {
 bool SelectStreams(AVFormatContext* ic, bool want_audio, bool want_video, StreamSelection* out,
                    const char** code, std::string* message);
 
+// The selected streams as the input describes them now, for the `started` event and a stream change
+// (the FLV demuxer takes a new resolution from the publisher's onMetaData).
+std::string StreamsJson(const AVFormatContext* ic, const StreamSelection& selection);
+
 }  // namespace recfleet
