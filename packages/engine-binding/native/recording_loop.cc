@@ -324,6 +324,7 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
     // muxer and its bitstream filter are rebuilt with the new configuration, in a new segment that
     // is flagged as a discontinuity.
     const bool output_started = cutter_.output_started();
+    RefreshPictureSize(ic->streams[stream->input_index], pkt);
     if (!cutter_.Rebuild(ic, selection, &err)) {
       Fatal(err);
       return ReadOutcome::kFatal;

@@ -55,13 +55,7 @@ bool SegmentCutter::Configure(const StreamSelection& selection, bool* replaced, 
 
 bool SegmentCutter::ExtradataChanged(const AVPacket* pkt, int output_index) {
   size_t size = 0;
-#if LIBAVCODEC_VERSION_MAJOR >= 59
-  const uint8_t* data = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &size);
-#else
-  int isize = 0;
-  const uint8_t* data = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &isize);
-  size = isize > 0 ? static_cast<size_t>(isize) : 0;
-#endif
+  const uint8_t* data = NewExtradata(pkt, &size);
   if (!data || size == 0) return false;
   std::vector<uint8_t>& current = extradata_[output_index];
   if (current.size() == size && std::memcmp(current.data(), data, size) == 0) return false;

@@ -185,6 +185,11 @@ describe('recording a file', () => {
     expect(await rec.final).toMatchObject({ type: 'stopped', reason: 'source_ended' });
 
     expect(rec.failures.map((f) => f.code)).toEqual(['STREAM_CHANGED']);
+    // The new streams, read from the in-band configuration (the FLV demuxer keeps the old size).
+    expect(rec.failures[0]!.streams?.find((s) => s.kind === 'video')).toMatchObject({
+      width: 640,
+      height: 360,
+    });
     const flagged = rec.segments.filter((s) => s.discontinuity);
     expect(flagged).toHaveLength(1);
     const at = rec.segments.indexOf(flagged[0]!);
