@@ -540,6 +540,7 @@ export class RecordingWorker {
       ...(backup ? { backup } : {}),
       spoolDir: this.config.spoolDir,
       progressIntervalMs: this.config.progressIntervalSeconds * 1000,
+      gapSeconds: this.config.gapSeconds,
       controlPollMs: 250,
       log,
     };

@@ -47,6 +47,8 @@ export interface SessionOptions {
   backedUpSetKey: string;
   spoolDir: string;
   progressIntervalMs: number;
+  /** The worker's gapSeconds, for a job whose recordingConfig names none. */
+  gapSeconds: number;
   /** How often the durable stop/cancel request is checked; bounds the stop latency. */
   controlPollMs: number;
   log: Logger;
@@ -411,6 +413,11 @@ export abstract class SessionLifecycle {
       clearInterval(progressTimer);
       clearInterval(controlTimer);
     }
+  }
+
+  /** Silence from a connected source that is a gap: the job's, else the worker's. */
+  protected gapSeconds(): number {
+    return this.o.spec.recordingConfig.gapSeconds ?? this.o.gapSeconds;
   }
 
   /** What every track of this session shares. */
