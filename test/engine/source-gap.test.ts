@@ -5,8 +5,8 @@
  * so no read fails; only the arrival clock shows the hole. Whether the publisher ended cleanly (SIGTERM)
  * or was killed (SIGKILL), and whether the recorder kept its connection or lost it on a short read
  * timeout and rejoined, the recording must show the gap: one discontinuity, one SOURCE_GAP with its
- * length, media time equal to what was published (within one GOP) and the segment after the gap dated at
- * the new publisher's start. The truth is each publisher's own clock (TestPublisher `clock`).
+ * length, the segment before it finished during the silence, media time equal to what was published
+ * (within one GOP) and the segment after the gap dated at the new publisher's start. The truth is each publisher's own clock (TestPublisher `clock`).
  */
 import { TestPublisher } from '@recfleet/embedded';
 import type { SegmentEvent } from '@recfleet/engine-binding';
@@ -74,6 +74,8 @@ describe('a publisher away for 4 s', () => {
         maxIdleSeconds: 30,
       });
       live.recordings.push(log);
+      const emittedAt = new Map<number, number>();
+      log.recorder.on('segment', (s) => emittedAt.set(s.sequence, Date.now()));
       await sleep(500);
       const first = publish(channel);
       await until('a first segment', () => log.segments.length >= 1, 15_000);
@@ -104,6 +106,7 @@ describe('a publisher away for 4 s', () => {
         media: totalDuration(log.segments),
         published: a.seconds + b.seconds,
         dateError: resumed.programDateTimeMs - b.start,
+        cutAfterLastMedia: (emittedAt.get(before.sequence)! - a.last) / 1000,
         failures: log.failures.map((f) => f.code),
       };
       process.stdout.write(
@@ -118,6 +121,8 @@ describe('a publisher away for 4 s', () => {
       else expect(log.failures.map((f) => f.code)).not.toContain('SOURCE_LOST');
       // The timeline keeps the wall clock's pace: it jumps by the silence instead of splicing it away.
       expect(Math.abs(measured.timelineJump - silence)).toBeLessThanOrEqual(GOP_SECONDS);
+      // The segment before the gap is finished during the silence (gapSeconds), not when media returns.
+      expect(measured.cutAfterLastMedia).toBeLessThanOrEqual(2 + 1);
       // Media time never runs ahead of what was received: what was published, within one GOP.
       expect(Math.abs(measured.media - measured.published)).toBeLessThanOrEqual(GOP_SECONDS);
       expect(Math.abs(measured.dateError)).toBeLessThanOrEqual(500);

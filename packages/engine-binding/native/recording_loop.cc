@@ -73,6 +73,7 @@ int64_t RecordingLoop::IdleLeftMs() const {
 int RecordingLoop::InterruptCallback(void* opaque) {
   auto* self = static_cast<RecordingLoop*>(opaque);
   if (self->Stopping()) return 1;
+  if (self->CutOnSilence()) return 1;
   int64_t deadline = self->deadline_ms_.load();
   return deadline > 0 && self->NowMs() > deadline ? 1 : 0;
 }
@@ -292,6 +293,7 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
   int ret = av_read_frame(ic, pkt);
   const int64_t arrival_us = WallClockUs();
   deadline_ms_.store(0);
+  if (finished_) return ReadOutcome::kFatal;  // CutOnSilence failed
   if (ret == AVERROR(EAGAIN)) return std::nullopt;
   if (ret < 0) return SourceStopped(ic, ret);
   const StreamMap* stream = selection.Find(pkt->stream_index);
@@ -373,6 +375,23 @@ bool RecordingLoop::SourceGap(int64_t silence_ms) {
   return true;
 }
 
+// A silent source keeps av_read_frame waiting (up to the read timeout, or for good on node-media-server),
+// and with it the open segment, although all of its media is in: the demuxer's wait asks the interrupt
+// callback every poll interval, on this thread, with no packet half written, so the segment is finished
+// there. SourceGap, once media returns, flags the next one and moves the timeline on.
+bool RecordingLoop::CutOnSilence() {
+  // libavformat may ask from a thread of its own (its UDP receiver): nothing of the loop is touched there.
+  if (std::this_thread::get_id() != thread_) return false;
+  if (finished_) return true;
+  if (o_.gap_seconds <= 0 || cutting_on_silence_ || !cutter_.segment_open()) return false;
+  if (NowMs() - last_media_ms_ < o_.gap_seconds * 1000) return false;
+  cutting_on_silence_ = true;
+  WriteError err;
+  if (!cutter_.Cut(false, &err)) Fatal(err);
+  cutting_on_silence_ = false;
+  return finished_;
+}
+
 // A file that ends (or breaks) is the end of the recording; re-reading it would duplicate media. So is
 // the end of a source that announced its duration where the options say that means an end (HLS VOD, a
 // progressive file over http). A live source that ends (EOF; SRT reports a publisher's disconnect as EIO)
@@ -408,6 +427,7 @@ void RecordingLoop::Run() {
 
 // The supervisor's loop: join, read until the source goes away, and join again, until the recording ends.
 void RecordingLoop::RunLoop() {
+  thread_ = std::this_thread::get_id();
   last_media_ms_ = NowMs();
   if (!CheckOutputDir()) return;
   for (;;) {
@@ -424,6 +444,10 @@ void RecordingLoop::RunLoop() {
     bool reached = false;
     AVFormatContext* ic = OpenSource(&failure, &averr, &reached);
     source_reached_ = source_reached_ || reached;
+    if (finished_) {  // CutOnSilence failed while the source was being opened
+      if (ic) CloseSource(&ic);
+      return;
+    }
     if (!ic) {
       if (Stopping()) {
         Finish(stop_reasons::kRequested);

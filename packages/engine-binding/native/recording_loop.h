@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "event_json.h"
 #include "failure_reporter.h"
@@ -53,6 +54,9 @@ class RecordingLoop {
   bool ReachedSource(int averr) const;
   // A selected packet came after `silence_ms` without one: false when cutting at the gap failed (fatal).
   bool SourceGap(int64_t silence_ms);
+  // From InterruptCallback: the open segment ends once the source has been silent for gapSeconds. True
+  // when the recording is over (the cut failed): the wait is to be interrupted.
+  bool CutOnSilence();
   void CloseSource(AVFormatContext** ic);
   bool SetupStreams(AVFormatContext* ic, StreamSelection* selection);
   ReadOutcome ReadLoop(AVFormatContext* ic, const StreamSelection& selection);
@@ -81,6 +85,8 @@ class RecordingLoop {
   bool ever_received_ = false;
   bool rejoined_ = false;        // the source was joined again and no media has come since
   int64_t opened_ms_ = 0;        // when the source was last opened (its first bytes had come)
+  std::thread::id thread_;       // the recording thread: only it may cut (CutOnSilence)
+  bool cutting_on_silence_ = false;
   bool source_reached_ = false;  // some attempt to open the source reached it (the `stopped` event says)
   bool started_emitted_ = false;
   bool finished_ = false;
