@@ -212,7 +212,9 @@ describe('recording a live RTMP channel', () => {
     const final = await log.recorder.stop();
 
     expect(final).toMatchObject({ type: 'stopped', reason: 'requested' });
-    expect(log.failures.filter((f) => f.code === 'STREAM_CHANGED')).toHaveLength(1);
+    const changes = log.failures.filter((f) => f.code === 'STREAM_CHANGED');
+    expect(changes).toHaveLength(1);
+    expect(changes[0]!.streams?.find((s) => s.kind === 'video')).toMatchObject({ width: 640, height: 360 });
     for (const f of log.failures) expect(['SOURCE_LOST', 'STREAM_CHANGED']).toContain(f.code);
     const flagged = log.segments.filter((s) => s.discontinuity);
     expect(flagged).toHaveLength(1);

@@ -1,4 +1,10 @@
-import { DEFAULT_KEY_PREFIX, RedisUrlSchema, RECORDINGS_QUEUE } from '@recfleet/contract';
+import {
+  DEFAULT_KEY_PREFIX,
+  GAP_SECONDS_RULE,
+  numberSchema,
+  RedisUrlSchema,
+  RECORDINGS_QUEUE,
+} from '@recfleet/contract';
 import {
   configJsonSchema,
   configProblems,
@@ -33,6 +39,8 @@ export const WorkerConfigSchema = z
     /** Recordings this process runs at once (however few streams they have). */
     maxRecordings: z.number().int().min(1).max(2000).default(50),
     progressIntervalSeconds: z.number().min(1).max(3600).default(60),
+    /** A job's `recordingConfig.gapSeconds` when it names none: silence from a connected source that is a gap. */
+    gapSeconds: numberSchema(GAP_SECONDS_RULE).default(GAP_SECONDS_RULE.default),
     /** Where a channel recording (no `sourceUrl`) finds the channel's users: channel-directory/. */
     channelDirectory: ChannelDirectoryConfigSchema.default(DEFAULT_CHANNEL_DIRECTORY_CONFIG),
     storageProfiles: StorageProfilesSchema.default({

@@ -63,6 +63,7 @@ async function runRecording(
         backedUpSetKey: backedUpSetKey(PREFIX),
         spoolDir: join(bed.dir, 'spool'),
         progressIntervalMs: 1000,
+        gapSeconds: 2,
         controlPollMs: 20,
         log,
       });

@@ -75,6 +75,7 @@ async function runRecording(
         backedUpSetKey: backedUpSetKey(PREFIX),
         spoolDir: join(dir, 'spool'),
         progressIntervalMs: 50,
+        gapSeconds: 2,
         controlPollMs: 20,
         log,
       });

@@ -1,7 +1,7 @@
 import { redactUrl, type RecfleetErrorCode } from '@recfleet/contract';
 import { recordingObjectKeys } from '@recfleet/storage';
 import { remainingDuration } from './recording-limits.js';
-import { RecordingTrack, type RecorderFailureReport, type SessionRecorder } from './recording-track.js';
+import { RecordingTrack, type SessionRecorder } from './recording-track.js';
 import {
   SessionLifecycle,
   type Delivery,
@@ -25,8 +25,9 @@ export class RecordingSession extends SessionLifecycle {
   private readonly recorder: SessionRecorder;
   private track: RecordingTrack | undefined;
   private joined = false;
-  /** Failed opens of the source, and whether each had reached it (see refusal). */
-  private readonly openFailures: { connected: boolean }[] = [];
+  /** Whether an open of the source failed (SOURCE_UNREACHABLE), and the engine's word on reaching it (see refusal). */
+  private openFailed = false;
+  private sourceReached = true;
 
   constructor(private readonly options: RecordingSessionOptions) {
     super(options);
@@ -62,6 +63,7 @@ export class RecordingSession extends SessionLifecycle {
         sourceUrl: this.options.sourceUrl,
         segmentSeconds: rc.segmentSeconds,
         maxIdleSeconds: rc.maxIdleSeconds,
+        gapSeconds: this.gapSeconds(),
         streamTypes: rc.streamTypes,
         maxDurationSeconds: remainingDuration(rc.maxDurationSeconds, this.track!.figures().durationSeconds),
       },
@@ -74,7 +76,12 @@ export class RecordingSession extends SessionLifecycle {
           this.outbox.fields({ state: 'recording', startedAt: e.at });
           this.report('started', { streams: e.streams });
         },
-        failure: (e) => this.noteFailure(e),
+        failure: (e) => {
+          if (e.code === 'SOURCE_UNREACHABLE') this.openFailed = true;
+        },
+        stopped: (e) => {
+          this.sourceReached = e.sourceReached;
+        },
       },
     );
     this.o.log.info({ sourceUrl: redactUrl(this.options.sourceUrl), epoch: this.epoch }, 'recorder started');
@@ -85,19 +92,16 @@ export class RecordingSession extends SessionLifecycle {
     return this.track!.finish();
   }
 
-  private noteFailure(e: RecorderFailureReport): void {
-    if (e.code === 'SOURCE_UNREACHABLE') this.openFailures.push({ connected: e.connected === true });
-  }
-
   /**
    * A single stream that ended with no segment at all is `uploaded` with 0 segments (an empty final
    * playlist) — an empty channel, or one stopped before anyone published — unless its source was never
-   * reached: the engine never opened it and every attempt failed to connect (refused, no such host,
-   * unreachable). That is the job's mistake or an outage, not an empty channel: SOURCE_UNREACHABLE.
+   * reached: an open failed and, the engine says (`sourceReached` of its `stopped`), no attempt ever got
+   * a connection (refused, no such host, unreachable, timed out). That is the job's mistake or an outage,
+   * not an empty channel: SOURCE_UNREACHABLE.
    */
   protected override refusal(last: SessionEnd): { code: RecfleetErrorCode; message: string } | undefined {
     if (last.type !== 'stopped' || this.joined || this.totals().segments > 0) return undefined;
-    if (this.openFailures.length === 0 || this.openFailures.some((f) => f.connected)) return undefined;
+    if (!this.openFailed || this.sourceReached) return undefined;
     const url = redactUrl(this.options.sourceUrl);
     const { maxIdleSeconds } = this.o.spec.recordingConfig;
     const when = last.reason === 'idle_timeout' ? `within ${maxIdleSeconds} s` : 'before it was stopped';

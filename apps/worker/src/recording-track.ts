@@ -10,7 +10,6 @@ import type {
   SegmentEvent,
   StartedEvent,
   StoppedEvent,
-  StreamInfo,
 } from '@recfleet/engine-binding';
 import {
   FencedError,
@@ -75,17 +74,11 @@ export interface TrackDefinition {
 }
 
 /**
- * A recorder's `recorder_failure` as the session reads it: the engine's event, and what the engine says
- * of the trouble when it can — the new streams of a STREAM_CHANGED, the length of a SOURCE_GAP, and
- * whether a failed open had reached the source at all (`connected`; an open that timed out on a server
- * that answered is not the same as a refused connection).
+ * A recorder's `recorder_failure` as the session reads it: the engine's event (with what the engine says
+ * of the trouble when it can: the new streams of a STREAM_CHANGED, the length of a SOURCE_GAP, whether a
+ * failed open had reached the source), under any registry code.
  */
-export type RecorderFailureReport = Omit<RecorderFailureEvent, 'code'> & {
-  code: RecfleetErrorCode;
-  streams?: StreamInfo[];
-  gapSeconds?: number;
-  connected?: boolean;
-};
+export type RecorderFailureReport = Omit<RecorderFailureEvent, 'code'> & { code: RecfleetErrorCode };
 
 /** The recording event a recorder failure is reported as: a stream change and a gap have their own. */
 export function failureEvent(e: RecorderFailureReport): [RecordingEventType, Record<string, unknown>] {

@@ -549,6 +549,7 @@ export class RecordingWorker {
       ...(backup ? { backup } : {}),
       spoolDir: this.config.spoolDir,
       progressIntervalMs: this.config.progressIntervalSeconds * 1000,
+      gapSeconds: this.config.gapSeconds,
       controlPollMs: CONTROL_POLL_MS,
       controlTicks: this.controlTicks,
       log,

@@ -48,6 +48,8 @@ export interface SessionOptions {
   backedUpSetKey: string;
   spoolDir: string;
   progressIntervalMs: number;
+  /** The worker's gapSeconds, for a job whose recordingConfig names none. */
+  gapSeconds: number;
   /** How often the durable stop/cancel request is checked; bounds the stop latency. */
   controlPollMs: number;
   /** The worker's shared clock for control polls (one pipeline per tick); else a timer of its own. */
@@ -420,6 +422,11 @@ export abstract class SessionLifecycle {
       clearInterval(progressTimer);
       unsubscribe();
     }
+  }
+
+  /** Silence from a connected source that is a gap: the job's, else the worker's. */
+  protected gapSeconds(): number {
+    return this.o.spec.recordingConfig.gapSeconds ?? this.o.gapSeconds;
   }
 
   /** What every track of this session shares. */

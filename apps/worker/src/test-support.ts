@@ -195,6 +195,7 @@ export class ScriptedRecorder extends EventEmitter<RecorderEvents> implements Se
         reason: e.reason,
         segments: written,
         durationSeconds: written,
+        sourceReached: true,
       });
     } else {
       this.emit('fatal_error', {

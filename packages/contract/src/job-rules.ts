@@ -37,6 +37,21 @@ export const MAX_IDLE_SECONDS_RULE = {
   description: 'the recorder leaves once the channel has had no media for this long (the SDK’s 30 s rule)',
 } as const satisfies NumberRule;
 
+/**
+ * A source connected but silent for longer than this has a gap: the segment ends, the next one is a
+ * discontinuity and the recording's timeline jumps by the silence (node-media-server keeps a player
+ * connected across a publisher's short absence, so no read fails). Well under MAX_IDLE_SECONDS_RULE.min,
+ * so a gap is seen before the recording gives up on the source.
+ */
+export const GAP_SECONDS_RULE = {
+  min: 0.5,
+  max: 60,
+  integer: false,
+  default: 2,
+  description:
+    'a source that sends no media for this long has a gap: a new segment after a discontinuity, a `gap` event, and the timeline jumps by the silence',
+} as const satisfies NumberRule;
+
 export const MAX_DURATION_SECONDS_RULE = {
   min: 1,
   max: 7 * 24 * 3600,

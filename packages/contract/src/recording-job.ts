@@ -7,6 +7,7 @@ import {
   CALLBACK_URL_MAX_LENGTH,
   MAX_DURATION_SECONDS_RULE,
   MAX_IDLE_SECONDS_RULE,
+  GAP_SECONDS_RULE,
   MAX_USERS_RULE,
   numberSchema,
   RECORDING_ID_PATTERN,
@@ -85,6 +86,8 @@ export const RecordingConfigSchema = z
     maxIdleSeconds: numberSchema(MAX_IDLE_SECONDS_RULE).default(MAX_IDLE_SECONDS_RULE.default),
     streamTypes: StreamTypesSchema.default(DEFAULT_STREAM_TYPES),
     maxDurationSeconds: numberSchema(MAX_DURATION_SECONDS_RULE).optional(),
+    /** Optional: without it the worker's `gapSeconds` applies (GAP_SECONDS_RULE.default unless configured). */
+    gapSeconds: numberSchema(GAP_SECONDS_RULE).optional(),
     /** Optional: a channel recording without it records up to MAX_USERS_RULE.default (maxUsersOf). */
     maxUsers: numberSchema(MAX_USERS_RULE).optional(),
     ...SubscriptionsShape,

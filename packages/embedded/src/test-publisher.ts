@@ -87,6 +87,12 @@ export class TestPublisher {
     return start;
   }
 
+  /** With `clock`: the newest frame's time (s) and the wall clock (ms) when ffmpeg made it. */
+  lastFrame(): { time: number; at: number } | undefined {
+    const last = this.frames.at(-1);
+    return last && { time: last[0], at: last[1] };
+  }
+
   private readClock(): void {
     let buffer = '';
     let frameTime: number | undefined;
@@ -122,6 +128,11 @@ export class TestPublisher {
   /** Disconnects the publisher, as a participant leaving the channel. */
   async stop(): Promise<void> {
     await this.proc.stop('SIGTERM', 3000);
+  }
+
+  /** Ends FFmpeg at once (SIGKILL): no trailer, no goodbye to the server, as a crash would. */
+  async kill(): Promise<void> {
+    await this.proc.kill();
   }
 }
 

@@ -1,5 +1,7 @@
 #include "failure_reporter.h"
 
+#include <cstdio>
+
 #include "counters.h"
 #include "generated/vocabulary.h"
 
@@ -10,26 +12,27 @@ FailureReporter::FailureReporter(const ReportPolicy& policy, EmitFn emit)
       corrupt_report_interval_ms_(policy.corrupt_report_interval_ms),
       emit_(std::move(emit)) {}
 
-void FailureReporter::Report(const char* code, const std::string& message) {
-  emit_(EventJson(events::kRecorderFailure)
-            .str("code", code)
-            .str("message", message)
-            .integer("reconnects", reconnects_)
-            .integer("corruptPackets", corrupt_packets_)
-            .integer("droppedPackets", dropped_packets_)
-            .done());
+EventJson FailureReporter::Report(const char* code, const std::string& message) {
+  EventJson e(events::kRecorderFailure);
+  e.str("code", code)
+      .str("message", message)
+      .integer("reconnects", reconnects_)
+      .integer("corruptPackets", corrupt_packets_)
+      .integer("droppedPackets", dropped_packets_);
+  return e;
 }
 
-void FailureReporter::OpenFailed(bool lost, const std::string& failure) {
+void FailureReporter::OpenFailed(bool lost, const std::string& failure, bool connected) {
   reconnects_++;
   if (reconnects_ == 1 || reconnects_ % reconnect_report_every_ == 0) {
-    Report(lost ? failure_codes::kSourceLost : failure_codes::kSourceUnreachable, failure + "; retrying");
+    const char* code = lost ? failure_codes::kSourceLost : failure_codes::kSourceUnreachable;
+    emit_(Report(code, failure + "; retrying").boolean("connected", connected).done());
   }
 }
 
 void FailureReporter::SourceLost(const std::string& why) {
   reconnects_++;
-  Report(failure_codes::kSourceLost, "the source stopped (" + why + "); reconnecting");
+  Post(failure_codes::kSourceLost, "the source stopped (" + why + "); reconnecting");
 }
 
 void FailureReporter::CorruptPacket(int64_t now_ms) {
@@ -37,7 +40,7 @@ void FailureReporter::CorruptPacket(int64_t now_ms) {
   Counters::packets_dropped++;
   if (now_ms - last_corrupt_report_ms_ > corrupt_report_interval_ms_) {
     last_corrupt_report_ms_ = now_ms;
-    Report(failure_codes::kCorruptPackets, "corrupt packets skipped");
+    Post(failure_codes::kCorruptPackets, "corrupt packets skipped");
   }
 }
 
@@ -46,6 +49,15 @@ void FailureReporter::DroppedPacket() {
   Counters::packets_dropped++;
 }
 
-void FailureReporter::StreamChanged(const std::string& message) { Report(failure_codes::kStreamChanged, message); }
+void FailureReporter::StreamChanged(const std::string& message, const std::string& streams_json) {
+  emit_(Report(failure_codes::kStreamChanged, message).raw("streams", streams_json).done());
+}
+
+void FailureReporter::SourceGap(double seconds, bool rejoined) {
+  char text[96];
+  std::snprintf(text, sizeof text, "no media for %.1f s%s; continuing after a discontinuity", seconds,
+                rejoined ? " (the source was lost and rejoined)" : "");
+  emit_(Report(failure_codes::kSourceGap, text).num("gapSeconds", seconds).done());
+}
 
 }  // namespace recfleet

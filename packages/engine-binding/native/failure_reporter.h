@@ -16,17 +16,22 @@ class FailureReporter {
 
   // An attempt to open the source failed and will be retried: reported the first time and then every
   // `reconnect_report_every` attempts. `lost`: media was received before (the source went away).
-  void OpenFailed(bool lost, const std::string& failure);
+  // `connected`: the attempt reached the source (RecordingLoop::ReachedSource).
+  void OpenFailed(bool lost, const std::string& failure, bool connected);
   // A joined source stopped sending (end of stream, an I/O error, a read timeout); it is rejoined.
   void SourceLost(const std::string& why);
   // A packet the demuxer flagged corrupt was skipped; reported at most once per interval.
   void CorruptPacket(int64_t now_ms);
   // A packet was dropped (no timestamp, or it cannot be decoded without one that was skipped).
   void DroppedPacket();
-  void StreamChanged(const std::string& message);
+  // The source's streams changed; `streams_json`: the new streams, as in the `started` event.
+  void StreamChanged(const std::string& message, const std::string& streams_json);
+  // A connected source sent nothing for `seconds`; or came back after that long.
+  void SourceGap(double seconds, bool rejoined);
 
  private:
-  void Report(const char* code, const std::string& message);
+  EventJson Report(const char* code, const std::string& message);
+  void Post(const char* code, const std::string& message) { emit_(Report(code, message).done()); }
 
   const int64_t reconnect_report_every_;
   const int64_t corrupt_report_interval_ms_;

@@ -73,6 +73,7 @@ int64_t RecordingLoop::IdleLeftMs() const {
 int RecordingLoop::InterruptCallback(void* opaque) {
   auto* self = static_cast<RecordingLoop*>(opaque);
   if (self->Stopping()) return 1;
+  if (self->CutOnSilence()) return 1;
   int64_t deadline = self->deadline_ms_.load();
   return deadline > 0 && self->NowMs() > deadline ? 1 : 0;
 }
@@ -135,6 +136,7 @@ void RecordingLoop::Finish(const char* reason) {
                      .str("reason", reason)
                      .integer("segments", cutter_.segments())
                      .num("durationSeconds", cutter_.recorded_seconds())
+                     .boolean("sourceReached", source_reached_)
                      .done();
 }
 
@@ -154,7 +156,27 @@ bool RecordingLoop::CheckOutputDir() {
   return true;
 }
 
-AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr) {
+// Whether a failed attempt reached the source: the engine's RTMP client knows whether it connected;
+// otherwise the error says when it is one of the connection's own (refused, no route, timed out) —
+// anything else (a server that answered and closed, refused a play, sent nothing) had reached it.
+bool RecordingLoop::ReachedSource(int averr) const {
+  if (input_ && o_.read.reader == SourceReader::kRtmp) return input_->reached();
+  switch (averr) {
+    case AVERROR(ECONNREFUSED):
+    case AVERROR(EHOSTUNREACH):
+    case AVERROR(ENETUNREACH):
+    case AVERROR(EHOSTDOWN):
+    case AVERROR(ENETDOWN):
+    case AVERROR(ETIMEDOUT):
+    case AVERROR(EADDRNOTAVAIL):
+      return false;
+    default:
+      return true;
+  }
+}
+
+AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr, bool* reached) {
+  *reached = false;
   AVFormatContext* ic = avformat_alloc_context();
   if (!ic) {
     *averr = AVERROR(ENOMEM);
@@ -194,11 +216,14 @@ AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr) {
   av_dict_free(&opts);
   if (ret < 0) {
     deadline_ms_.store(0);
+    *reached = ReachedSource(ret);
     input_.reset();
     *averr = ret;
     *failure = "cannot open source: " + AvErr(ret) + (detail.empty() ? "" : " (" + detail + ")");
     return nullptr;  // avformat_open_input frees ic on failure
   }
+  *reached = true;
+  opened_ms_ = NowMs();
   emit_(EventJson(events::kJoined).boolean("rejoin", supervisor_.joined_before()).done());
   ReleaseZeroPages(ic->priv_data);  // the FLV demuxer's zero-filled resync buffer: see memory_release.cc
   ret = avformat_find_stream_info(ic, nullptr);
@@ -230,7 +255,9 @@ bool RecordingLoop::SetupStreams(AVFormatContext* ic, StreamSelection* selection
   WriteError err;
   cutter_.SetStoredMedia(StoredMedia(ic));
   bool ok = cutter_.Configure(*selection, &replaced, &err);
-  if (replaced) reporter_.StreamChanged("the source's streams changed; continuing in a new segment");
+  if (replaced) {
+    reporter_.StreamChanged("the source's streams changed; continuing in a new segment", selection->streams_json);
+  }
   if (!ok) {
     Fatal(err);
     return false;
@@ -266,12 +293,21 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
   int ret = av_read_frame(ic, pkt);
   const int64_t arrival_us = WallClockUs();
   deadline_ms_.store(0);
+  if (finished_) return ReadOutcome::kFatal;  // CutOnSilence failed
   if (ret == AVERROR(EAGAIN)) return std::nullopt;
   if (ret < 0) return SourceStopped(ic, ret);
   const StreamMap* stream = selection.Find(pkt->stream_index);
   if (!stream) return std::nullopt;
-  last_media_ms_ = NowMs();
+  const int64_t now_ms = NowMs();
+  // After a rejoin the first packets were read while probing the streams, up to a probe's length
+  // before av_read_frame hands them over: the media came back when the source opened.
+  const int64_t silence_ms = (rejoined_ ? std::min(now_ms, opened_ms_) : now_ms) - last_media_ms_;
+  last_media_ms_ = now_ms;
+  if (ever_received_ && o_.gap_seconds > 0 && silence_ms >= o_.gap_seconds * 1000 && !SourceGap(silence_ms)) {
+    return ReadOutcome::kFatal;
+  }
   ever_received_ = true;
+  rejoined_ = false;
   const bool key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
   if (pkt->flags & AV_PKT_FLAG_CORRUPT) {
     reporter_.CorruptPacket(NowMs());
@@ -290,13 +326,15 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
     // muxer and its bitstream filter are rebuilt with the new configuration, in a new segment that
     // is flagged as a discontinuity.
     const bool output_started = cutter_.output_started();
+    RefreshPictureSize(ic->streams[stream->input_index], pkt);
     if (!cutter_.Rebuild(ic, selection, &err)) {
       Fatal(err);
       return ReadOutcome::kFatal;
     }
     if (output_started) {
       cutter_.FlagNextSegment();
-      reporter_.StreamChanged("the source's codec configuration changed; continuing in a new segment");
+      reporter_.StreamChanged("the source's codec configuration changed; continuing in a new segment",
+                              StreamsJson(ic, selection));
     }
     gate_.Restart();
     if (!gate_.Admit(stream->is_video, key, selection.have_video)) {
@@ -319,6 +357,39 @@ std::optional<ReadOutcome> RecordingLoop::ReadPacket(AVFormatContext* ic, const 
     return ReadOutcome::kMaxDuration;
   }
   return std::nullopt;
+}
+
+// node-media-server keeps a player connected while its publisher is away and goes on with the next
+// publisher's packets, their timestamps stitched onto the old ones: only the arrival clock shows the
+// hole. A rejoin after that long is the same hole. Either way the media before it and after it must not
+// be spliced: the segment ends, the next is a discontinuity, and the timeline jumps by the silence, so
+// media time never runs ahead of what was received and the program dates stay true.
+bool RecordingLoop::SourceGap(int64_t silence_ms) {
+  WriteError err;
+  if (!cutter_.Gap(silence_ms * TimestampRepair::kTimeBase.den / 1000, &err)) {
+    Fatal(err);
+    return false;
+  }
+  gate_.Restart();
+  reporter_.SourceGap(static_cast<double>(silence_ms) / 1000, rejoined_);
+  return true;
+}
+
+// A silent source keeps av_read_frame waiting (up to the read timeout, or for good on node-media-server),
+// and with it the open segment, although all of its media is in: the demuxer's wait asks the interrupt
+// callback every poll interval, on this thread, with no packet half written, so the segment is finished
+// there. SourceGap, once media returns, flags the next one and moves the timeline on.
+bool RecordingLoop::CutOnSilence() {
+  // libavformat may ask from a thread of its own (its UDP receiver): nothing of the loop is touched there.
+  if (std::this_thread::get_id() != thread_) return false;
+  if (finished_) return true;
+  if (o_.gap_seconds <= 0 || cutting_on_silence_ || !cutter_.segment_open()) return false;
+  if (NowMs() - last_media_ms_ < o_.gap_seconds * 1000) return false;
+  cutting_on_silence_ = true;
+  WriteError err;
+  if (!cutter_.Cut(false, &err)) Fatal(err);
+  cutting_on_silence_ = false;
+  return finished_;
 }
 
 // A file that ends (or breaks) is the end of the recording; re-reading it would duplicate media. So is
@@ -356,6 +427,7 @@ void RecordingLoop::Run() {
 
 // The supervisor's loop: join, read until the source goes away, and join again, until the recording ends.
 void RecordingLoop::RunLoop() {
+  thread_ = std::this_thread::get_id();
   last_media_ms_ = NowMs();
   if (!CheckOutputDir()) return;
   for (;;) {
@@ -369,7 +441,13 @@ void RecordingLoop::RunLoop() {
     }
     std::string failure;
     int averr = 0;
-    AVFormatContext* ic = OpenSource(&failure, &averr);
+    bool reached = false;
+    AVFormatContext* ic = OpenSource(&failure, &averr, &reached);
+    source_reached_ = source_reached_ || reached;
+    if (finished_) {  // CutOnSilence failed while the source was being opened
+      if (ic) CloseSource(&ic);
+      return;
+    }
     if (!ic) {
       if (Stopping()) {
         Finish(stop_reasons::kRequested);
@@ -384,7 +462,7 @@ void RecordingLoop::RunLoop() {
         Finish(stop_reasons::kIdleTimeout);
         return;
       }
-      reporter_.OpenFailed(ever_received_, failure);
+      reporter_.OpenFailed(ever_received_, failure, reached);
       SleepInterruptible(supervisor_.delay_ms());
       supervisor_.Backoff();
       continue;
@@ -396,6 +474,7 @@ void RecordingLoop::RunLoop() {
         // Back after the source left: the next segment starts at the next keyframe, flagged.
         cutter_.Rejoined();
         gate_.Restart();
+        rejoined_ = true;
       }
       outcome = ReadLoop(ic, selection);
     }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "event_json.h"
 #include "failure_reporter.h"
@@ -48,7 +49,14 @@ class RecordingLoop {
   bool IdleExpired() const;
   int64_t IdleLeftMs() const;
   void SleepInterruptible(int64_t ms);
-  AVFormatContext* OpenSource(std::string* failure, int* averr);
+  // `*reached`: whether the attempt got to the source at all (see ReachedSource), also on success.
+  AVFormatContext* OpenSource(std::string* failure, int* averr, bool* reached);
+  bool ReachedSource(int averr) const;
+  // A selected packet came after `silence_ms` without one: false when cutting at the gap failed (fatal).
+  bool SourceGap(int64_t silence_ms);
+  // From InterruptCallback: the open segment ends once the source has been silent for gapSeconds. True
+  // when the recording is over (the cut failed): the wait is to be interrupted.
+  bool CutOnSilence();
   void CloseSource(AVFormatContext** ic);
   bool SetupStreams(AVFormatContext* ic, StreamSelection* selection);
   ReadOutcome ReadLoop(AVFormatContext* ic, const StreamSelection& selection);
@@ -75,6 +83,11 @@ class RecordingLoop {
   KeyframeGate gate_;
   int64_t last_media_ms_ = 0;
   bool ever_received_ = false;
+  bool rejoined_ = false;        // the source was joined again and no media has come since
+  int64_t opened_ms_ = 0;        // when the source was last opened (its first bytes had come)
+  std::thread::id thread_;       // the recording thread: only it may cut (CutOnSilence)
+  bool cutting_on_silence_ = false;
+  bool source_reached_ = false;  // some attempt to open the source reached it (the `stopped` event says)
   bool started_emitted_ = false;
   bool finished_ = false;
   std::string final_event_;  // posted after the counters are updated, as the very last event

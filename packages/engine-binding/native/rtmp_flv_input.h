@@ -12,6 +12,8 @@ class RtmpFlvInput : public SourceInput {
   RtmpFlvInput(const ReadPolicy& policy, const AVIOInterruptCB& interrupt, int wake_fd)
       : session_(policy, interrupt, wake_fd) {}
 
+  bool reached() const override { return session_.connected(); }
+
  protected:
   // AVERROR(EINVAL) for a URL without a host, else the session's result.
   int Join(const std::string& url, std::string* detail) override;

@@ -180,6 +180,7 @@ int RtmpPlaySession::SendControl(uint8_t type, const std::vector<uint8_t>& paylo
 
 int RtmpPlaySession::Open(const RtmpUrl& url, std::string* detail) {
   int ret = socket_.Connect(url.host, url.port);
+  connected_ = ret >= 0;
   if (ret >= 0 && url.tls) ret = socket_.StartTls(url.host);
   if (ret >= 0) ret = Handshake();
   if (ret < 0) return ret;

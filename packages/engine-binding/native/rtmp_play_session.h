@@ -31,6 +31,8 @@ class RtmpPlaySession {
   int Open(const RtmpUrl& url, std::string* detail);
   // The FLV stream: its header, then one tag per media or data message. Bytes copied (> 0) or an AVERROR.
   int Read(uint8_t* buf, int size);
+  // Whether Open got as far as a TCP connection to the server (whatever happened after it).
+  bool connected() const { return connected_; }
 
  private:
   int Handshake();
@@ -53,6 +55,7 @@ class RtmpPlaySession {
   uint32_t ack_window_ = 0;  // 0: the server asked for no acknowledgements
   uint32_t acked_ = 0;
   bool stopped_ = false;
+  bool connected_ = false;
   bool has_audio_ = false;
   bool has_video_ = false;
   bool has_metadata_ = false;

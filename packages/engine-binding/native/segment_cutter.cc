@@ -55,13 +55,7 @@ bool SegmentCutter::Configure(const StreamSelection& selection, bool* replaced, 
 
 bool SegmentCutter::ExtradataChanged(const AVPacket* pkt, int output_index) {
   size_t size = 0;
-#if LIBAVCODEC_VERSION_MAJOR >= 59
-  const uint8_t* data = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &size);
-#else
-  int isize = 0;
-  const uint8_t* data = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &isize);
-  size = isize > 0 ? static_cast<size_t>(isize) : 0;
-#endif
+  const uint8_t* data = NewExtradata(pkt, &size);
   if (!data || size == 0) return false;
   std::vector<uint8_t>& current = extradata_[output_index];
   if (current.size() == size && std::memcmp(current.data(), data, size) == 0) return false;
@@ -109,6 +103,14 @@ void SegmentCutter::Rejoined() {
   if (segment_open()) force_cut_ = true;
   next_discontinuity_ = true;
   repair_.Rejoin();
+}
+
+bool SegmentCutter::Gap(int64_t silence_ticks, WriteError* err) {
+  if (segment_open() && !Cut(false, err)) return false;
+  force_cut_ = false;
+  next_discontinuity_ = true;
+  repair_.Skip(silence_ticks);
+  return true;
 }
 
 SegmentCutter::Written SegmentCutter::Write(AVPacket* pkt, AVRational time_base, const StreamMap& stream,

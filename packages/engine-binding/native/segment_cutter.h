@@ -39,6 +39,10 @@ class SegmentCutter {
   // and the source's new clock is put after what was written.
   void Rejoined();
   void FlagNextSegment() { next_discontinuity_ = true; }
+  // The source sent nothing for `silence_ticks` (90 kHz) although connected, or came back after that long
+  // (a rejoin): the open segment ends where its media does, the next one is flagged, and the source's next
+  // packet goes that far after what was written.
+  bool Gap(int64_t silence_ticks, WriteError* err);
 
   // The source is stored media (a file, a VOD): see ProgramClock.
   void SetStoredMedia(bool stored) { clock_.SetStoredMedia(stored); }

@@ -29,6 +29,9 @@ class SourceInput {
   int Open(const std::string& url, std::string* detail);
   // For AVFormatContext::pb; owned here, so it must outlive the format context's use of it.
   AVIOContext* avio() const { return avio_; }
+  // Whether the last Open reached the source (a connection was made), however it ended; false where
+  // there is no connection to make (a datagram socket) and the error code tells instead.
+  virtual bool reached() const { return false; }
 
  protected:
   SourceInput() = default;

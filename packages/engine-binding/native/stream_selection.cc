@@ -2,9 +2,11 @@
 
 extern "C" {
 #include <libavcodec/avcodec.h>
+#include <libavutil/mem.h>
 }
 
 #include <cstdio>
+#include <cstring>
 
 #include "event_json.h"
 #include "generated/vocabulary.h"
@@ -81,7 +83,6 @@ bool SelectStreams(AVFormatContext* ic, bool want_audio, bool want_video, Stream
     *message = "the source has no selected audio or video stream";
     return false;
   }
-  out->streams_json = "[";
   for (int idx : {v, a}) {
     if (idx < 0) continue;
     const AVCodecParameters* par = ic->streams[idx]->codecpar;
@@ -95,12 +96,59 @@ bool SelectStreams(AVFormatContext* ic, bool want_audio, bool want_video, Stream
     out->map.push_back(StreamMap{idx, output_index, is_video});
     out->params.push_back(par);
     out->layout.push_back(Signature(par));
-    if (out->streams_json.size() > 1) out->streams_json += ",";
-    out->streams_json += StreamJson(ic->streams[idx], par, output_index, is_video);
   }
-  out->streams_json += "]";
+  out->streams_json = StreamsJson(ic, *out);
   out->have_video = v >= 0;
   return true;
+}
+
+const uint8_t* NewExtradata(const AVPacket* pkt, size_t* size) {
+#if LIBAVCODEC_VERSION_MAJOR >= 59
+  return av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, size);
+#else
+  int isize = 0;
+  const uint8_t* data = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &isize);
+  *size = isize > 0 ? static_cast<size_t>(isize) : 0;
+  return data;
+#endif
+}
+
+void RefreshPictureSize(AVStream* st, const AVPacket* pkt) {
+  AVCodecParameters* par = st->codecpar;
+  size_t size = 0;
+  const uint8_t* extradata = NewExtradata(pkt, &size);
+  if (par->codec_type != AVMEDIA_TYPE_VIDEO || !extradata || size == 0) return;
+  AVCodecParserContext* parser = av_parser_init(par->codec_id);
+  AVCodecContext* ctx = parser ? avcodec_alloc_context3(nullptr) : nullptr;
+  if (ctx) {
+    ctx->codec_type = AVMEDIA_TYPE_VIDEO;
+    ctx->codec_id = par->codec_id;
+    ctx->extradata = static_cast<uint8_t*>(av_mallocz(size + AV_INPUT_BUFFER_PADDING_SIZE));
+    if (ctx->extradata) {
+      std::memcpy(ctx->extradata, extradata, size);
+      ctx->extradata_size = static_cast<int>(size);
+      // One packet is one frame here: the parser reads its NAL units instead of looking for frame ends.
+      parser->flags |= PARSER_FLAG_COMPLETE_FRAMES;
+      uint8_t* out = nullptr;
+      int out_size = 0;
+      av_parser_parse2(parser, ctx, &out, &out_size, pkt->data, pkt->size, pkt->pts, pkt->dts, pkt->pos);
+      if (parser->width > 0 && parser->height > 0) {
+        par->width = parser->width;
+        par->height = parser->height;
+      }
+    }
+  }
+  avcodec_free_context(&ctx);  // frees the extradata too
+  if (parser) av_parser_close(parser);
+}
+
+std::string StreamsJson(const AVFormatContext* ic, const StreamSelection& selection) {
+  std::string json = "[";
+  for (const StreamMap& m : selection.map) {
+    if (json.size() > 1) json += ",";
+    json += StreamJson(ic->streams[m.input_index], ic->streams[m.input_index]->codecpar, m.output_index, m.is_video);
+  }
+  return json + "]";
 }
 
 }  // namespace recfleet

@@ -5,6 +5,7 @@ extern "C" {
 #include <libavutil/mathematics.h>
 }
 
+#include <algorithm>
 #include <cmath>
 
 namespace recfleet {
@@ -37,7 +38,8 @@ bool TimestampRepair::Map(const AVPacket* pkt, AVRational time_base, size_t stre
   if (!offset_set_) {
     // First packet after a (re)join: continue right after what was written before (the first recording
     // starts at the timeline's start), so the muxer never sees time go backwards.
-    int64_t base = max_end_ > 0 ? max_end_ + gap_ : start_;
+    int64_t base = max_end_ > 0 ? max_end_ + std::max(gap_, skip_) : start_;
+    skip_ = 0;
     offset_ = base - dts;
     offset_set_ = true;
     epoch_++;

@@ -32,6 +32,12 @@ class TimestampRepair {
   void ResetStreams(size_t streams);
   // The source was joined again: its clock starts anew, so the next packet sets a new offset.
   void Rejoin() { offset_set_ = false; }
+  // The source was silent for `ticks` (a gap, 90 kHz): its next packet is put that far after what was
+  // written, so the timeline keeps the wall clock's pace across the gap instead of splicing it away.
+  void Skip(int64_t ticks) {
+    offset_set_ = false;
+    skip_ = ticks;
+  }
   // The packet's time on the recording's timeline, or false when it carries no timestamp at all.
   bool Map(const AVPacket* pkt, AVRational time_base, size_t stream, PacketTime* out);
   // A packet ending at `end` (pts + duration, timeline clock) was written.
@@ -48,6 +54,7 @@ class TimestampRepair {
   const int64_t jump_forward_;
   int64_t offset_ = 0;  // added to every source timestamp
   bool offset_set_ = false;
+  int64_t skip_ = 0;  // Skip's silence, for the next offset
   uint64_t epoch_ = 0;
   std::vector<int64_t> last_dts_;  // per output stream
   int64_t max_end_ = 0;

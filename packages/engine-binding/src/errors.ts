@@ -38,6 +38,7 @@ export const RECORDER_FAILURE_CODES = [
   'SOURCE_LOST',
   'CORRUPT_PACKETS',
   'STREAM_CHANGED',
+  'SOURCE_GAP',
 ] as const satisfies readonly RecfleetErrorCode[];
 export type RecorderFailureCode = (typeof RECORDER_FAILURE_CODES)[number];
 

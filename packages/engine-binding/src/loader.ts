@@ -38,6 +38,8 @@ export interface NativeStartOptions {
   maxDurationSeconds: number;
   startSequence: number;
   discontinuity: boolean;
+  /** Seconds of silence from a connected source that make a gap; 0: none (see start-options.ts). */
+  gapSeconds: number;
   connectTimeoutMs: number;
   readTimeoutMs: number;
   minConnectAttemptMs: number;

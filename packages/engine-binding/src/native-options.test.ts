@@ -55,6 +55,14 @@ describe('the options the addon receives', () => {
     expect(native({ streamTypes: 'audio' })).toMatchObject({ wantAudio: true, wantVideo: false });
   });
 
+  it('watch for gaps where media arrives as it is made, not where it comes in bursts', () => {
+    expect(native({ gapSeconds: 3 }).gapSeconds).toBe(3);
+    expect(native({ sourceUrl: 'srt://h:9000?mode=caller', gapSeconds: 3 }).gapSeconds).toBe(3);
+    // A file is read at full speed, HLS a segment at a time: their timestamps carry any gap.
+    expect(native({ sourceUrl: '/media/in.ts' }).gapSeconds).toBe(0);
+    expect(native({ sourceUrl: 'https://cdn/live.m3u8' }).gapSeconds).toBe(0);
+  });
+
   it('choose the reader per source: the buffered RTMP client for rtmp(s)://, libavformat for the rest', () => {
     const reader = (sourceUrl: string, policy: object = {}, rtmps = true): string =>
       nativeStartOptions(resolveStartOptions({ ...valid, sourceUrl }), resolveRecorderOptions(policy), {

@@ -37,6 +37,9 @@ export function nativeStartOptions(
     maxDurationSeconds: start.maxDurationSeconds ?? 0,
     startSequence: start.startSequence,
     discontinuity: start.discontinuity,
+    // Media that arrives in bursts (a file read at full speed, HLS a segment at a time) is silent between
+    // them without a gap; its timestamps say where one is. 0: no gap detection.
+    gapSeconds: isFile || start.scheme === 'http' || start.scheme === 'https' ? 0 : start.gapSeconds,
     connectTimeoutMs: Math.trunc(start.connectTimeoutSeconds * 1000),
     readTimeoutMs: Math.trunc(start.readTimeoutSeconds * 1000),
     minConnectAttemptMs: policy.minConnectAttemptMs,

@@ -185,6 +185,11 @@ describe('recording a file', () => {
     expect(await rec.final).toMatchObject({ type: 'stopped', reason: 'source_ended' });
 
     expect(rec.failures.map((f) => f.code)).toEqual(['STREAM_CHANGED']);
+    // The new streams, read from the in-band configuration (the FLV demuxer keeps the old size).
+    expect(rec.failures[0]!.streams?.find((s) => s.kind === 'video')).toMatchObject({
+      width: 640,
+      height: 360,
+    });
     const flagged = rec.segments.filter((s) => s.discontinuity);
     expect(flagged).toHaveLength(1);
     const at = rec.segments.indexOf(flagged[0]!);
@@ -375,10 +380,16 @@ describe('failures with stable codes', () => {
     });
     const final = await rec.final;
     const took = Date.now() - began;
-    expect(final).toMatchObject({ type: 'stopped', reason: 'idle_timeout', segments: 0 });
+    // Every attempt refused: never reached, which is not an empty source.
+    expect(final).toMatchObject({
+      type: 'stopped',
+      reason: 'idle_timeout',
+      segments: 0,
+      sourceReached: false,
+    });
     expect(took).toBeGreaterThanOrEqual(1900);
     expect(took).toBeLessThan(4000);
-    expect(rec.failures[0]).toMatchObject({ code: 'SOURCE_UNREACHABLE' });
+    expect(rec.failures[0]).toMatchObject({ code: 'SOURCE_UNREACHABLE', connected: false });
     expect(rec.failures[0]!.counts.reconnects).toBeGreaterThanOrEqual(1);
     await rec.recorder.release();
   });
@@ -420,11 +431,31 @@ describe('stopping and releasing', () => {
     const began = performance.now();
     const final = await rec.recorder.stop();
     const took = performance.now() - began;
-    expect(final).toMatchObject({ type: 'stopped', reason: 'requested', segments: 0 });
+    // The server took the connection: the source was reached, it just sent nothing.
+    expect(final).toMatchObject({ type: 'stopped', reason: 'requested', segments: 0, sourceReached: true });
     expect(took).toBeLessThan(500);
     expect(rec.recorder.state).toBe('ended');
     // Stopping again resolves with the same final event.
     expect(await rec.recorder.stop()).toBe(final);
+    await rec.recorder.release();
+  });
+
+  it('reports a server that takes the connection and never answers as reached, attempt after attempt', async () => {
+    const rec = record({
+      recordingId: 'silent-server',
+      sourceUrl: `rtmp://127.0.0.1:${port}/app/stream`,
+      outputDir: await outDir(),
+      connectTimeoutSeconds: 1,
+      maxIdleSeconds: 2.5,
+    });
+    const final = await rec.final;
+    expect(final).toMatchObject({
+      type: 'stopped',
+      reason: 'idle_timeout',
+      segments: 0,
+      sourceReached: true,
+    });
+    expect(rec.failures[0]).toMatchObject({ code: 'SOURCE_UNREACHABLE', connected: true });
     await rec.recorder.release();
   });
 

@@ -74,6 +74,15 @@ export interface RecorderFailureEvent {
   code: RecorderFailureCode;
   message: string;
   counts: { reconnects: number; corruptPackets: number; droppedPackets: number };
+  /** STREAM_CHANGED: the streams as they are now (a new resolution, codec configuration or layout). */
+  streams?: StreamInfo[];
+  /** SOURCE_GAP: how long the source sent nothing (connected, or lost and rejoined). */
+  gapSeconds?: number;
+  /**
+   * SOURCE_UNREACHABLE, SOURCE_LOST of a failed open: whether the attempt reached the source at all (a
+   * connection was made; a refused connection, an unreachable host, a connect timeout did not).
+   */
+  connected?: boolean;
 }
 /** The recording ended normally; every finished segment has been emitted before this. */
 export interface StoppedEvent {
@@ -82,6 +91,12 @@ export interface StoppedEvent {
   reason: StopReason;
   segments: number;
   durationSeconds: number;
+  /**
+   * Whether any attempt to open the source reached it (a connection was made, whatever came after). False
+   * when every attempt failed at the connection itself (refused, no route, no such host, timed out):
+   * a source never reached is not an empty one.
+   */
+  sourceReached: boolean;
 }
 /** The recording ended on an error; finished segments are kept, the partial one is removed. */
 export interface FatalErrorEvent {
@@ -230,13 +245,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
             at: Date.now(),
           });
           break;
-        case 'started': {
-          const streams = (raw.streams as (StreamInfo & { type?: string })[]).map(
-            ({ type: _type, ...s }) => s,
-          );
-          this.emit('started', { type: 'started', recordingId, streams, at: Date.now() });
+        case 'started':
+          this.emit('started', {
+            type: 'started',
+            recordingId,
+            streams: streamInfos(raw.streams),
+            at: Date.now(),
+          });
           break;
-        }
         case 'segment':
           this.emit('segment', segment!);
           break;
@@ -251,13 +267,20 @@ export class Recorder extends EventEmitter<RecorderEvents> {
               corruptPackets: Number(raw.corruptPackets),
               droppedPackets: Number(raw.droppedPackets),
             },
+            ...(Array.isArray(raw.streams) ? { streams: streamInfos(raw.streams) } : {}),
+            ...(typeof raw.gapSeconds === 'number' ? { gapSeconds: raw.gapSeconds } : {}),
+            ...(typeof raw.connected === 'boolean' ? { connected: raw.connected } : {}),
           });
           break;
         case 'stopped':
         case 'fatal_error': {
           const final: FinalEvent =
             raw.type === 'stopped'
-              ? { ...(raw as unknown as StoppedEvent), recordingId }
+              ? {
+                  ...(raw as unknown as StoppedEvent),
+                  sourceReached: raw.sourceReached !== false,
+                  recordingId,
+                }
               : {
                   type: 'fatal_error',
                   recordingId,
@@ -292,6 +315,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.native?.cancel();
     return { type: 'fatal_error', code: 'INTERNAL', message };
   }
+}
+
+/** The native streams of `started` and STREAM_CHANGED (each tagged `type: "stream"` by its encoder). */
+function streamInfos(raw: unknown): StreamInfo[] {
+  return (raw as (StreamInfo & { type?: string })[]).map(({ type: _type, ...s }) => s);
 }
 
 /** A native `segment` event as its type says, or undefined when a field is missing. */

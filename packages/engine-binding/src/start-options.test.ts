@@ -1,5 +1,6 @@
 import {
   DEFAULT_STREAM_TYPES,
+  GAP_SECONDS_RULE,
   MAX_DURATION_SECONDS_RULE,
   MAX_IDLE_SECONDS_RULE,
   SEGMENT_SECONDS_RULE,
@@ -69,6 +70,7 @@ describe('start options', () => {
       maxDurationSeconds: undefined,
       startSequence: START_SEQUENCE_RULE.default,
       discontinuity: false,
+      gapSeconds: GAP_SECONDS_RULE.default,
       connectTimeoutSeconds: CONNECT_TIMEOUT_SECONDS_RULE.default,
       readTimeoutSeconds: READ_TIMEOUT_SECONDS_RULE.default,
     });
@@ -79,6 +81,7 @@ describe('start options', () => {
     ['segmentSeconds', SEGMENT_SECONDS_RULE],
     ['maxIdleSeconds', MAX_IDLE_SECONDS_RULE],
     ['maxDurationSeconds', MAX_DURATION_SECONDS_RULE],
+    ['gapSeconds', GAP_SECONDS_RULE],
   ] as const)("checks %s with the contract's rule", (option, rule) => {
     expectRuleApplied(option, rule);
   });

@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path';
 import {
   DEFAULT_STREAM_TYPES,
+  GAP_SECONDS_RULE,
   isSourceScheme,
   MAX_DURATION_SECONDS_RULE,
   MAX_IDLE_SECONDS_RULE,
@@ -81,6 +82,13 @@ export interface RecorderStartOptions {
   startSequence?: number;
   /** Flag the first segment as a discontinuity (resuming elsewhere). Default false. */
   discontinuity?: boolean;
+  /**
+   * A live source that sends no media for this long, although still connected, has a gap: the segment
+   * ends, the next is a discontinuity, the timeline jumps by the silence and a SOURCE_GAP failure says
+   * how long it was. The contract's rule: 0.5–60, default 2. Files and http(s) sources have none (their
+   * media arrives in bursts; their own timestamps carry any gap).
+   */
+  gapSeconds?: number;
   /** Limit for opening the source, per attempt. 1–120, default 10. */
   connectTimeoutSeconds?: number;
   /** Limit for one read while recording. 1–120, default 10. */
@@ -100,6 +108,7 @@ export interface ResolvedStartOptions {
   maxDurationSeconds: number | undefined;
   startSequence: number;
   discontinuity: boolean;
+  gapSeconds: number;
   connectTimeoutSeconds: number;
   readTimeoutSeconds: number;
 }
@@ -115,6 +124,7 @@ const KNOWN = [
   'maxDurationSeconds',
   'startSequence',
   'discontinuity',
+  'gapSeconds',
   'connectTimeoutSeconds',
   'readTimeoutSeconds',
 ] as const satisfies readonly (keyof RecorderStartOptions)[];
@@ -162,6 +172,7 @@ export function resolveStartOptions(
     maxDurationSeconds: numberOption(o, 'maxDurationSeconds', MAX_DURATION_SECONDS_RULE),
     startSequence: numberOption(o, 'startSequence', START_SEQUENCE_RULE),
     discontinuity,
+    gapSeconds: numberOption(o, 'gapSeconds', GAP_SECONDS_RULE),
     connectTimeoutSeconds: numberOption(o, 'connectTimeoutSeconds', CONNECT_TIMEOUT_SECONDS_RULE),
     readTimeoutSeconds: numberOption(o, 'readTimeoutSeconds', READ_TIMEOUT_SECONDS_RULE),
   };

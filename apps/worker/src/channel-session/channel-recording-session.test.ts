@@ -94,6 +94,7 @@ function channelSession(
     backedUpSetKey: backedUpSetKey(PREFIX),
     spoolDir: bed.spoolDir,
     progressIntervalMs: 100,
+    gapSeconds: 2,
     controlPollMs: 20,
     log: c.log,
     ...extra,

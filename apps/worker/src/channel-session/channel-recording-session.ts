@@ -369,6 +369,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
           sourceUrl: this.membership!.sourceUrl(u.uid),
           segmentSeconds: rc.segmentSeconds,
           maxIdleSeconds: rc.maxIdleSeconds,
+          gapSeconds: this.gapSeconds(),
           streamTypes: type === 'av' ? 'both' : type,
         },
         { started: (e) => this.report('started', { uid: u.uid, track: id, streams: e.streams }) },

@@ -33,6 +33,7 @@ inline constexpr char kSourceUnreachable[] = "SOURCE_UNREACHABLE";
 inline constexpr char kSourceLost[] = "SOURCE_LOST";
 inline constexpr char kCorruptPackets[] = "CORRUPT_PACKETS";
 inline constexpr char kStreamChanged[] = "STREAM_CHANGED";
+inline constexpr char kSourceGap[] = "SOURCE_GAP";
 }  // namespace failure_codes
 
 // Reasons of stopped (the contract's STOP_REASONS).
