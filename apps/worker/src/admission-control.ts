@@ -102,9 +102,14 @@ export class AdmissionControl {
     return Math.max(0, this.refusedUntil - Date.now());
   }
 
-  /** Reserves `streams` for a job whatever the budget (a ticket holder that has just claimed its recording). */
-  reserve(jobId: string, streams: number): void {
+  /**
+   * Reserves `streams` for a job if they fit (a ticket holder about to claim its recording), without the
+   * refusal's back-off: a full host hands the ticket back instead.
+   */
+  tryReserve(jobId: string, streams: number): boolean {
+    if (!this.fits(streams)) return false;
     this.reserved.set(jobId, streams);
+    return true;
   }
 
   /** Whether `streams` more would fit now (without reserving them). */

@@ -10,8 +10,19 @@ import { RECORD_JOB_NAME, RECORDINGS_QUEUE, recordingRedisKeys, TERMINAL_EVENTS 
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerConfigSchema } from './config.js';
+import { AdmissionControl } from './admission-control.js';
+import { createLogger } from './logger.js';
+import { RecordingRecord } from './recording-record.js';
+import { RecordingTicket } from './recording-ticket.js';
 import { RecordingWorker } from './recording-worker.js';
-import { linesLogger, ScriptedRecorder, SessionTestbed } from './test-support.js';
+import {
+  linesLogger,
+  ScriptedRecorder,
+  SessionTestbed,
+  takeOver,
+  TEST_OWNERSHIP,
+  testOwnership,
+} from './test-support.js';
 
 let bed: SessionTestbed;
 let queue: Queue;
@@ -141,5 +152,36 @@ describe('the job as a ticket', () => {
     expect(types.filter((t) => TERMINAL_EVENTS.includes(t as never))).toEqual(['uploaded']);
     expect(types.filter((t) => t === 'handoff')).toHaveLength(1);
     expect((await recordOf(id)).state).toBe('uploaded');
+  });
+});
+
+describe('tickets claiming at once', () => {
+  it('never take the last room twice: the room is reserved before the claim, and given back when refused', async () => {
+    // One stream of room, two tickets on this host whose recordings' owner has just died.
+    const admission = new AdmissionControl(
+      { cpuBudgetCores: 0.25, cpuCoresPerStream: 0.25, memoryMbPerStream: 1 },
+      50,
+    );
+    expect(admission.capacity).toBe(1);
+    const ids = ['ticket-race-1', 'ticket-race-2'];
+    for (const id of ids) await takeOver(bed.redis, 'ticket', id, 'dead-host:1');
+    await new Promise((r) => setTimeout(r, TEST_OWNERSHIP.takeoverAfterMs + 100));
+    const ends = await Promise.all(
+      ids.map((id, i) => {
+        const record = new RecordingRecord(bed.redis, 'ticket', id);
+        return new RecordingTicket({
+          record,
+          ownership: testOwnership(record, 'this-host:1'),
+          pollMs: 10,
+          localEnd: () => undefined,
+          reserve: () => admission.tryReserve(`job-${i}`, 1),
+          unreserve: () => admission.release(`job-${i}`),
+          closing: () => false,
+          log: createLogger('silent'),
+        }).hold(undefined);
+      }),
+    );
+    expect(ends.map((e) => e.type).sort()).toEqual(['claimed', 'released']);
+    expect(admission.streams).toBe(1);
   });
 });

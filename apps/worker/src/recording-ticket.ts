@@ -17,8 +17,14 @@ export interface TicketOptions {
   pollMs: number;
   /** The end of this process's own session of the recording, while one runs (it is the owner then). */
   localEnd(): Promise<unknown> | undefined;
-  /** Whether this host could record it now, if the owner were gone (admission); if not, the job goes back. */
-  canRecord(): boolean;
+  /**
+   * Reserves room to record it (admission), before a claim that may make this worker its owner: false
+   * when the host is full, and the job goes back. Reserved before the claim, not checked, so that two
+   * tickets claiming at once cannot both take the last room.
+   */
+  reserve(): boolean;
+  /** Gives back what `reserve` took (the claim was refused: the owner is alive). */
+  unreserve(): void;
   /** The worker is closing: give the job back. */
   closing(): boolean;
   log: Logger;
@@ -60,8 +66,12 @@ export class RecordingTicket {
         continue;
       }
       // Full since it took the job: a host with room holds it better (it could take the recording over).
-      if (!this.o.canRecord()) return { type: 'released' };
-      outcome = await this.o.ownership.claim();
+      if (!this.o.reserve()) return { type: 'released' };
+      try {
+        outcome = await this.o.ownership.claim();
+      } finally {
+        if (outcome?.type !== 'claimed') this.o.unreserve();
+      }
     }
   }
 }

@@ -433,11 +433,11 @@ export class RecordingWorker {
         ownership: run.ownership,
         pollMs: this.rules.heartbeatMs,
         localEnd: () => this.local.get(run.record.recordingId)?.done,
-        canRecord: () => this.admission.fits(streams),
+        reserve: () => this.admission.tryReserve(jobId, streams),
+        unreserve: () => this.admission.release(jobId),
         closing: () => this.closing !== undefined,
         log: run.log,
       }).hold(first);
-      if (end.type === 'claimed') this.admission.reserve(jobId, streams);
       return end;
     } finally {
       this.admission.releaseTicket(jobId);
