@@ -1,17 +1,20 @@
 import {
   activeRecordingKey,
   formatFailure,
+  RECORD_JOB_NAME,
   RECORDINGS_QUEUE,
   recordingRedisKeys,
+  recordingsIndexKey,
+  webhookRecordingsKey,
   type RecordingEvent,
   RedisUnavailableError,
   storageProfilesKey,
 } from '@recfleet/contract';
 import { freePort, RedisServer } from '@recfleet/embedded';
-import { RedisQueueBackend, Worker } from 'bullmq';
+import { Queue, RedisQueueBackend, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RecordingClient, RecordingEndedError } from './recording-client.js';
+import { RecordingClient, RecordingEndedError, RecordingNotFoundError } from './recording-client.js';
 
 let server: RedisServer;
 let redis: Redis;
@@ -363,5 +366,42 @@ describe('Redis unavailable', () => {
     } finally {
       await down.close();
     }
+  });
+});
+
+describe('a job added with BullMQ directly, before any worker took it', () => {
+  /** Adds the job as a service in another language does: the queue, job name, prefix and id alone. */
+  async function addRaw(recordingId: string, data: Record<string, unknown>): Promise<void> {
+    const queue = new Queue(RECORDINGS_QUEUE, { connection: { url: server.url }, prefix: 'recfleet' });
+    try {
+      await queue.add(RECORD_JOB_NAME, { recordingId, ...data }, { jobId: recordingId });
+    } finally {
+      await queue.close();
+    }
+  }
+
+  it('reads as queued, is listed and registered for webhooks, as a started recording is', async () => {
+    await addRaw('raw-read', { ...request(), callbackUrl: 'http://127.0.0.1:9/hook' });
+    expect(await client.get('raw-read')).toMatchObject({ state: 'queued', jobState: 'waiting' });
+    expect(await redis.zscore(recordingsIndexKey('recfleet'), 'raw-read')).not.toBeNull();
+    expect(await redis.sismember(webhookRecordingsKey('recfleet'), 'raw-read')).toBe(1);
+    const events: RecordingEvent[] = [];
+    await client.cancel('raw-read');
+    for await (const e of client.follow('raw-read')) events.push(e);
+    // Cancelled while queued, exactly as a RecordingClient.start recording: failed, CANCELLED, off the queue.
+    expect(events.map((e) => e.type)).toEqual(['queued', 'fatal_error']);
+    expect(await client.get('raw-read')).toMatchObject({
+      state: 'failed',
+      jobState: 'unknown',
+      error: { code: 'CANCELLED' },
+    });
+  });
+
+  it('stops like a started recording, and a job whose data breaks the contract stays unknown', async () => {
+    await addRaw('raw-stop', request());
+    expect(await client.stop('raw-stop')).toMatchObject({ requested: 'stop', state: 'failed' });
+    await addRaw('raw-bad', { ...request(), uid: -1 });
+    await expect(client.get('raw-bad')).rejects.toBeInstanceOf(RecordingNotFoundError);
+    expect(await redis.exists(recordingRedisKeys('recfleet', 'raw-bad').record)).toBe(0);
   });
 });

@@ -191,22 +191,7 @@ export class RecordingClient implements RecordingService {
     ];
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
-      const [outcome, id] = (await this.call(
-        () =>
-          runScript(this.redis, 'startRecording', startKeys, [
-            recordingId,
-            now,
-            job.appId,
-            job.channel,
-            job.uid,
-            job.callbackUrl ?? '',
-            'client',
-            recordingKind(job),
-            // Version 0 of a channel recording's subscriptions, which updates replace (see update).
-            recordingKind(job) === 'channel' ? JSON.stringify(subscriptionsOf(job.recordingConfig)) : '',
-          ]),
-        deadline,
-      )) as [string, string];
+      const [outcome, id] = await this.startScript(job, startKeys, 'client', now, deadline);
       if (outcome === 'created') {
         await this.enqueue(job, startKeys, deadline);
         return { recordingId, created: true };
@@ -327,14 +312,22 @@ export class RecordingClient implements RecordingService {
     return this.control(recordingId, 'cancel');
   }
 
-  private async control(recordingId: string, request: ControlRequest): Promise<ControlOutcome> {
+  private async control(
+    recordingId: string,
+    request: ControlRequest,
+    adopted = false,
+  ): Promise<ControlOutcome> {
     const deadline = this.connection.deadline();
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
     const [outcome, state] = (await this.call(
       () => runScript(this.redis, 'requestControl', [keys.record], [request, Date.now(), ...FINAL_STATES]),
       deadline,
     )) as [string, string];
-    if (outcome === 'not_found') throw new RecordingNotFoundError(recordingId);
+    if (outcome === 'not_found') {
+      if (!adopted && (await this.adoptQueuedJob(recordingId, deadline)))
+        return this.control(recordingId, request, true);
+      throw new RecordingNotFoundError(recordingId);
+    }
     if (outcome === 'ended') {
       throw new RecordingEndedError(recordingId, isRecordingState(state) ? state : 'failed', request);
     }
@@ -427,8 +420,66 @@ export class RecordingClient implements RecordingService {
     }
   }
 
+  /** startRecording-5 for `job` (see its header): its outcome and the recording id it names. */
+  private async startScript(
+    job: RecordingJob,
+    startKeys: string[],
+    startedBy: 'client' | 'worker',
+    now: number,
+    deadline: number,
+  ): Promise<[string, string]> {
+    return (await this.call(
+      () =>
+        runScript(this.redis, 'startRecording', startKeys, [
+          job.recordingId,
+          now,
+          job.appId,
+          job.channel,
+          job.uid,
+          job.callbackUrl ?? '',
+          startedBy,
+          recordingKind(job),
+          // Version 0 of a channel recording's subscriptions, which updates replace (see update).
+          recordingKind(job) === 'channel' ? JSON.stringify(subscriptionsOf(job.recordingConfig)) : '',
+        ]),
+      deadline,
+    )) as [string, string];
+  }
+
+  /**
+   * A job added with BullMQ directly (any language) has no record until a worker takes it. Asked about
+   * one that waits, the client writes what the worker's start would (startRecording-5 as `worker`: the
+   * record, the identity, the list entry, the webhook registration), so that it reads, stops and
+   * cancels exactly like a recording RecordingClient.start began. False when there is no such job, its
+   * data breaks the contract, or its identity is another active recording's (its worker refuses it).
+   */
+  private async adoptQueuedJob(recordingId: string, deadline: number): Promise<boolean> {
+    const raw = await this.call(() => this.queue.getJob(recordingId), deadline);
+    if (!raw || raw.name !== RECORD_JOB_NAME) return false;
+    let job: RecordingJob;
+    try {
+      job = parseRecordingJob({ ...(raw.data as object), recordingId });
+    } catch {
+      return false;
+    }
+    const keys = recordingRedisKeys(this.keyPrefix, recordingId);
+    const startKeys = [
+      keys.record,
+      keys.events,
+      activeRecordingKey(this.keyPrefix, job.appId, job.channel, job.uid),
+      recordingsIndexKey(this.keyPrefix),
+      webhookRecordingsKey(this.keyPrefix),
+    ];
+    const [outcome] = await this.startScript(job, startKeys, 'worker', raw.timestamp, deadline);
+    return outcome !== 'active';
+  }
+
   /** The recording's record, job state, progress, result and error. Throws RecordingNotFoundError. */
-  async get(recordingId: string): Promise<RecordingStatus> {
+  get(recordingId: string): Promise<RecordingStatus> {
+    return this.status(recordingId, false);
+  }
+
+  private async status(recordingId: string, adopted: boolean): Promise<RecordingStatus> {
     const deadline = this.connection.deadline();
     const keys = recordingRedisKeys(this.keyPrefix, recordingId);
     const [fields, indexed, users, job] = await this.call(
@@ -445,7 +496,11 @@ export class RecordingClient implements RecordingService {
     // on the job.
     if (!fields.result && job?.returnvalue) fields.result = JSON.stringify(job.returnvalue);
     const summary = toSummary(fields, indexed, job?.progress);
-    if (!summary) throw new RecordingNotFoundError(recordingId);
+    if (!summary) {
+      if (!adopted && (await this.adoptQueuedJob(recordingId, deadline)))
+        return this.status(recordingId, true);
+      throw new RecordingNotFoundError(recordingId);
+    }
     const jobState = job ? await this.call(() => job.getState(), deadline) : 'unknown';
     const status: RecordingStatus = { ...summary, jobState };
     // Records written before `kind` and the subscriptions were: the job data tells (never its token).

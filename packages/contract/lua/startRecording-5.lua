@@ -19,7 +19,8 @@
   ARGV[4] channel
   ARGV[5] uid
   ARGV[6] callback URL, or '' for none
-  ARGV[7] where the start came from: 'client' (RecordingClient) or 'worker' (a raw BullMQ job)
+  ARGV[7] where the start came from: 'client' (RecordingClient) or 'worker' (a raw BullMQ job: written
+          by the worker that takes it, or by the first producer-side read, stop or cancel before that)
   ARGV[8] optional: what the job records, `single_stream` or `channel` (recordingKind of the job)
   ARGV[9] optional, channel recordings: the job's subscriptions (JSON), stored as version 0
   Output: {'created', id} | {'exists', id} (the record exists) | {'active', otherId} (identity busy)
