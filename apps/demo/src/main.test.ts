@@ -78,8 +78,11 @@ describe('./run demo (channel of two users)', () => {
     );
     expect(r.stdout).toContain('every check is clean');
     const files = await readdir(out);
+    // Each user's complete playlist, and the live one beside it.
     expect(files.filter((f) => f.endsWith('.m3u8')).sort()).toEqual([
+      expect.stringMatching(/_lobby__uid_s_1001__uid_e_av\.live\.m3u8$/),
       expect.stringMatching(/_lobby__uid_s_1001__uid_e_av\.m3u8$/),
+      expect.stringMatching(/_lobby__uid_s_1002__uid_e_av\.live\.m3u8$/),
       expect.stringMatching(/_lobby__uid_s_1002__uid_e_av\.m3u8$/),
     ]);
     expect(files.filter((f) => f.endsWith('.json'))).toEqual([expect.stringMatching(/_lobby\.json$/)]);
