@@ -243,6 +243,14 @@ class PhaseEvents {
         }
         break;
       case 'recorder_failure':
+        // A single-stream recording is started before its user publishes (so that its join is timed as
+        // the channel's is): until the stream appears, its opens time out and are retried. That is the
+        // wait, not a failure — once the stream has had a segment, any report is one.
+        if (e.data.code === 'SOURCE_UNREACHABLE' && key && !this.segments.has(key)) break;
+        this.failures.push(
+          `${e.recordingId}: ${e.type} ${String(e.data.code)} ${String(e.data.message ?? '')}`,
+        );
+        break;
       case 'fatal_error':
         this.failures.push(
           `${e.recordingId}: ${e.type} ${String(e.data.code)} ${String(e.data.message ?? '')}`,
