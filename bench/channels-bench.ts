@@ -345,13 +345,27 @@ function startPhaseWorker(
  * Starts the side's recordings; returns, by recording id, the stream it records (single) or its
  * channel (channel: the events' uid names the user).
  */
+/**
+ * A start answers the identity's active recording when there is one: an earlier phase's recording of the
+ * same (app, channel, uid) that had not ended (handed back to the queue when its worker stopped) would
+ * be measured instead of this phase's. Say so rather than wait for an id that never records.
+ */
+function expectStarted(started: { recordingId: string; created: boolean }, recordingId: string): void {
+  if (!started.created || started.recordingId !== recordingId) {
+    throw new Error(
+      `${recordingId} was not started: ${started.recordingId} of an earlier phase still holds its identity ` +
+        '(run one phase per side, or wait for the earlier recordings to end)',
+    );
+  }
+}
+
 async function enqueue(side: Side, fleet: Fleet, prefix: string): Promise<Map<string, string | UserStream>> {
   const { client, server, streams } = fleet;
   const recordings = new Map<string, string | UserStream>();
   if (side === 'channel') {
     for (const channel of [...new Set(streams.map((s) => s.channel))]) {
       const recordingId = `${prefix}-${channel}`;
-      await client.start({
+      const started = await client.start({
         recordingId,
         appId: APP,
         channel,
@@ -360,13 +374,14 @@ async function enqueue(side: Side, fleet: Fleet, prefix: string): Promise<Map<st
         recordingConfig: { segmentSeconds: SEGMENT_S, maxIdleSeconds: 120, maxUsers: USERS },
         storage: { profile: 'local' },
       });
+      expectStarted(started, recordingId);
       recordings.set(recordingId, channel);
     }
     return recordings;
   }
   for (const s of streams) {
     const recordingId = `${prefix}-${s.channel}-u${s.uid}`;
-    await client.start({
+    const started = await client.start({
       recordingId,
       appId: APP,
       channel: s.channel,
@@ -375,6 +390,7 @@ async function enqueue(side: Side, fleet: Fleet, prefix: string): Promise<Map<st
       recordingConfig: { segmentSeconds: SEGMENT_S, maxIdleSeconds: 120 },
       storage: { profile: 'local' },
     });
+    expectStarted(started, recordingId);
     recordings.set(recordingId, s);
   }
   return recordings;
