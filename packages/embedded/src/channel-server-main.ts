@@ -6,6 +6,7 @@
  * (not argv: it carries the secrets, and argv is visible to every user of the host).
  */
 import { createRequire } from 'node:module';
+import type { Server, Socket } from 'node:net';
 import { installChannelTokenAuth } from './channel-token-auth.js';
 import type { ChannelServerProcessConfig } from './channel-server-config.js';
 
@@ -30,6 +31,7 @@ try {
 }
 
 const NodeMediaServer = require('node-media-server') as new (config: unknown) => {
+  rtmpServer: { tcpServer?: Server };
   on(event: string, listener: (session: NmsSession) => void): void;
   run(): Promise<void>;
   stop(): Promise<void>;
@@ -54,6 +56,10 @@ const nms = new NodeMediaServer({
 // Its constructor forces debug logging; one line per packet burst would drown the demo's output.
 logger.level = 'error';
 if (config.channelTokenAuth) installChannelTokenAuth(nms, { secret: config.secret });
+// node-media-server leaves Nagle's algorithm on: with the reader's delayed ACKs, small media packets wait
+// up to 40 ms on their way to a player, which a recording's program dates would carry. Real channel
+// servers send them at once (nginx-rtmp and SRS set TCP_NODELAY), so this one does too.
+nms.rtmpServer.tcpServer?.on('connection', (socket: Socket) => socket.setNoDelay(true));
 
 const report = (event: string, session?: NmsSession, extra: Record<string, unknown> = {}): void => {
   const line = { event, streamPath: session?.streamPath, sessionId: session?.id, at: Date.now(), ...extra };
