@@ -27,7 +27,8 @@
  *     fixed ~40 MB does not dilute;
  *   - real time: per stream, segment k's `segment` event at close_k holding Σ duration_j (j ≤ k); late
  *     when close_k − Σ duration exceeds the stream's smallest such offset by more than 1 s (lateness());
- *     a phase holds real time when no segment in the window is late, every stream closed its share and
+ *     a phase holds real time when no segment in the window is late, every stream closed a segment within
+ *     one segment length (+1 s) of both ends of the window and
  *     nothing failed;
  *   - join → first segment: from the channel server's postPublish of a user's stream to the first
  *     `segment` event of that user (channel side also: to `user_joined`).

@@ -26,8 +26,8 @@
  *   - real time: for each recording, segment k closes at wall time close_k holding media up to
  *     Σ duration_j (j ≤ k). A recording that keeps up has a constant close_k − Σ duration; a segment
  *     is late when that offset exceeds the recording's smallest one by more than 1 s. A phase holds
- *     real time when no segment in the window is late, every recording closed its share of segments
- *     (floor(window / segment length)) and none failed.
+ *     real time when no segment in the window is late, every recording closed a segment within one
+ *     segment length (+1 s) of both ends of the window (engine-support.ts: lateness) and none failed.
  * Segment close times: the engine's `segment` event in the child; for ffmpeg, the moment a new entry
  * appears in its index.m3u8 (inotify on its directory). Finished segment files are deleted as they
  * appear, so a long run does not fill the disk.

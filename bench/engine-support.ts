@@ -433,7 +433,12 @@ export interface Lateness {
   late: number;
   /** Largest lateness (seconds) of a segment in the window. */
   maxLateSeconds: number;
-  /** Recordings that closed fewer than floor(window / segment) segments in the window. */
+  /**
+   * Recordings that went quiet at an edge of the window: no segment closed within one segment length
+   * (plus `limitSeconds`) of its start or of its end. Counting segments instead (floor(window / segment)
+   * due) misjudges a stream that keeps up: with each close a few hundred ms late or early, a window can
+   * hold one segment fewer. A stall inside the window shows as lateness.
+   */
   shortRecordings: number;
 }
 
@@ -450,7 +455,7 @@ export function lateness(
   segmentSeconds: number,
   limitSeconds: number,
 ): Lateness {
-  const minPerRecording = Math.floor((windowEnd - windowStart) / 1000 / segmentSeconds);
+  const edgeMs = (segmentSeconds + limitSeconds) * 1000;
   const result: Lateness = { inWindow: 0, late: 0, maxLateSeconds: 0, shortRecordings: 0 };
   for (const segments of recordings) {
     let media = 0;
@@ -460,15 +465,19 @@ export function lateness(
     });
     const best = Math.min(...offsets);
     let count = 0;
+    let first = Infinity;
+    let last = -Infinity;
     segments.forEach((s, k) => {
       if (s.closedAt < windowStart || s.closedAt > windowEnd) return;
       count++;
+      first = Math.min(first, s.closedAt);
+      last = Math.max(last, s.closedAt);
       const late = offsets[k]! - best;
       result.maxLateSeconds = Math.max(result.maxLateSeconds, late);
       if (late > limitSeconds) result.late++;
     });
     result.inWindow += count;
-    if (count < minPerRecording) result.shortRecordings++;
+    if (first > windowStart + edgeMs || last < windowEnd - edgeMs) result.shortRecordings++;
   }
   return result;
 }
