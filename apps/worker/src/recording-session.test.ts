@@ -218,6 +218,17 @@ describe('recording session', () => {
     expect(await recordFields('rec-cancel')).toMatchObject({ state: 'uploaded', reason: 'cancelled' });
   });
 
+  it('obeys a cancel already on the record when it takes the job: nothing is recorded', async () => {
+    // As a producer without the API writes it (README "Through BullMQ directly"), before any worker runs.
+    await redis.hset(recordingRedisKeys(PREFIX, 'rec-cancel-first').record, 'control', 'cancel');
+    const run = await runRecording('rec-cancel-first', [{}]);
+    const result = await run.outcomes[0]!;
+    expect(result).toMatchObject({ outcome: 'uploaded', stopReason: 'cancelled', segments: 0 });
+    expect(run.recorders[0]!.state, 'the recorder was never started').toBe('idle');
+    expect(await eventTypes('rec-cancel-first')).not.toContain('segment');
+    expect(await recordFields('rec-cancel-first')).toMatchObject({ state: 'uploaded', reason: 'cancelled' });
+  });
+
   it("fails with the store's own code when the store refuses every segment, keeping them in the spool", async () => {
     await writeFile(join(dir, 'not-a-dir'), 'x');
     const store = new LocalDiskStorage(join(dir, 'not-a-dir', 'store'));

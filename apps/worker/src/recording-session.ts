@@ -54,6 +54,8 @@ export class RecordingSession extends SessionLifecycle {
 
   /** Runs the recorder until its final event, reporting progress and acting on stop/cancel requests. */
   protected async record(): Promise<SessionEnd> {
+    const pending = await this.pendingControl();
+    if (pending) return pending;
     const { spec } = this.o;
     const rc = spec.recordingConfig;
     const ended = this.track!.record(

@@ -6,6 +6,7 @@ import {
   redactText,
   STORAGE_ERROR_FIELD,
   uploadPercent,
+  type ControlRequest,
   type RecfleetErrorCode,
   type RecordingEventType,
   type RecordingJob,
@@ -402,6 +403,20 @@ export abstract class SessionLifecycle {
     this.progress.set(this.progressSnapshot());
   }
 
+  /**
+   * A stop or cancel already on the record when this worker took the job (a producer's that wrote the
+   * record's `control` field before any worker had the job, or one made while the job waited after a
+   * crash) ends the recording before anything is recorded: the control polls would see it only once the
+   * recorder runs, and a source read faster than real time can close a segment by then. Unreadable here
+   * (Redis away), the polls act on it later.
+   */
+  protected async pendingControl(): Promise<SessionEnd | undefined> {
+    const request = await this.o.record.controlRequest().catch(() => undefined);
+    if (!request) return undefined;
+    this.o.log.info({ request }, 'control request before recording');
+    return stoppedBy(request);
+  }
+
   /** Waits for `ended` while reporting progress and polling the record every `controlPollMs`. */
   protected async whileRecording<T>(ended: Promise<T>, poll: () => Promise<void>): Promise<T> {
     const progressTimer = setInterval(() => this.reportProgress(), this.o.progressIntervalMs);
@@ -500,4 +515,9 @@ export class NotOwnerError extends RecfleetError {
     super('FENCED', `the recording is not this worker's to record (${outcome.type})`);
     this.name = 'NotOwnerError';
   }
+}
+
+/** How a producer's control request ends a recording. */
+export function stoppedBy(request: ControlRequest): SessionEnd {
+  return { type: 'stopped', reason: request === 'cancel' ? 'cancelled' : 'requested' };
 }

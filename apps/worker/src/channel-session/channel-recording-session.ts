@@ -29,6 +29,7 @@ import { recordingDurationLimit } from '../recording-limits.js';
 import { RecordingTrack } from '../recording-track.js';
 import {
   SessionLifecycle,
+  stoppedBy,
   type Delivery,
   type SessionEnd,
   type SessionOptions,
@@ -187,6 +188,8 @@ export class ChannelRecordingSession extends SessionLifecycle {
   }
 
   protected async record(): Promise<SessionEnd> {
+    const pending = await this.pendingControl();
+    if (pending) return this.endedBeforeRecording(pending);
     const { spec } = this.o;
     let membership: ChannelMembership;
     try {
@@ -461,7 +464,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
       const state = await this.o.record.controlState(this.o.controlTicks?.redis);
       if (state.control && !this.ending) {
         this.o.log.info({ request: state.control }, 'control request');
-        this.endWith({ type: 'stopped', reason: state.control === 'cancel' ? 'cancelled' : 'requested' });
+        this.endWith(stoppedBy(state.control));
       }
       if (state.subscriptionsVersion > this.subscriptionsVersion && !this.ending) {
         if (this.applySubscriptions(state.subscriptions, state.subscriptionsVersion)) {
