@@ -186,11 +186,16 @@ describe('lifecycle soak', () => {
       // malloc arenas settling (a 5,000-cycle run levels off at ~140 MB after ~600 cycles); with 64 KiB
       // retained per cycle the same run grows 55 MB with a slope of 6.7. Bounds: at most +25 MB over
       // the baseline, and a trend under 3 MB per 100 cycles (30 KB per cycle, half the smallest leak
-      // worth catching) over the samples after warm-up.
+      // worth catching) over the samples after warm-up. On the suite's loaded host single samples swing
+      // by ~45 MB (122 ↔ 168 MB, malloc's arenas given back or not), so the growth compares the median
+      // of three samples after warm-up with the median of the last three: the 64 KiB-per-cycle leak
+      // still adds ~38 MB between them (600 cycles apart).
       const mb = samples.map((s) => Math.round((s / MB) * 10) / 10);
-      const baseline = samples[1]!;
+      const baseline = median(samples.slice(1, 4));
       const trend = slope(samples.slice(1)) / MB;
-      expect(samples.at(-1)! - baseline, `RSS samples (MB): ${mb.join(', ')}`).toBeLessThan(25 * MB);
+      expect(median(samples.slice(-3)) - baseline, `RSS samples (MB): ${mb.join(', ')}`).toBeLessThan(
+        25 * MB,
+      );
       expect(
         trend,
         `RSS samples (MB): ${mb.join(', ')}; slope ${trend.toFixed(2)} MB/100 cycles`,
@@ -198,3 +203,8 @@ describe('lifecycle soak', () => {
     },
   );
 });
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
