@@ -43,7 +43,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { recordingRedisKeys, userStreamName, DEFAULT_KEY_PREFIX } from '@recfleet/contract';
-import { ChannelServer, RedisServer } from '@recfleet/embedded';
+import { ChannelServer, freePort, RedisServer } from '@recfleet/embedded';
 import { RecordingClient } from '@recfleet/client';
 import { Redis } from 'ioredis';
 import { EventTap, startTeePublisher, sweepSegments, type TappedEvent } from './channels-support.js';
@@ -196,6 +196,13 @@ interface PhaseResult {
   addedAnonPerStreamMB: number;
   idlePssMB: number;
   idleAnonMB: number;
+  /**
+   * Where the added memory is, per stream beyond the idle worker, from the worker's /metrics (Node's
+   * own figures): V8's heap in use, and memory outside it that V8 tracks (Buffers, ArrayBuffers).
+   * What is left of the added anonymous memory is native: the recorders and the allocator.
+   */
+  addedHeapPerStreamMB: number;
+  addedExternalPerStreamMB: number;
   late: number;
   maxLateSeconds: number;
   segments: number;
@@ -309,12 +316,40 @@ async function idleMemory(pid: number): Promise<{ pss: number; anon: number }> {
   return idle;
 }
 
+/** Node's memory figures of a worker process, from its /metrics (prom-client's default metrics). */
+interface RuntimeMemory {
+  heapUsed: number;
+  external: number;
+}
+
+async function runtimeMemory(httpPort: number): Promise<RuntimeMemory> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const value = (name: string): number => {
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : Number.NaN;
+  };
+  return { heapUsed: value('nodejs_heap_size_used_bytes'), external: value('nodejs_external_memory_bytes') };
+}
+
+/** The mean of a few samples a second apart: the heap in use moves with every collection. */
+async function meanRuntimeMemory(httpPort: number, samples = 5): Promise<RuntimeMemory> {
+  const sum = { heapUsed: 0, external: 0 };
+  for (let k = 0; k < samples; k++) {
+    if (k > 0) await sleep(1000);
+    const m = await runtimeMemory(httpPort);
+    sum.heapUsed += m.heapUsed / samples;
+    sum.external += m.external / samples;
+  }
+  return sum;
+}
+
 function startPhaseWorker(
   side: Side,
   attempt: number,
   dir: string,
   storageRoot: string,
   fleet: Fleet,
+  httpPort: number,
   cleanup: Cleanup,
 ): Promise<FleetWorker> {
   const { server } = fleet;
@@ -333,6 +368,7 @@ function startPhaseWorker(
           apiSecret: { env: API_SECRET_ENV },
         },
         maxRecordings: side === 'channel' ? CHANNELS : STREAMS,
+        httpPort,
         // The benchmark measures what streams cost: the admission estimates (which would stop a 2-core
         // host at 160 streams) must not be the limit.
         admission: { cpuCoresPerStream: 0.001, memoryMbPerStream: 1 },
@@ -436,7 +472,8 @@ async function runPhase(side: Side, attempt: number, fleet: Fleet, cleanup: Clea
   const storageRoot = join(dir, 'storage');
   await mkdir(storageRoot, { recursive: true });
   const stopSweeping = sweepSegments(storageRoot, 10_000);
-  const worker = await startPhaseWorker(side, attempt, dir, storageRoot, fleet, cleanup);
+  const httpPort = await freePort();
+  const worker = await startPhaseWorker(side, attempt, dir, storageRoot, fleet, httpPort, cleanup);
   const workerPid = worker.pid!;
   let publishers: { pid: number; stop: () => Promise<void> }[] = [];
   const published = new Map<string, number>();
@@ -456,6 +493,7 @@ async function runPhase(side: Side, attempt: number, fleet: Fleet, cleanup: Clea
   tap.onEvent((e) => events.note(e));
   try {
     const idle = await idleMemory(workerPid);
+    const idleRuntime = await meanRuntimeMemory(httpPort);
     const count = side === 'channel' ? CHANNELS : STREAMS;
     log(
       `${tag}: worker pid ${workerPid} ready (idle PSS ${fixed(idle.pss / 2 ** 20, 1)} MB, ` +
@@ -499,6 +537,7 @@ async function runPhase(side: Side, attempt: number, fleet: Fleet, cleanup: Clea
       () => [workerPid],
       () => sampleCpu(groups),
     );
+    const runtime = await meanRuntimeMemory(httpPort);
     await tap.poll();
     const cores = coresBetween(window.s0, window.s1);
     const n = streams.length;
@@ -523,6 +562,8 @@ async function runPhase(side: Side, attempt: number, fleet: Fleet, cleanup: Clea
       addedAnonPerStreamMB: (window.pss.anon - idle.anon) / n / 2 ** 20,
       idlePssMB: idle.pss / 2 ** 20,
       idleAnonMB: idle.anon / 2 ** 20,
+      addedHeapPerStreamMB: (runtime.heapUsed - idleRuntime.heapUsed) / n / 2 ** 20,
+      addedExternalPerStreamMB: (runtime.external - idleRuntime.external) / n / 2 ** 20,
       late: l.late,
       maxLateSeconds: l.maxLateSeconds,
       segments: l.inWindow,
@@ -674,7 +715,10 @@ function report(results: PhaseResult[], header: string[]): string {
     ...results.map(
       (r) =>
         `- ${r.side}${r.attempt > 1 ? ` (${r.attempt})` : ''}: idle worker ${fixed(r.idlePssMB, 1)} MB PSS ` +
-        `(${fixed(r.idleAnonMB, 1)} MB anon); worker ${fixed(r.cores.groups.worker ?? Number.NaN, 2)} cores, ` +
+        `(${fixed(r.idleAnonMB, 1)} MB anon); per stream added ${fixed(r.addedAnonPerStreamMB, 2)} MB anon, of it ` +
+        `${fixed(r.addedHeapPerStreamMB, 2)} MB V8 heap in use, ${fixed(r.addedExternalPerStreamMB, 2)} MB external ` +
+        `(Buffers), ${fixed(r.addedAnonPerStreamMB - r.addedHeapPerStreamMB - r.addedExternalPerStreamMB, 2)} MB ` +
+        `the rest (native, allocator, V8's free space); worker ${fixed(r.cores.groups.worker ?? Number.NaN, 2)} cores, ` +
         `channel server ${fixed(r.cores.groups.server ?? Number.NaN, 2)} (fan-out, and the directory's API ` +
         `polls on the channel side), publishers ${fixed(r.cores.groups.publishers ?? Number.NaN, 2)}, ` +
         `machine ${fixed(r.cores.machine, 2)}; kernel share of the worker's CPU ` +

@@ -33,6 +33,30 @@ export class ChannelServerCallError extends Error {
 const JWT_LIFETIME_SECONDS = 300;
 
 /**
+ * `shared`, or the reason of `signal` once it aborts: one caller giving up (its membership closed) must
+ * not cancel the others' shared request. The abort listener goes when the answer comes: the signal lives
+ * as long as the membership, which asks several times a second, and a listener left behind would keep
+ * every answer it was added for (a whole listing of the server each time).
+ */
+function untilAborted<T>(shared: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    shared.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
+}
+
+/**
  * The two things a channel directory asks node-media-server 4.x over HTTP: who publishes
  * (`GET /api/v1/streams`, bearer JWT signed with the server's `auth.jwt.secret`), and whether a play
  * with a sign is admitted (an HTTP-FLV play, dropped as soon as its answer's headers arrive).
@@ -75,14 +99,7 @@ export class NodeMediaServerApi {
       },
     );
     if (!signal) return this.listing;
-    // One caller giving up (its membership closed) must not cancel the others' shared request.
-    return Promise.race([
-      this.listing,
-      new Promise<never>((_, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-      }),
-    ]);
+    return untilAborted(this.listing, signal);
   }
 
   private async fetchStreams(): Promise<NmsStream[]> {
