@@ -22,7 +22,6 @@ import { ChannelFleet, scaled, USER_MEDIA } from '../src/harness/channel-fleet.j
 import {
   checkTrackObjects,
   DATE_TOLERANCE_MS,
-  FIRST_SEGMENT_DATE_TOLERANCE_MS,
   measureStretches,
   programDateProblems,
   readPlaylist,
@@ -240,10 +239,7 @@ describe('a channel of three users', () => {
     process.stdout.write(`channel users, measured: ${JSON.stringify(figures)}\n`);
     // Across users the dates agree with the publishers' timing: every date is off by about the same,
     // whoever the user.
-    // (A stretch's first segment is dated before its estimate settles: see FIRST_SEGMENT_DATE_TOLERANCE_MS.)
-    const dateErrors = [...measured.values()].flatMap((st) =>
-      st.flatMap((x) => x.programDateTimeErrorsMs.slice(1)),
-    );
+    const dateErrors = [...measured.values()].flatMap((st) => st.flatMap((x) => x.programDateTimeErrorsMs));
     expect(Math.max(...dateErrors) - Math.min(...dateErrors), 'date errors across users').toBeLessThanOrEqual(
       DATE_TOLERANCE_MS,
     );
@@ -302,9 +298,7 @@ describe('a channel of three users', () => {
       const seconds = stretches.reduce((n, s) => n + s.durationSeconds, 0);
       expect(Math.abs(u.tracks[0]!.durationSeconds - seconds)).toBeLessThanOrEqual(1);
       const firstDate = Date.parse(u.tracks[0]!.firstProgramDateTime!);
-      expect(Math.abs(firstDate - stretches[0]!.startMs)).toBeLessThanOrEqual(
-        FIRST_SEGMENT_DATE_TOLERANCE_MS,
-      );
+      expect(Math.abs(firstDate - stretches[0]!.startMs)).toBeLessThanOrEqual(DATE_TOLERANCE_MS);
     }
 
     // The channel token admitted the recorder and appears nowhere: not in the worker's output, the

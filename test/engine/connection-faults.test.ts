@@ -16,6 +16,7 @@ import {
   probeSegments,
   record,
   sleep,
+  untilSegments,
   workspace,
   type RecordingLog,
   type Workspace,
@@ -78,6 +79,7 @@ describe('a live connection that breaks mid-recording', () => {
       recordings.push(log);
       await once(log.recorder, 'started');
       await sleep(3000);
+      await untilSegments(log, 1);
 
       const lost = new Promise<RecorderFailureEvent>((resolve) =>
         log.recorder.on('recorder_failure', (e) => e.code === 'SOURCE_LOST' && resolve(e)),
@@ -148,6 +150,8 @@ describe('a live connection that breaks mid-recording', () => {
       recordings.push(log);
       await once(log.recorder, 'started');
       await sleep(2500);
+      // Delivered before the stall: none is held for its date when stop() comes (see untilSegments).
+      await untilSegments(log, 1);
       expect(breaker.break('stall')).toBe(1);
       // Let the demuxer drain what was already buffered and block in the socket read.
       await sleep(1500);

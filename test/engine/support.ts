@@ -100,6 +100,20 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Until the recording has reported `count` segments. A live recording's first segments are reported
+ * only once its program-date estimate has seen 3 s of media (README "Program date-time"), so a test
+ * that needs segments delivered before it breaks something waits for them, not for a fixed time.
+ */
+export async function untilSegments(log: RecordingLog, count: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + scaledTimeout(timeoutMs);
+  while (log.segments.length < count) {
+    if (Date.now() > deadline)
+      throw new Error(`${log.segments.length} segments, not ${count}, in ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
 export function once<T>(recorder: Recorder, event: 'started' | 'joined' | 'segment'): Promise<T> {
   return new Promise((resolve) => recorder.once(event, (e: unknown) => resolve(e as T)));
 }

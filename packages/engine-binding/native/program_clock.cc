@@ -24,11 +24,14 @@ void ProgramClock::Observe(uint64_t epoch, int64_t arrival_us, int64_t pts) {
     known_ = true;
     epoch_ = epoch;
     offset_us_ = offset;
+    epoch_first_arrival_us_ = arrival_us;
   } else if (!stored_) {
     offset_us_ = std::min(offset_us_, offset);
   }
   // Stored media keeps one anchor whatever the epoch: its repaired timeline runs on without a gap.
+  last_arrival_us_ = arrival_us;
   if (segment_open_ && (stored_ || epoch_ == segment_epoch_)) segment_offset_us_ = offset_us_;
+  if (held_ && (stored_ || epoch_ == held_epoch_)) held_offset_us_ = offset_us_;
 }
 
 void ProgramClock::SegmentStarted() {
@@ -37,10 +40,30 @@ void ProgramClock::SegmentStarted() {
   segment_offset_us_ = offset_us_;
 }
 
+int64_t ProgramClock::DateMs(int64_t offset_us, int64_t start_pts) {
+  last_date_ms_ = std::max(last_date_ms_, UsToMs(offset_us + TicksToUs(start_pts)));
+  return last_date_ms_;
+}
+
 int64_t ProgramClock::SegmentDateMs(int64_t start_pts) {
   segment_open_ = false;
-  last_date_ms_ = std::max(last_date_ms_, UsToMs(segment_offset_us_ + TicksToUs(start_pts)));
-  return last_date_ms_;
+  return DateMs(segment_offset_us_, start_pts);
+}
+
+// Stored media is anchored once and for all: nothing to wait for.
+bool ProgramClock::Young() const {
+  return !stored_ && segment_open_ && segment_epoch_ == epoch_ && last_arrival_us_ - epoch_first_arrival_us_ < kMatureUs;
+}
+
+void ProgramClock::HoldSegment() {
+  segment_open_ = false;
+  held_ = true;
+  held_epoch_ = segment_epoch_;
+  held_offset_us_ = segment_offset_us_;
+}
+
+bool ProgramClock::HeldSettled() const {
+  return held_ && (epoch_ != held_epoch_ || last_arrival_us_ - epoch_first_arrival_us_ >= kMatureUs);
 }
 
 }  // namespace recfleet

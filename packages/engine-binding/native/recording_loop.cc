@@ -26,6 +26,10 @@ extern "C" {
 namespace recfleet {
 
 namespace {
+// A source quiet this long will not improve a held segment's date soon: it is reported with the estimate
+// it has (a pause, or a read about to time out), rather than waiting for media or the read timeout.
+constexpr int64_t kReleaseHeldAfterQuietMs = 1000;
+
 std::string AvErr(int err) {
   char buf[AV_ERROR_MAX_STRING_SIZE];
   av_strerror(err, buf, sizeof buf);
@@ -131,6 +135,7 @@ void RecordingLoop::Finish(const char* reason) {
       return;
     }
   }
+  cutter_.ReleaseHeld();  // the `stopped` event comes after every segment it counts
   finished_ = true;
   final_event_ = EventJson(events::kStopped)
                      .str("reason", reason)
@@ -383,8 +388,12 @@ bool RecordingLoop::CutOnSilence() {
   // libavformat may ask from a thread of its own (its UDP receiver): nothing of the loop is touched there.
   if (std::this_thread::get_id() != thread_) return false;
   if (finished_) return true;
+  const int64_t silence_ms = NowMs() - last_media_ms_;
+  // Segments held for their program dates (ProgramClock): no better estimate comes while the source is
+  // quiet, and they are finished.
+  if (cutter_.holding() && silence_ms >= kReleaseHeldAfterQuietMs) cutter_.ReleaseHeld();
   if (o_.gap_seconds <= 0 || cutting_on_silence_ || !cutter_.segment_open()) return false;
-  if (NowMs() - last_media_ms_ < o_.gap_seconds * 1000) return false;
+  if (silence_ms < o_.gap_seconds * 1000) return false;
   cutting_on_silence_ = true;
   WriteError err;
   if (!cutter_.Cut(false, &err)) Fatal(err);
@@ -488,6 +497,7 @@ void RecordingLoop::RunLoop() {
       Fatal(err);
       return;
     }
+    cutter_.ReleaseHeld();
     SleepInterruptible(supervisor_.delay_ms());
   }
 }

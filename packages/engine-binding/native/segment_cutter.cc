@@ -100,6 +100,7 @@ bool SegmentCutter::Rebuild(const AVFormatContext* ic, const StreamSelection& se
 }
 
 void SegmentCutter::Rejoined() {
+  ReleaseHeld();
   if (segment_open()) force_cut_ = true;
   next_discontinuity_ = true;
   repair_.Rejoin();
@@ -107,6 +108,7 @@ void SegmentCutter::Rejoined() {
 
 bool SegmentCutter::Gap(int64_t silence_ticks, WriteError* err) {
   if (segment_open() && !Cut(false, err)) return false;
+  ReleaseHeld();
   force_cut_ = false;
   next_discontinuity_ = true;
   repair_.Skip(silence_ticks);
@@ -119,6 +121,7 @@ SegmentCutter::Written SegmentCutter::Write(AVPacket* pkt, AVRational time_base,
   if (!repair_.Map(pkt, time_base, stream.output_index, &t)) return Written::kNoTimestamp;
   // Before a cut: a packet that cuts is the open segment's last word on the estimate too.
   clock_.Observe(repair_.epoch(), arrival_us, t.pts);
+  if (clock_.HeldSettled()) ReleaseHeld();
 
   bool key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
   bool cut_point = have_video ? (stream.is_video && key) : true;
@@ -159,22 +162,44 @@ bool SegmentCutter::Cut(bool last, WriteError* err) {
   double duration = std::max(0.0, Seconds(end - segment_start_ts_));
   recorded_seconds_ += duration;
   segments_++;
-  emit_(EventJson(events::kSegment)
-            .integer("sequence", sequence_)
-            .str("path", closed.path)
-            .num("durationSeconds", duration)
-            .integer("bytes", closed.bytes)
-            .num("startPtsSeconds", Seconds(segment_start_ts_))
-            .boolean("startsWithKeyframe", segment_starts_keyframe_)
-            .boolean("discontinuity", segment_discontinuity_)
-            .integer("programDateTimeMs", clock_.SegmentDateMs(segment_start_ts_))
-            .done());
+  FinishedSegment finished{sequence_,   closed.path, duration, closed.bytes, segment_start_ts_, segment_starts_keyframe_,
+                           segment_discontinuity_};
+  // Only a cut while media flows waits for a better date: any other cut (a gap, silence, a rejoin, the
+  // end) means the source's estimate will not get better soon.
+  const bool flowing = !last && pending_cut_ts_ != AV_NOPTS_VALUE;
+  if (flowing && clock_.Young()) {
+    clock_.HoldSegment();
+    held_.push_back(std::move(finished));
+  } else {
+    ReleaseHeld();
+    Report(finished, clock_.SegmentDateMs(segment_start_ts_));
+  }
   sequence_++;
   segment_has_start_ = false;
   return true;
 }
 
+void SegmentCutter::Report(const FinishedSegment& s, int64_t program_date_ms) {
+  emit_(EventJson(events::kSegment)
+            .integer("sequence", s.sequence)
+            .str("path", s.path)
+            .num("durationSeconds", s.duration)
+            .integer("bytes", s.bytes)
+            .num("startPtsSeconds", Seconds(s.start_ts))
+            .boolean("startsWithKeyframe", s.starts_keyframe)
+            .boolean("discontinuity", s.discontinuity)
+            .integer("programDateTimeMs", program_date_ms)
+            .done());
+}
+
+void SegmentCutter::ReleaseHeld() {
+  for (const FinishedSegment& s : held_) Report(s, clock_.HeldDateMs(s.start_ts));
+  held_.clear();
+  clock_.ReleaseHeld();
+}
+
 void SegmentCutter::Abandon() {
+  ReleaseHeld();
   if (writer_) writer_->Abandon();
 }
 

@@ -53,10 +53,17 @@ class SegmentCutter {
                 WriteError* err);
   // Completes the open segment and reports it; `last` also ends the muxer.
   bool Cut(bool last, WriteError* err);
-  // Drops the open segment (cancel, or after a fatal error).
+  // Reports the segments held for their program dates (ProgramClock::HoldSegment) with the estimate as
+  // it stands: the source went quiet or away, and waiting for it would hold back finished segments.
+  void ReleaseHeld();
+  bool holding() const { return !held_.empty(); }
+  // Drops the open segment (cancel, or after a fatal error); segments already finished are reported.
   void Abandon();
   // Frees the muxer (the recording is over).
-  void Close() { writer_.reset(); }
+  void Close() {
+    ReleaseHeld();
+    writer_.reset();
+  }
 
   bool segment_open() const { return writer_ && writer_->segment_open(); }
   bool output_started() const { return segments_ > 0 || segment_open(); }
@@ -66,7 +73,19 @@ class SegmentCutter {
   double span_seconds() const;
 
  private:
+  // A finished segment, as its `segment` event reports it.
+  struct FinishedSegment {
+    int64_t sequence;
+    std::string path;
+    double duration;
+    int64_t bytes;
+    int64_t start_ts;
+    bool starts_keyframe;
+    bool discontinuity;
+  };
+
   bool StartMuxer(const std::vector<const AVCodecParameters*>& params, WriteError* err);
+  void Report(const FinishedSegment& s, int64_t program_date_ms);
 
   const std::string output_dir_;
   const std::string file_prefix_;
@@ -89,6 +108,7 @@ class SegmentCutter {
   int64_t recording_start_ts_ = 0;
   int64_t segments_ = 0;
   double recorded_seconds_ = 0;
+  std::vector<FinishedSegment> held_;  // finished, waiting for their epoch's estimate to mature
 };
 
 }  // namespace recfleet

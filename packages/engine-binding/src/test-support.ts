@@ -83,6 +83,22 @@ export function startSrtPublisher(port: number, size = '320x240'): ChildProcess 
   return child;
 }
 
+/** A live MPEG-TS publisher over UDP, paced in real time (`-re`), sending to 127.0.0.1:`port`. */
+export function startUdpPublisher(port: number): ChildProcess {
+  const args = [
+    '-v',
+    'error',
+    '-re',
+    ...TEST_SOURCE,
+    '-f',
+    'mpegts',
+    `udp://127.0.0.1:${port}?pkt_size=1316`,
+  ];
+  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr?.resume();
+  return child;
+}
+
 export async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -254,22 +254,16 @@ export async function segmentObjects(root: string, recordingId: string): Promise
 
 /** What the issue asks of program dates: within 100 ms of the publisher's real timing. */
 export const DATE_TOLERANCE_MS = 100;
-/**
- * The first segment of a stretch (a join, a rejoin, a resume on another host) is dated with the estimate
- * as it stands when that segment closes (README "Program date-time"): the smallest arrival − timestamp
- * over its packets, most of them node-media-server's GOP cache sent in a burst. On a loaded host the
- * few live packets that follow within that segment can all arrive late too: measured up to 139 ms in
- * the suite on 2 cores (later segments of the same stretch 20–70 ms). Held to this bound; every later
- * segment to DATE_TOLERANCE_MS.
- */
-export const FIRST_SEGMENT_DATE_TOLERANCE_MS = 250;
 
-/** Problems with a stretch's program dates against those bounds (empty when none). */
+/**
+ * Problems with a stretch's program dates against DATE_TOLERANCE_MS (empty when none). Its first
+ * segments too: the engine holds a segment until its join's estimate has seen 3 s of arrivals (README
+ * "Program date-time"); dated as they closed, they were up to 139 ms off on the suite's loaded 2 cores.
+ */
 export function programDateProblems(stretch: MeasuredStretch, what: string): string[] {
-  return stretch.programDateTimeErrorsMs.flatMap((error, i) => {
-    const bound = i === 0 ? FIRST_SEGMENT_DATE_TOLERANCE_MS : DATE_TOLERANCE_MS;
-    return Math.abs(error) <= bound
+  return stretch.programDateTimeErrorsMs.flatMap((error, i) =>
+    Math.abs(error) <= DATE_TOLERANCE_MS
       ? []
-      : [`${what}, segment ${i}: program date-time ${error} ms off (bound ${bound} ms)`];
-  });
+      : [`${what}, segment ${i}: program date-time ${error} ms off (bound ${DATE_TOLERANCE_MS} ms)`],
+  );
 }
