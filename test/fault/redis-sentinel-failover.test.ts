@@ -214,6 +214,8 @@ async function readOutcome(topology: RedisSentinelTopology, recordingId: string)
       await new Promise((r) => setTimeout(r, 200));
       job = await queue.getJob(recordingId);
     }
+    // Read again: the job read before its state was asked holds no result if it completed in between.
+    job = await queue.getJob(recordingId);
     const keys = recordingRedisKeys(KEY_PREFIX, recordingId);
     return {
       jobState: await job?.getState(),
