@@ -464,6 +464,8 @@ function delays(
   });
 }
 
+let phasesStarted = 0;
+
 async function runPhase(side: Side, attempt: number, fleet: Fleet, cleanup: Cleanup): Promise<PhaseResult> {
   const { server, client, streams } = fleet;
   const tag = `${side}${attempt > 1 ? ` (attempt ${attempt})` : ''}`;
@@ -499,7 +501,9 @@ async function runPhase(side: Side, attempt: number, fleet: Fleet, cleanup: Clea
       `${tag}: worker pid ${workerPid} ready (idle PSS ${fixed(idle.pss / 2 ** 20, 1)} MB, ` +
         `${fixed(idle.anon / 2 ** 20, 1)} MB anon); starting ${count} recordings…`,
     );
-    recordings = await enqueue(side, fleet, `${fleet.runId}-${side}${attempt}`);
+    // Every phase its own ids: a repeat that reused an earlier phase's ids would be answered with that
+    // (ended) recording instead of starting its own.
+    recordings = await enqueue(side, fleet, `${fleet.runId}-p${++phasesStarted}-${side}${attempt}`);
     const ids = [...recordings.keys()];
     for (const id of ids) tap.add(id);
     tap.start(1000);

@@ -37,6 +37,40 @@ interface Sighting {
 }
 
 /**
+ * One answer of the API, by app and channel: the publishers of each channel (user streams in the
+ * canonical spelling). Built once per answer and shared: every membership of a host gets the same
+ * answer (NodeMediaServerApi.listStreams), and each reading all of it — every stream name parsed and
+ * spelled again, per channel, 4 times a second — was the channel side's largest CPU cost in
+ * bench:channels. Kept as long as the answer is.
+ */
+const answerIndex = new WeakMap<NmsStream[], Map<string, Map<number, Sighting>>>();
+
+function channelKey(appId: string, channel: string): string {
+  return `${appId}\u0000${channel}`;
+}
+
+function indexOf(streams: NmsStream[]): Map<string, Map<number, Sighting>> {
+  let index = answerIndex.get(streams);
+  if (index) return index;
+  index = new Map();
+  for (const s of streams) {
+    if (s.status !== 'publishing' || !s.publisher) continue;
+    const user = parseUserStreamName(s.name);
+    if (!user || userStreamName(user.channel, user.uid) !== s.name) continue;
+    const key = channelKey(s.app, user.channel);
+    let present = index.get(key);
+    if (!present) index.set(key, (present = new Map()));
+    present.set(user.uid, {
+      sessionId: s.publisher.id,
+      audio: codecState(s.publisher.audioCodec),
+      video: codecState(s.publisher.videoCodec),
+    });
+  }
+  answerIndex.set(streams, index);
+  return index;
+}
+
+/**
  * A channel of users on node-media-server, followed by polling its HTTP API every `pollIntervalMs`.
  * The API is taken as the truth: a user whose stream is missing from an answer, or no longer
  * `publishing` (node-media-server's `reconnecting` is a socket that closed), has left at once; a new
@@ -192,19 +226,7 @@ export class NodeMediaServerMembership
 
   /** The channel's publishers in one answer (user streams of this channel in the canonical spelling). */
   private sightings(streams: NmsStream[]): Map<number, Sighting> {
-    const present = new Map<number, Sighting>();
-    for (const s of streams) {
-      if (s.app !== this.o.appId || s.status !== 'publishing' || !s.publisher) continue;
-      const user = parseUserStreamName(s.name);
-      if (!user || user.channel !== this.o.channel || userStreamName(user.channel, user.uid) !== s.name)
-        continue;
-      present.set(user.uid, {
-        sessionId: s.publisher.id,
-        audio: codecState(s.publisher.audioCodec),
-        video: codecState(s.publisher.videoCodec),
-      });
-    }
-    return present;
+    return indexOf(streams).get(channelKey(this.o.appId, this.o.channel)) ?? new Map<number, Sighting>();
   }
 
   private report<E extends keyof ChannelDirectoryEvents>(event: E, ...args: ChannelDirectoryEvents[E]): void {
