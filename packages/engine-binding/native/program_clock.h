@@ -39,7 +39,6 @@ class ProgramClock {
   // Instead of SegmentDateMs: the closing segment is held, and dated later by HeldDateMs. Every held
   // segment is of one epoch (a segment of another epoch is not young).
   void HoldSegment();
-  bool holding() const { return held_; }
   // The held segments' estimate cannot get better: it has matured, or their epoch is over.
   bool HeldSettled() const;
   // A held segment's date (as SegmentDateMs would give it now), in the order they were held; the last
