@@ -84,6 +84,7 @@ RecordingOptions ReadOptions(const Napi::Object& o) {
   opts.max_duration_seconds = RequireNumber(o, "maxDurationSeconds");
   opts.start_sequence = RequireInteger(o, "startSequence");
   opts.discontinuity = RequireBool(o, "discontinuity");
+  opts.align_to_source = RequireBool(o, "alignToSource");
   opts.gap_seconds = RequireNumber(o, "gapSeconds");
   opts.connect_timeout_ms = RequireInteger(o, "connectTimeoutMs");
   opts.read_timeout_ms = RequireInteger(o, "readTimeoutMs");

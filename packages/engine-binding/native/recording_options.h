@@ -62,6 +62,7 @@ struct RecordingOptions {
   double max_duration_seconds;  // 0: none
   int64_t start_sequence;
   bool discontinuity;
+  bool align_to_source;  // cut on the source clock's grid of segment_seconds (segment_cutter.cc)
   double gap_seconds;  // silence from a connected source that is a gap (recording_loop.cc); 0: none
   int64_t connect_timeout_ms;
   int64_t read_timeout_ms;

@@ -6,6 +6,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "generated/vocabulary.h"
@@ -15,12 +16,26 @@ namespace recfleet {
 
 namespace {
 double Seconds(int64_t ticks) { return static_cast<double>(ticks) / TimestampRepair::kTimeBase.den; }
+
+// The packet's time on the source's own clock, in ms (AV_NOPTS_VALUE when it has none).
+int64_t SourceMs(const AVPacket* pkt, AVRational time_base) {
+  int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+  return ts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE : av_rescale_q(ts, time_base, AVRational{1, 1000});
+}
+
+// The smallest multiple of `period_ms` after `ms` (floor division, so also for a clock below zero).
+int64_t NextMultiple(int64_t ms, int64_t period_ms) {
+  int64_t q = ms / period_ms;
+  if (ms % period_ms != 0 && ms < 0) q--;
+  return (q + 1) * period_ms;
+}
 }  // namespace
 
 SegmentCutter::SegmentCutter(const RecordingOptions& options, EmitFn emit)
     : output_dir_(options.output_dir),
       file_prefix_(options.file_prefix),
       segment_seconds_(options.segment_seconds),
+      align_to_source_(options.align_to_source),
       heap_trim_interval_ms_(options.heap_trim_interval_ms),
       emit_(std::move(emit)),
       repair_(options.timeline),
@@ -117,6 +132,8 @@ bool SegmentCutter::Gap(int64_t silence_ticks, WriteError* err) {
 
 SegmentCutter::Written SegmentCutter::Write(AVPacket* pkt, AVRational time_base, const StreamMap& stream,
                                             bool have_video, int64_t arrival_us, WriteError* err) {
+  // Taken before the repair: two recorders of one source see the same source times whenever they joined.
+  const int64_t source_ms = SourceMs(pkt, time_base);
   PacketTime t;
   if (!repair_.Map(pkt, time_base, stream.output_index, &t)) return Written::kNoTimestamp;
   // Before a cut: a packet that cuts is the open segment's last word on the estimate too.
@@ -125,10 +142,14 @@ SegmentCutter::Written SegmentCutter::Write(AVPacket* pkt, AVRational time_base,
 
   bool key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
   bool cut_point = have_video ? (stream.is_video && key) : true;
-  if (segment_has_start_ && cut_point && (force_cut_ || Seconds(t.pts - segment_start_ts_) >= segment_seconds_)) {
+  if (segment_has_start_ && cut_point && (force_cut_ || CutDue(t.pts, source_ms))) {
     pending_cut_ts_ = t.pts;
+    // A forced cut is a rejoin: the source's clock may have started anew, so this packet's time is not
+    // where the segment ends on it.
+    pending_cut_source_ms_ = force_cut_ ? AV_NOPTS_VALUE : source_ms;
     bool ok = Cut(false, err);
     pending_cut_ts_ = AV_NOPTS_VALUE;
+    pending_cut_source_ms_ = AV_NOPTS_VALUE;
     if (!ok) return Written::kFailed;
     force_cut_ = false;
   }
@@ -136,6 +157,8 @@ SegmentCutter::Written SegmentCutter::Write(AVPacket* pkt, AVRational time_base,
   if (!segment_has_start_) {
     segment_has_start_ = true;
     segment_start_ts_ = t.pts;
+    segment_source_start_ms_ = source_ms;
+    grid_next_ms_ = align_to_source_ ? NextMultiple(source_ms, std::llround(segment_seconds_ * 1000)) : AV_NOPTS_VALUE;
     segment_starts_keyframe_ = cut_point;
     segment_discontinuity_ = next_discontinuity_;
     next_discontinuity_ = false;
@@ -153,6 +176,14 @@ SegmentCutter::Written SegmentCutter::Write(AVPacket* pkt, AVRational time_base,
   return Written::kOk;
 }
 
+bool SegmentCutter::CutDue(int64_t pts, int64_t source_ms) {
+  // The source's clock went back below the segment's start (the source restarted, or its clock wrapped):
+  // its grid says nothing about this segment, which ends by its length; the next one starts a new grid.
+  if (grid_next_ms_ != AV_NOPTS_VALUE && source_ms < segment_source_start_ms_) grid_next_ms_ = AV_NOPTS_VALUE;
+  if (grid_next_ms_ != AV_NOPTS_VALUE) return source_ms >= grid_next_ms_;
+  return Seconds(pts - segment_start_ts_) >= segment_seconds_;
+}
+
 bool SegmentCutter::Cut(bool last, WriteError* err) {
   ClosedSegment closed;
   if (!writer_->CloseSegment(last, &closed, err)) return false;
@@ -162,8 +193,20 @@ bool SegmentCutter::Cut(bool last, WriteError* err) {
   double duration = std::max(0.0, Seconds(end - segment_start_ts_));
   recorded_seconds_ += duration;
   segments_++;
-  FinishedSegment finished{sequence_,   closed.path, duration, closed.bytes, segment_start_ts_, segment_starts_keyframe_,
-                           segment_discontinuity_};
+  // A cut before a packet ends where that packet starts on the source's clock too; any other end is
+  // reckoned from the segment's length.
+  const int64_t source_end_ms = !last && pending_cut_source_ms_ != AV_NOPTS_VALUE
+                                    ? pending_cut_source_ms_
+                                    : segment_source_start_ms_ + std::llround(duration * 1000);
+  FinishedSegment finished{sequence_,
+                           closed.path,
+                           duration,
+                           closed.bytes,
+                           segment_start_ts_,
+                           segment_starts_keyframe_,
+                           segment_discontinuity_,
+                           segment_source_start_ms_,
+                           source_end_ms};
   // Only a cut while media flows waits for a better date: any other cut (a gap, silence, a rejoin, the
   // end) means the source's estimate will not get better soon.
   const bool flowing = !last && pending_cut_ts_ != AV_NOPTS_VALUE;
@@ -189,6 +232,8 @@ void SegmentCutter::Report(const FinishedSegment& s, int64_t program_date_ms) {
             .boolean("startsWithKeyframe", s.starts_keyframe)
             .boolean("discontinuity", s.discontinuity)
             .integer("programDateTimeMs", program_date_ms)
+            .integer("sourceStartMs", s.source_start_ms)
+            .integer("sourceEndMs", s.source_end_ms)
             .done());
 }
 

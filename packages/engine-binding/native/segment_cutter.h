@@ -1,6 +1,8 @@
 // Turns the recording's packets into segments: decides where to cut (the first video keyframe after
-// segmentSeconds; audio-only by time), keeps the muxer in step with the source's streams, and reports
-// each finished segment. Timestamps go through TimestampRepair first; the files through SegmentWriter.
+// segmentSeconds; audio-only by time; with alignToSource, the first at or after each multiple of
+// segmentSeconds on the source's own clock), keeps the muxer in step with the source's streams, and
+// reports each finished segment. Timestamps go through TimestampRepair first; the files through
+// SegmentWriter.
 #pragma once
 
 extern "C" {
@@ -82,14 +84,19 @@ class SegmentCutter {
     int64_t start_ts;
     bool starts_keyframe;
     bool discontinuity;
+    int64_t source_start_ms;  // on the source's own clock, before the timeline repair
+    int64_t source_end_ms;
   };
 
   bool StartMuxer(const std::vector<const AVCodecParameters*>& params, WriteError* err);
+  // Whether a cut point at `pts` (timeline) / `source_ms` (source clock) ends the open segment by time.
+  bool CutDue(int64_t pts, int64_t source_ms);
   void Report(const FinishedSegment& s, int64_t program_date_ms);
 
   const std::string output_dir_;
   const std::string file_prefix_;
   const double segment_seconds_;
+  const bool align_to_source_;
   const int64_t heap_trim_interval_ms_;
   EmitFn emit_;
   TimestampRepair repair_;
@@ -105,6 +112,11 @@ class SegmentCutter {
   bool segment_starts_keyframe_ = false;
   bool segment_discontinuity_ = false;
   int64_t pending_cut_ts_ = AV_NOPTS_VALUE;
+  int64_t segment_source_start_ms_ = 0;
+  int64_t pending_cut_source_ms_ = AV_NOPTS_VALUE;  // the cutting packet's source time; none for a forced cut
+  // alignToSource: the open segment ends at the first cut point at or after this source time; none when the
+  // source's clock went back below the segment's start (it then ends by its length, as without the option).
+  int64_t grid_next_ms_ = AV_NOPTS_VALUE;
   int64_t recording_start_ts_ = 0;
   int64_t segments_ = 0;
   double recorded_seconds_ = 0;

@@ -38,6 +38,8 @@ export interface NativeStartOptions {
   maxDurationSeconds: number;
   startSequence: number;
   discontinuity: boolean;
+  /** Cut on the source clock's grid of segmentSeconds (see start-options.ts). */
+  alignToSource: boolean;
   /** Seconds of silence from a connected source that make a gap; 0: none (see start-options.ts). */
   gapSeconds: number;
   connectTimeoutMs: number;

@@ -37,6 +37,7 @@ export function nativeStartOptions(
     maxDurationSeconds: start.maxDurationSeconds ?? 0,
     startSequence: start.startSequence,
     discontinuity: start.discontinuity,
+    alignToSource: start.alignToSource,
     // Media that arrives in bursts (a file read at full speed, HLS a segment at a time) is silent between
     // them without a gap; its timestamps say where one is. 0: no gap detection.
     gapSeconds: isFile || start.scheme === 'http' || start.scheme === 'https' ? 0 : start.gapSeconds,

@@ -66,6 +66,19 @@ export interface SegmentEvent {
    * previous segment's.
    */
   programDateTimeMs: number;
+  /**
+   * Where the segment's first packet is on the source's own clock, in ms: its timestamp as the source
+   * sent it, before the engine's timeline repair. Two recorders of one RTMP, SRT, UDP or HLS source see
+   * the same values (RTSP gives each client its own clock), so with `alignToSource` their segments can be
+   * matched by it.
+   */
+  sourceStartMs: number;
+  /**
+   * Where the segment ends on the source's clock, in ms: on a cut while media flows, the source time of
+   * the packet that starts the next segment (whose `sourceStartMs` is this value); at any other end (the
+   * last segment, a gap, a rejoin, a stream change) `sourceStartMs` plus the duration.
+   */
+  sourceEndMs: number;
 }
 /** Trouble the recorder works around (reconnecting, skipping corrupt packets); the recording goes on. */
 export interface RecorderFailureEvent {
@@ -228,7 +241,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (raw.type === 'segment' && !segment) {
       // An addon built from older sources than this wrapper: ends the recording the same way.
       raw = this.internalFailure(
-        'the native recorder sent a segment without its program date-time; rebuild it (npm run build:native)',
+        'the native recorder sent a segment without its program date-time or source times; rebuild it (npm run build:native)',
       );
     }
     // Exactly one final event: nothing is emitted after it, whatever the native side still sends.
@@ -324,8 +337,8 @@ function streamInfos(raw: unknown): StreamInfo[] {
 
 /** A native `segment` event as its type says, or undefined when a field is missing. */
 function segmentEvent(raw: Record<string, unknown>, recordingId: string): SegmentEvent | undefined {
-  const date = raw.programDateTimeMs;
-  if (typeof date !== 'number' || !Number.isSafeInteger(date)) return undefined;
+  const { programDateTimeMs: date, sourceStartMs, sourceEndMs } = raw;
+  if (!isSafeInteger(date) || !isSafeInteger(sourceStartMs) || !isSafeInteger(sourceEndMs)) return undefined;
   return {
     type: 'segment',
     recordingId,
@@ -337,7 +350,13 @@ function segmentEvent(raw: Record<string, unknown>, recordingId: string): Segmen
     startsWithKeyframe: raw.startsWithKeyframe === true,
     discontinuity: raw.discontinuity === true,
     programDateTimeMs: date,
+    sourceStartMs,
+    sourceEndMs,
   };
+}
+
+function isSafeInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value);
 }
 
 /** Process-wide engine counters (active recorders, threads, bytes and packets), for admission and metrics. */

@@ -83,6 +83,17 @@ export interface RecorderStartOptions {
   /** Flag the first segment as a discontinuity (resuming elsewhere). Default false. */
   discontinuity?: boolean;
   /**
+   * Cut on the source's own clock instead of this recording's: each segment ends at the first cut point
+   * (a video keyframe; audio-only, any packet) at or after the next multiple of segmentSeconds of the
+   * source's timestamps, so two recorders of one source cut at the same instants, whenever each joined,
+   * from their first cut on (a standby delivers from the first segment the owner did not). The segments'
+   * `sourceStartMs`/`sourceEndMs` say where. A source clock that goes back below a segment's start (the
+   * source restarted) ends that segment by its length, and the next one starts a new grid. RTMP, SRT,
+   * UDP, RTP and HLS send every player the publisher's timestamps; RTSP gives each client its own RTP
+   * timestamps, so two RTSP recorders do not align. Default false.
+   */
+  alignToSource?: boolean;
+  /**
    * A live source that sends no media for this long, although still connected, has a gap: the segment
    * ends, the next is a discontinuity, the timeline jumps by the silence and a SOURCE_GAP failure says
    * how long it was. The contract's rule: 0.5–60, default 2. Files and http(s) sources have none (their
@@ -108,6 +119,7 @@ export interface ResolvedStartOptions {
   maxDurationSeconds: number | undefined;
   startSequence: number;
   discontinuity: boolean;
+  alignToSource: boolean;
   gapSeconds: number;
   connectTimeoutSeconds: number;
   readTimeoutSeconds: number;
@@ -124,6 +136,7 @@ const KNOWN = [
   'maxDurationSeconds',
   'startSequence',
   'discontinuity',
+  'alignToSource',
   'gapSeconds',
   'connectTimeoutSeconds',
   'readTimeoutSeconds',
@@ -160,6 +173,8 @@ export function resolveStartOptions(
   }
   const discontinuity = o.discontinuity ?? false;
   if (typeof discontinuity !== 'boolean') throw invalidOption('discontinuity', 'a boolean', discontinuity);
+  const alignToSource = o.alignToSource ?? false;
+  if (typeof alignToSource !== 'boolean') throw invalidOption('alignToSource', 'a boolean', alignToSource);
   return {
     recordingId: o.recordingId,
     sourceUrl,
@@ -172,6 +187,7 @@ export function resolveStartOptions(
     maxDurationSeconds: numberOption(o, 'maxDurationSeconds', MAX_DURATION_SECONDS_RULE),
     startSequence: numberOption(o, 'startSequence', START_SEQUENCE_RULE),
     discontinuity,
+    alignToSource,
     gapSeconds: numberOption(o, 'gapSeconds', GAP_SECONDS_RULE),
     connectTimeoutSeconds: numberOption(o, 'connectTimeoutSeconds', CONNECT_TIMEOUT_SECONDS_RULE),
     readTimeoutSeconds: numberOption(o, 'readTimeoutSeconds', READ_TIMEOUT_SECONDS_RULE),

@@ -106,6 +106,11 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** A test's timeout, stretched like the suite's defaults by RECFLEET_TEST_TIMEOUT_SCALE. */
+export function scaledTimeout(ms: number): number {
+  return ms * Number(process.env.RECFLEET_TEST_TIMEOUT_SCALE ?? 1);
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
