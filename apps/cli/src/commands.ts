@@ -8,6 +8,7 @@ import {
   MAX_DURATION_SECONDS_RULE,
   MAX_IDLE_SECONDS_RULE,
   MAX_USERS_RULE,
+  REDUNDANCY_RULE,
   parseStartRecordingRequest,
   RECORDING_MODES,
   RECORDING_STATES,
@@ -233,6 +234,16 @@ const START_FIELDS: FieldFlag[] = [
       help: `users recorded at once, ${describeNumberRule(MAX_USERS_RULE)}`,
     },
     field: 'recordingConfig.maxUsers',
+    kind: 'number',
+  },
+  {
+    flag: {
+      name: 'redundancy',
+      type: 'string',
+      value: '<n>',
+      help: `single streams: ${REDUNDANCY_RULE.description}, ${describeNumberRule(REDUNDANCY_RULE)}`,
+    },
+    field: 'recordingConfig.redundancy',
     kind: 'number',
   },
   ...SUBSCRIPTION_FIELDS.map((field): FieldFlag => ({

@@ -1,6 +1,7 @@
 import {
   DEFAULT_KEY_PREFIX,
   GAP_SECONDS_RULE,
+  REDUNDANCY_RULE,
   numberSchema,
   RedisUrlSchema,
   RECORDINGS_QUEUE,
@@ -41,6 +42,13 @@ export const WorkerConfigSchema = z
     progressIntervalSeconds: z.number().min(1).max(3600).default(60),
     /** A job's `recordingConfig.gapSeconds` when it names none: silence from a connected source that is a gap. */
     gapSeconds: numberSchema(GAP_SECONDS_RULE).default(GAP_SECONDS_RULE.default),
+    /** A single-stream job's `recordingConfig.redundancy` when it names none: 2 gives each a standby. */
+    redundancy: numberSchema(REDUNDANCY_RULE).default(REDUNDANCY_RULE.default),
+    /**
+     * A standby keeps its finished segments while the newer ones last less than this: it must cover the
+     * time from the owner's loss to the standby's claim (takeoverAfterSeconds) with room to spare.
+     */
+    standbyWindowSeconds: z.number().min(10).max(3600).default(60),
     /** Where a channel recording (no `sourceUrl`) finds the channel's users: channel-directory/. */
     channelDirectory: ChannelDirectoryConfigSchema.default(DEFAULT_CHANNEL_DIRECTORY_CONFIG),
     storageProfiles: StorageProfilesSchema.default({

@@ -47,10 +47,20 @@ export class FleetHosts {
 
   /** Whether another live worker process has the storage profile `name`. */
   async anotherHas(name: string): Promise<boolean> {
+    return (await this.live()).some((e) => e.profiles.includes(name));
+  }
+
+  /** Whether a live worker process runs on another host (where a standby may record). */
+  async anotherHostLive(): Promise<boolean> {
+    return (await this.live()).some((e) => e.host !== this.self.host);
+  }
+
+  /** The other live worker processes' entries; long-gone ones are pruned. */
+  private async live(): Promise<HostEntry[]> {
     const now = this.clock.now();
     const entries = await this.redis.hgetall(fleetHostsKey(this.keyPrefix));
     const stale: string[] = [];
-    let found = false;
+    const found: HostEntry[] = [];
     for (const [identity, json] of Object.entries(entries)) {
       if (identity === this.self.identity) continue;
       let entry: HostEntry | undefined;
@@ -64,7 +74,7 @@ export class FleetHosts {
         if (!entry || now - entry.at > LIVE_MS * 30) stale.push(identity);
         continue;
       }
-      if (entry.profiles.includes(name)) found = true;
+      found.push(entry);
     }
     if (stale.length > 0) await this.redis.hdel(fleetHostsKey(this.keyPrefix), ...stale);
     return found;

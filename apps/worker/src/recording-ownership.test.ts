@@ -56,6 +56,32 @@ describe('claim and heartbeat', () => {
     });
   });
 
+  it('takes one standby, never on the owner host, and makes it the owner when it claims', async () => {
+    await tick();
+    const r = record('rec-standby');
+    expect(await r.takeStandby(rules('b:1'))).toEqual({ type: 'no_owner' });
+    await r.claim(rules('a:1'));
+    expect(await r.takeStandby(rules('a:2'))).toEqual({ type: 'same_host', ownerHost: 'a' });
+    expect(await r.takeStandby(rules('b:1'))).toEqual({ type: 'standby' });
+    expect(await r.takeStandby(rules('c:1'))).toEqual({
+      type: 'standby_alive',
+      standby: 'b:1',
+      standbyHost: 'b',
+    });
+    expect(await r.heartbeat(0, 'b:1', 'standby')).toBe(true);
+    expect(await r.heartbeat(0, 'c:1', 'standby')).toBe(false);
+    // A standby whose heartbeat went stale is replaced; the old one learns it from its heartbeat.
+    await sleep(400);
+    expect(await r.takeStandby(rules('c:1'))).toEqual({ type: 'standby' });
+    expect(await r.heartbeat(0, 'b:1', 'standby')).toBe(false);
+    // The owner dies: the standby claims, and is the standby no longer.
+    await sleep(400);
+    await tick();
+    expect(await r.claim(rules('c:1'))).toEqual({ type: 'claimed', epoch: 2 });
+    expect(await r.fields('owner', 'standby')).toEqual({ owner: 'c:1' });
+    expect(await r.heartbeat(0, 'c:1', 'standby')).toBe(false);
+  });
+
   it('treats its own identity as a previous incarnation: a worker never claims what it runs', async () => {
     await tick();
     const r = record('rec-self');

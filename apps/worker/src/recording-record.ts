@@ -46,6 +46,13 @@ export type ClaimOutcome =
   | { type: 'owner_alive' | 'grace'; owner: string; ownerHost: string }
   | { type: 'ended'; state: string };
 
+/** What asking to be a recording's standby came to (takeStandby-1.lua). */
+export type StandbyOutcome =
+  | { type: 'standby' | 'no_owner' }
+  | { type: 'same_host'; ownerHost: string }
+  | { type: 'standby_alive'; standby: string; standbyHost: string }
+  | { type: 'ended'; state: string };
+
 /**
  * What taking a job did to its recording's start: the record was there (a producer started it, or an
  * earlier run of the job), it was created now (the job was added without a start), or the recording's
@@ -173,6 +180,25 @@ export class RecordingRecord {
     if (type === 'ended') return { type, state: String(a) };
     if (type === 'owner_alive' || type === 'grace') return { type, owner: String(a), ownerHost: b ?? '' };
     throw new Error(`claimRecording answered ${JSON.stringify(reply)}`);
+  }
+
+  /**
+   * Makes `rules.identity` the recording's standby (takeStandby-1.lua): refused on the owner's host, or
+   * while another standby heartbeats.
+   */
+  async takeStandby(rules: ClaimRules): Promise<StandbyOutcome> {
+    const reply = (await runScript(
+      this.redis,
+      'takeStandby',
+      [this.keys.record],
+      [rules.identity, rules.host, rules.takeoverAfterMs, ...FINAL_STATES],
+    )) as [string, string?, string?];
+    const [type, a, b] = reply;
+    if (type === 'standby' || type === 'no_owner') return { type };
+    if (type === 'same_host') return { type, ownerHost: a ?? '' };
+    if (type === 'standby_alive') return { type, standby: a ?? '', standbyHost: b ?? '' };
+    if (type === 'ended') return { type, state: a ?? '' };
+    throw new Error(`takeStandby answered ${JSON.stringify(reply)}`);
   }
 
   /** The owner's (or standby's) heartbeat; false when it no longer holds that role (heartbeat-1.lua). */

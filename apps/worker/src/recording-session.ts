@@ -1,7 +1,14 @@
 import { redactUrl, type RecfleetErrorCode } from '@recfleet/contract';
 import { recordingObjectKeys } from '@recfleet/storage';
 import { remainingDuration } from './recording-limits.js';
-import { RecordingTrack, type SessionRecorder } from './recording-track.js';
+import type { FinalEvent } from '@recfleet/engine-binding';
+import {
+  RecordingTrack,
+  type SessionRecorder,
+  type TrackHooks,
+  type TrackRecorderOptions,
+} from './recording-track.js';
+import type { StandbyHandover } from './standby-recording.js';
 import {
   SessionLifecycle,
   type Delivery,
@@ -15,6 +22,29 @@ export type { RecorderFactory, SessionRecorder } from './recording-track.js';
 export interface RecordingSessionOptions extends SessionOptions {
   /** The one stream this recording records (the job's `sourceUrl`). */
   sourceUrl: string;
+  /** Recorders that cut on the source's clock, where a standby would (the recording has redundancy 2). */
+  alignToSource?: boolean;
+  /** This worker was the recording's standby: its recorder and window continue the recording. */
+  standby?: StandbyHandover;
+}
+
+/** A single stream's recorder options, alike for its owner and its standby. */
+export function singleStreamRecorderOptions(
+  spec: RecordingSessionOptions['spec'],
+  sourceUrl: string,
+  gapSeconds: number,
+  recordedSeconds: number,
+): TrackRecorderOptions {
+  const rc = spec.recordingConfig;
+  return {
+    recordingId: spec.recordingId,
+    sourceUrl,
+    segmentSeconds: rc.segmentSeconds,
+    maxIdleSeconds: rc.maxIdleSeconds,
+    gapSeconds,
+    streamTypes: rc.streamTypes,
+    maxDurationSeconds: remainingDuration(rc.maxDurationSeconds, recordedSeconds),
+  };
 }
 
 /**
@@ -31,7 +61,7 @@ export class RecordingSession extends SessionLifecycle {
 
   constructor(private readonly options: RecordingSessionOptions) {
     super(options);
-    this.recorder = options.createRecorder();
+    this.recorder = options.standby?.recorder ?? options.createRecorder();
   }
 
   protected async resume(): Promise<void> {
@@ -55,39 +85,62 @@ export class RecordingSession extends SessionLifecycle {
   /** Runs the recorder until its final event, reporting progress and acting on stop/cancel requests. */
   protected async record(): Promise<SessionEnd> {
     const pending = await this.pendingControl();
-    if (pending) return pending;
-    const { spec } = this.o;
-    const rc = spec.recordingConfig;
-    const ended = this.track!.record(
-      this.recorder,
-      {
-        recordingId: spec.recordingId,
-        sourceUrl: this.options.sourceUrl,
-        segmentSeconds: rc.segmentSeconds,
-        maxIdleSeconds: rc.maxIdleSeconds,
-        gapSeconds: this.gapSeconds(),
-        streamTypes: rc.streamTypes,
-        maxDurationSeconds: remainingDuration(rc.maxDurationSeconds, this.track!.figures().durationSeconds),
+    if (pending) {
+      // A standby's recorder that was to continue the recording ends here with it.
+      if (this.options.standby) await this.recorder.release({ cancel: true }).catch(() => undefined);
+      return pending;
+    }
+    const hooks: TrackHooks = {
+      joined: () => {
+        this.joined = true;
+        this.report('joined', {});
       },
-      {
-        joined: () => {
-          this.joined = true;
-          this.report('joined', {});
-        },
-        started: (e) => {
-          this.outbox.fields({ state: 'recording', startedAt: e.at });
-          this.report('started', { streams: e.streams });
-        },
-        failure: (e) => {
-          if (e.code === 'SOURCE_UNREACHABLE') this.openFailed = true;
-        },
-        stopped: (e) => {
-          this.sourceReached = e.sourceReached;
-        },
+      started: (e) => {
+        this.outbox.fields({ state: 'recording', startedAt: e.at });
+        this.report('started', { streams: e.streams });
       },
-    );
-    this.o.log.info({ sourceUrl: redactUrl(this.options.sourceUrl), epoch: this.epoch }, 'recorder started');
+      failure: (e) => {
+        if (e.code === 'SOURCE_UNREACHABLE') this.openFailed = true;
+      },
+      stopped: (e) => {
+        this.sourceReached = e.sourceReached;
+      },
+    };
+    const ended = this.options.standby
+      ? this.takeOver(this.options.standby, hooks)
+      : this.startRecorder(hooks);
     return this.whileRecording(ended, () => this.pollControl());
+  }
+
+  private startRecorder(hooks: TrackHooks): Promise<FinalEvent> {
+    const { spec } = this.o;
+    const options = singleStreamRecorderOptions(
+      spec,
+      this.options.sourceUrl,
+      this.gapSeconds(),
+      this.track!.figures().durationSeconds,
+    );
+    const alignToSource = this.options.alignToSource ?? false;
+    const ended = this.track!.record(this.recorder, { ...options, alignToSource }, hooks);
+    this.o.log.info({ sourceUrl: redactUrl(this.options.sourceUrl), epoch: this.epoch }, 'recorder started');
+    return ended;
+  }
+
+  /**
+   * The standby's recorder continues the recording: its window's segments from the first the lost owner
+   * did not deliver are delivered now, the rest as it records them.
+   */
+  private takeOver(standby: StandbyHandover, hooks: TrackHooks): Promise<FinalEvent> {
+    const { ended, taken, gapMs } = this.track!.adopt(standby, hooks);
+    this.joined = standby.joined;
+    if (standby.streams) {
+      this.outbox.fields({ state: 'recording' });
+      this.report('started', { streams: standby.streams });
+    }
+    const data = { segmentsFromStandby: taken, ...(gapMs !== undefined ? { gapMs } : {}) };
+    this.report('takeover', data);
+    this.o.log.info({ ...data, epoch: this.epoch }, 'standby took the recording over');
+    return ended;
   }
 
   protected async deliver(): Promise<Delivery> {

@@ -1,4 +1,5 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { redactText, type RecfleetErrorCode, type RecordingEventType } from '@recfleet/contract';
 import type {
   FinalEvent,
@@ -14,6 +15,8 @@ import type {
 import {
   FencedError,
   RecordingUploader,
+  sourceSpanOf,
+  type IndexedSegment,
   type BackupPolicy,
   type RecordingObjectKeys,
   type StorageAdapter,
@@ -24,6 +27,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { recorderDurationLimit } from './recording-limits.js';
 import { RedisSegmentIndex } from './redis-segment-index.js';
+import type { StandbyHandover } from './standby-recording.js';
 import type { StorageErrorWatch } from './storage-error-watch.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -143,6 +147,11 @@ export class RecordingTrack {
   private nextSequence = 0;
   /** Program date time of the track's first segment (ms), when the engine gave one. */
   firstProgramDateTime: number | undefined;
+  /** Where the track's last segment (an earlier owner's) ends: on the source's clock, and its date. */
+  private lastEnd: { sourceMs?: number; dateMs?: number } = {};
+  /** An adopted standby recorder's segments: their engine sequence + offset is the track's. */
+  private adoption:
+    { offset: number | undefined; flagNext: boolean; follows: (e: SegmentEvent) => boolean } | undefined;
 
   private constructor(
     private readonly ctx: TrackContext,
@@ -173,6 +182,18 @@ export class RecordingTrack {
       this.noteProgramDateTime(s.programDateTime);
     }
     this.segments = earlier.length;
+    const last = earlier.reduce<IndexedSegment | undefined>(
+      (a, b) => (a && a.sequence > b.sequence ? a : b),
+      undefined,
+    );
+    if (last) {
+      this.lastEnd = {
+        ...(last.sourceEndMs !== undefined ? { sourceMs: last.sourceEndMs } : {}),
+        ...(last.programDateTime !== undefined
+          ? { dateMs: last.programDateTime + last.durationSeconds * 1000 }
+          : {}),
+      };
+    }
     const { ctx } = this;
     this.uploader = new RecordingUploader(ctx.store, this.keys, {
       index: this.index,
@@ -216,15 +237,7 @@ export class RecordingTrack {
       recorder.once('stopped', resolve);
       recorder.once('fatal_error', resolve);
     });
-    if (hooks.joined) recorder.on('joined', hooks.joined);
-    if (hooks.started) recorder.on('started', hooks.started);
-    if (hooks.stopped) recorder.on('stopped', hooks.stopped);
-    recorder.on('segment', (e) => this.onSegment(e));
-    recorder.on('recorder_failure', (e) => {
-      const [type, data] = failureEvent(e);
-      this.report(type, data);
-      hooks.failure?.(e);
-    });
+    this.listen(recorder, hooks);
     const startSequence = this.nextSequence;
     const limit = recorderDurationLimit(
       options.maxDurationSeconds,
@@ -242,6 +255,56 @@ export class RecordingTrack {
     // The previous recorder has ended (a track records with one at a time); free what it holds.
     void previous?.release().catch(() => undefined);
     return ended;
+  }
+
+  /**
+   * Continues the track with a standby's recorder (this worker stood by and has claimed the recording).
+   * Its segments — the window's, then each it finishes from now on — count from the first that starts
+   * where the track's last segment ends (on the source's clock; by program date for an index without
+   * source times; the first of all for an empty track): that one and every later one become the track's
+   * next segments, moved out of the standby folder and renumbered, the first flagged discontinuity
+   * (another recorder's timestamps). Earlier ones, which the owner delivered, are deleted. Resolves with
+   * the recorder's final event; says how many window segments were taken and how far (ms, on the
+   * source's clock) the first one starts after the owner's last end, when it is known already.
+   */
+  adopt(
+    standby: StandbyHandover,
+    hooks: TrackHooks = {},
+  ): { ended: Promise<FinalEvent>; taken: number; gapMs: number | undefined } {
+    const { sourceMs, dateMs } = this.lastEnd;
+    this.adoption = {
+      offset: undefined,
+      flagNext: true,
+      follows: (e) =>
+        sourceMs !== undefined
+          ? e.sourceStartMs >= sourceMs - SOURCE_MATCH_TOLERANCE_MS
+          : dateMs === undefined || e.programDateTimeMs >= dateMs - DATE_MATCH_TOLERANCE_MS,
+    };
+    const first = standby.window.find(this.adoption.follows);
+    const gapMs =
+      first && sourceMs !== undefined
+        ? first.sourceStartMs - sourceMs
+        : first && dateMs !== undefined
+          ? first.programDateTimeMs - dateMs
+          : undefined;
+    const { recorder } = standby;
+    this.listen(recorder, hooks);
+    this.recorder = recorder;
+    const before = this.segments;
+    for (const e of standby.window) this.onSegment(e);
+    return { ended: standby.ended, taken: this.segments - before, gapMs };
+  }
+
+  private listen(recorder: SessionRecorder, hooks: TrackHooks): void {
+    if (hooks.joined) recorder.on('joined', hooks.joined);
+    if (hooks.started) recorder.on('started', hooks.started);
+    if (hooks.stopped) recorder.on('stopped', hooks.stopped);
+    recorder.on('segment', (e) => this.onSegment(e));
+    recorder.on('recorder_failure', (e) => {
+      const [type, data] = failureEvent(e);
+      this.report(type, data);
+      hooks.failure?.(e);
+    });
   }
 
   /** Finalizes the current recorder's segment and ends it. */
@@ -306,8 +369,10 @@ export class RecordingTrack {
     };
   }
 
-  private onSegment(e: SegmentEvent): void {
-    const dated = { programDateTime: e.programDateTimeMs };
+  private onSegment(engine: SegmentEvent): void {
+    const e = this.adopted(engine);
+    if (!e) return;
+    const dated = { programDateTime: e.programDateTimeMs, ...sourceSpanOf(e) };
     const reservation = {
       sequence: e.sequence,
       durationSeconds: e.durationSeconds,
@@ -326,19 +391,25 @@ export class RecordingTrack {
     };
     // Nothing is put into storage before it is reserved under this worker's epoch: a worker that lost
     // the recording cannot overwrite its successor's objects.
+    // An adopted standby's segment moves into the track's folder first, under its new number, where
+    // spool recovery finds it once it is reserved.
+    const place = (): Promise<void> =>
+      e.path === engine.path ? Promise.resolve() : rename(engine.path, e.path);
     this.reserveChain = this.reserveChain.then(() =>
-      this.index.reserve(reservation).then(
-        () => this.uploader.add(spooled),
-        (err: unknown) => {
-          if (err instanceof FencedError) {
-            this.refused.push({ path: e.path, durationSeconds: e.durationSeconds });
-            this.ctx.onFenced(err.message);
-          } else {
-            this.ctx.log.warn({ err, sequence: e.sequence }, 'segment not reserved; delivering anyway');
-            this.uploader.add(spooled);
-          }
-        },
-      ),
+      place()
+        .then(() => this.index.reserve(reservation))
+        .then(
+          () => this.uploader.add(spooled),
+          (err: unknown) => {
+            if (err instanceof FencedError) {
+              this.refused.push({ path: e.path, durationSeconds: e.durationSeconds });
+              this.ctx.onFenced(err.message);
+            } else {
+              this.ctx.log.warn({ err, sequence: e.sequence }, 'segment not reserved; delivering anyway');
+              this.uploader.add(spooled);
+            }
+          },
+        ),
     );
     this.ctx.metrics?.segmentsWritten.inc();
     this.segments += 1;
@@ -355,6 +426,24 @@ export class RecordingTrack {
     });
   }
 
+  /** A segment of an adopted standby recorder as the track's own (see adopt); others as they are. */
+  private adopted(e: SegmentEvent): SegmentEvent | undefined {
+    const a = this.adoption;
+    if (!a) return e;
+    if (a.offset === undefined) {
+      if (!a.follows(e)) {
+        void rm(e.path, { force: true });
+        return undefined;
+      }
+      a.offset = this.nextSequence - e.sequence;
+    }
+    const sequence = e.sequence + a.offset;
+    const name = basename(e.path).replace(/_\d+\.ts$/, `_${String(sequence).padStart(6, '0')}.ts`);
+    const discontinuity = e.discontinuity || a.flagNext;
+    a.flagNext = false;
+    return { ...e, sequence, path: join(this.outputDir, name), discontinuity };
+  }
+
   private noteProgramDateTime(at: number | undefined): void {
     if (at !== undefined && (this.firstProgramDateTime === undefined || at < this.firstProgramDateTime)) {
       this.firstProgramDateTime = at;
@@ -365,6 +454,11 @@ export class RecordingTrack {
     this.ctx.report(type, { ...this.definition.labels, ...data });
   }
 }
+
+/** How far (ms) a standby's segment may start before the track's last end and still count as next. */
+const SOURCE_MATCH_TOLERANCE_MS = 1;
+/** The same, by program date, for an index written without source times (dates agree within ~100 ms). */
+const DATE_MATCH_TOLERANCE_MS = 500;
 
 export function round3(n: number): number {
   return Math.round(n * 1000) / 1000;

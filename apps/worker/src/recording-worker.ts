@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import {
   backedUpSetKey,
   InvalidRecordingJobError,
@@ -9,6 +10,8 @@ import {
   RecfleetErrorCode,
   RECORD_JOB_NAME,
   recordingKind,
+  redundancyOf,
+  standbyJobId,
   type RecordingJob,
   type RecordingResult,
   storageProfilesKey,
@@ -31,7 +34,8 @@ import { FleetHosts } from './fleet-hosts.js';
 import { asRecordingFailure, RecordingFailedError } from './recording-failure.js';
 import { RecordingOwnership, type OwnershipRules } from './recording-ownership.js';
 import { RecordingRecord, type ClaimOutcome, type RecordingFinish } from './recording-record.js';
-import { RecordingSession } from './recording-session.js';
+import { RecordingSession, singleStreamRecorderOptions } from './recording-session.js';
+import { StandbyRecording, type StandbyHandover } from './standby-recording.js';
 import { RedisConnectionLog, RepeatedErrors } from './redis-connection-log.js';
 import { recordedOutcome, RecordingTicket, type TicketEnd } from './recording-ticket.js';
 import type { RecorderFactory } from './recording-track.js';
@@ -120,6 +124,8 @@ export class RecordingWorker {
   private readonly rules: OwnershipRules;
   /** Jobs whose lock lapsed (told once each), and worker errors told recently (BullMQ repeats them). */
   private readonly lapsed = new Set<string>();
+  /** Recordings told to have no host for a standby (told once each). */
+  private readonly toldNoStandbyHost = new Set<string>();
   private readonly repeatedErrors = new RepeatedErrors();
   private readonly connectionLog: RedisConnectionLog;
   readonly admission: AdmissionControl;
@@ -337,6 +343,13 @@ export class RecordingWorker {
       const wait = this.admission.refusalWaitMs;
       return this.putBack(job, token, log, wait, context, 'job does not fit this host; put back');
     }
+    // The other ticket of a recording this process owns (the lost owner's job, back from the queue):
+    // a standby must be on another host, so it goes to one while one lives.
+    if (local && redundancyOf(spec, this.config.redundancy) >= 2 && (await this.hosts.anotherHostLive())) {
+      this.admission.release(jobId);
+      const why = 'this process owns the recording; its other ticket goes to another host for a standby';
+      return this.putBack(job, token, log, PROFILE_PASS_MS, {}, why, true);
+    }
     this.applyConcurrency();
     const recLog = log.child({ recordingId: spec.recordingId, channel: spec.channel });
     const run: JobRun = {
@@ -349,18 +362,20 @@ export class RecordingWorker {
     };
     try {
       const first = local ? undefined : await run.ownership.claim();
+      let standby: StandbyHandover | undefined;
       if (first?.type !== 'claimed') {
         this.admission.release(jobId);
-        const end = await this.holdTicket(run, streams, first);
+        const end = await this.holdTicket(run, streams, first, unrunnable === undefined);
         if (end.type === 'result') return end.result;
         if (end.type === 'failed') throw end.failure;
         if (end.type === 'released') {
           await job.moveToWait(token).catch(() => undefined);
           throw new WaitingError();
         }
+        standby = end.standby;
       }
       if (unrunnable) return await this.failOwned(run, unrunnable);
-      return await this.recordOwned(run);
+      return await this.recordOwned(run, standby);
     } finally {
       this.admission.release(jobId);
       this.applyConcurrency();
@@ -423,38 +438,128 @@ export class RecordingWorker {
     run: JobRun,
     streams: number,
     first: Exclude<ClaimOutcome, { type: 'claimed' }> | undefined,
-  ): Promise<TicketEnd> {
+    runnable: boolean,
+  ): Promise<TicketEnd & { standby?: StandbyHandover }> {
     const jobId = String(run.job.id);
     this.admission.holdTicket(jobId);
     this.applyConcurrency();
+    let standby: StandbyRecording | undefined;
     try {
+      const ownerAlive = first?.type === 'owner_alive' || first?.type === 'grace';
+      if (ownerAlive && runnable) standby = await this.standBy(run, streams);
       const end = await new RecordingTicket({
         record: run.record,
         ownership: run.ownership,
         pollMs: this.rules.heartbeatMs,
         localEnd: () => this.local.get(run.record.recordingId)?.done,
-        reserve: () => this.admission.tryReserve(jobId, streams),
-        unreserve: () => this.admission.release(jobId),
+        // A standby holds its room already: it records.
+        reserve: () => (standby?.active ? true : this.admission.tryReserve(jobId, streams)),
+        unreserve: () => (standby?.active ? undefined : this.admission.release(jobId)),
         closing: () => this.closing !== undefined,
         log: run.log,
       }).hold(first);
+      if (end.type === 'claimed' && standby?.active && standby.recording) {
+        const handover = standby.handOver();
+        standby = undefined;
+        return { ...end, standby: handover };
+      }
       return end;
     } finally {
+      await standby?.close();
       this.admission.releaseTicket(jobId);
     }
   }
 
+  /**
+   * Makes this worker the standby of a single stream with redundancy 2 whose owner records elsewhere
+   * (takeStandby-1.lua), and starts its recorder. A standby job that reached the owner's host goes back
+   * for another host while one lives; with none the recording has one worker (logged). Undefined when
+   * this worker holds the job as a plain ticket.
+   */
+  private async standBy(run: JobRun, streams: number): Promise<StandbyRecording | undefined> {
+    const { job, token, spec, record, log } = run;
+    if (spec.sourceUrl === undefined || redundancyOf(spec, this.config.redundancy) < 2) return undefined;
+    const outcome = await record.takeStandby(this.rules);
+    if (outcome.type === 'same_host') {
+      if (await this.hosts.anotherHostLive()) {
+        const context = { ownerHost: outcome.ownerHost };
+        const why = "a standby must not share the owner's host; put back for another host";
+        return this.putBack(job, token, log, PROFILE_PASS_MS, context, why, true);
+      }
+      if (!this.toldNoStandbyHost.has(spec.recordingId)) {
+        this.toldNoStandbyHost.add(spec.recordingId);
+        log.warn('redundancy 2, but no live worker on another host: one worker records it (no standby)');
+      }
+      return undefined;
+    }
+    if (outcome.type !== 'standby') return undefined;
+    const jobId = String(job.id);
+    if (!this.admission.tryReserve(jobId, streams)) {
+      log.info('no room for a standby here: holding the job as a ticket');
+      return undefined;
+    }
+    const standby = new StandbyRecording({
+      record,
+      identity: this.identity,
+      recordingDir: join(this.config.spoolDir, spec.recordingId),
+      recorder: this.createRecorder(),
+      recorderOptions: singleStreamRecorderOptions(
+        spec,
+        spec.sourceUrl,
+        spec.recordingConfig.gapSeconds ?? this.config.gapSeconds,
+        spec.recordingConfig.maxDurationSeconds === undefined ? 0 : await recordedSeconds(this.redis, record),
+      ),
+      windowSeconds: this.config.standbyWindowSeconds,
+      heartbeatMs: this.rules.heartbeatMs,
+      log,
+    });
+    try {
+      await standby.start();
+    } catch (err) {
+      log.warn({ err }, 'standby not started');
+      await standby.close();
+      this.admission.release(jobId);
+      return undefined;
+    }
+    return standby;
+  }
+
+  /**
+   * A recording with redundancy 2 has two tickets: its own job and its standby job (standbyJobId). The
+   * owner adds the other one if it is not there (BullMQ ignores an add whose id exists), so a producer
+   * that adds one job gets the standby too, and a standby promoted to owner gets a new standby from the
+   * lost owner's job once it stalls back into the queue.
+   */
+  private async ensureOtherTicket(run: JobRun): Promise<void> {
+    const { job, spec, log } = run;
+    if (spec.sourceUrl === undefined || redundancyOf(spec, this.config.redundancy) < 2) return;
+    const standbyId = standbyJobId(spec.recordingId);
+    const other = String(job.id) === standbyId ? spec.recordingId : standbyId;
+    const { attempts, removeOnComplete, removeOnFail } = job.opts;
+    try {
+      await this.queue.add(RECORD_JOB_NAME, job.data, {
+        jobId: other,
+        ...(attempts !== undefined ? { attempts } : {}),
+        ...(removeOnComplete !== undefined ? { removeOnComplete } : {}),
+        ...(removeOnFail !== undefined ? { removeOnFail } : {}),
+      });
+    } catch (err) {
+      log.warn({ err, jobId: other }, 'standby ticket not added: the recording has no standby for now');
+    }
+  }
+
   /** This worker owns the recording: it records it, and completes the job with its outcome. */
-  private async recordOwned(run: JobRun): Promise<RecordingResult> {
+  private async recordOwned(run: JobRun, standby?: StandbyHandover): Promise<RecordingResult> {
     let session: SessionLifecycle;
     try {
-      session = this.session(run);
+      session = this.session(run, standby);
     } catch (err) {
       // A profile whose secret cannot be read fails with STORAGE_CONFIG_INVALID, keeping its own code.
       const failure = asRecordingFailure(err);
       return this.failOwned(run, { code: failure.code, message: failure.detail });
     }
     const { job, token, spec, record, ownership, log } = run;
+    void this.ensureOtherTicket(run);
     const recording = session.run();
     const done = recording.then(
       () => undefined,
@@ -529,7 +634,10 @@ export class RecordingWorker {
   }
 
   /** The session of a job: its one stream, or the users of its channel. */
-  private session({ job, token, spec, record, ownership, log }: JobRun): SessionLifecycle {
+  private session(
+    { job, token, spec, record, ownership, log }: JobRun,
+    standby?: StandbyHandover,
+  ): SessionLifecycle {
     // A profile whose secret cannot be read throws STORAGE_CONFIG_INVALID, with its own code.
     const store = this.storage.get(spec.storage.profile);
     const backup = this.backupFor();
@@ -554,7 +662,15 @@ export class RecordingWorker {
       controlTicks: this.controlTicks,
       log,
     };
-    if (spec.sourceUrl !== undefined) return new RecordingSession({ ...options, sourceUrl: spec.sourceUrl });
+    if (spec.sourceUrl !== undefined) {
+      return new RecordingSession({
+        ...options,
+        sourceUrl: spec.sourceUrl,
+        // Owner and standby cut at the same source instants, so either can continue the other.
+        alignToSource: redundancyOf(spec, this.config.redundancy) >= 2,
+        ...(standby ? { standby } : {}),
+      });
+    }
     // One directory per host, opened at the first channel recording: a host that records only single
     // streams needs no channel server.
     this.directory ??= this.factories.createDirectory
@@ -631,4 +747,18 @@ function failedEnd(failure: RecordingFailedError): RecordingFinish {
     fields: { errorCode: failure.code, errorMessage: failure.detail },
     event: { type: 'fatal_error', data: { code: failure.code, message: failure.detail }, at: Date.now() },
   };
+}
+
+/** Seconds of media the recording's index holds (what a standby's recorder need not record again). */
+async function recordedSeconds(redis: Redis, record: RecordingRecord): Promise<number> {
+  const entries = await redis.hvals(record.keys.segments).catch(() => [] as string[]);
+  let sum = 0;
+  for (const json of entries) {
+    try {
+      sum += Number((JSON.parse(json) as { durationSeconds?: number }).durationSeconds ?? 0);
+    } catch {
+      // a damaged entry counts for nothing here
+    }
+  }
+  return sum;
 }

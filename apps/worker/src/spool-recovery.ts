@@ -4,6 +4,7 @@ import { parseTrackId, recordingRedisKeys, trackSegmentsKey } from '@recfleet/co
 import {
   RecordingUploader,
   recordingObjectKeys,
+  sourceSpanOf,
   userTrackObjectKeys,
   type BackupPolicy,
   type IndexedSegment,
@@ -13,6 +14,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RecordingRecord } from './recording-record.js';
 import { RedisSegmentIndex } from './redis-segment-index.js';
+import { STANDBY_SPOOL_FOLDER } from './standby-recording.js';
 import type { StorageRegistry } from './storage-registry.js';
 
 const SEGMENT_FILE = /_(\d{6,})\.ts$/;
@@ -75,6 +77,7 @@ export async function recoverSpool(args: {
       result,
     };
     const prefix = ctx.fields.storagePrefix || undefined;
+    await dropStandbyWindow(dir, recordingId, args.log);
     await recoverFolder(ctx, dir, keys.segments, {}, (c) => recordingObjectKeys(recordingId, c, prefix));
     for (const name of await readdir(dir).catch(() => [])) {
       const track = parseTrackId(name);
@@ -89,6 +92,19 @@ export async function recoverSpool(args: {
     await rmdir(dir).catch(() => undefined);
   }
   return result;
+}
+
+/**
+ * A standby's window (segments it recorded but never delivered: it was not the owner) is worth nothing
+ * once its process is gone: the owner delivered that time, or a new standby records it. Segments a
+ * promoted standby delivers are moved out of it into the recording's folder before they are reserved.
+ */
+async function dropStandbyWindow(dir: string, recordingId: string, log: Logger): Promise<void> {
+  const window = join(dir, STANDBY_SPOOL_FOLDER);
+  const files = await readdir(window).catch(() => undefined);
+  if (files === undefined) return;
+  await rm(window, { recursive: true, force: true });
+  log.info({ recordingId, files: files.length }, "a standby's undelivered window was removed");
 }
 
 /** Delivers one track's leftover segments (the files directly in `dir`); `labels` name a user's track. */
@@ -151,6 +167,7 @@ async function recoverFolder(
         bytes: entry.bytes,
         discontinuity: entry.discontinuity,
         ...programDateTimeOf(entry),
+        ...sourceSpanOf(entry),
       });
     }
     // The playlist is rewritten from the index; it keeps its ENDLIST if the recording has ended.

@@ -9,7 +9,8 @@
   never claims a recording it runs), or when the owner's heartbeat is older than `takeoverAfterMs` —
   unless that heartbeat stopped before the fleet's last outage ended and the outage ended less than
   `graceAfterResumeMs` ago: an owner that recorded through an outage of Redis is given that time to
-  reconnect and heartbeat before anyone takes its recording. The claim ticks the fleet clock itself, so
+  reconnect and heartbeat before anyone takes its recording. A standby (takeStandby-1.lua) that claims
+  stops being the standby. The claim ticks the fleet clock itself, so
   an outage that no worker has ticked since is seen here too.
 
   KEYS[1] recording record (hash)
@@ -53,6 +54,10 @@ if owner and owner ~= '' and owner ~= ARGV[1] and heartbeat then
   end
 end
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+-- A standby that claims is the owner now: the recording needs a new standby (takeStandby-1).
+if redis.call('HGET', KEYS[1], 'standby') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'standby', 'standbyHost', 'standbySince', 'standbyHeartbeatAt')
+end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'ownerHost', ARGV[2], 'ownerSince', now,
   'ownerHeartbeatAt', now, 'updatedAt', now)
 return {'claimed', epoch}

@@ -72,6 +72,20 @@ export const MAX_USERS_RULE = {
   description: 'users recorded at once; later users are reported (user_not_recorded), not recorded',
 } as const satisfies NumberRule;
 
+/**
+ * Workers recording one single-stream recording at once: 1, or 2 — an owner that delivers and a standby
+ * on another host that records the same source into its spool and, when the owner is lost, delivers from
+ * the first segment the owner did not (README, "Redundant recording"). Ingest and CPU are doubled.
+ */
+export const REDUNDANCY_RULE = {
+  min: 1,
+  max: 2,
+  integer: true,
+  default: 1,
+  description:
+    'workers recording it at once: 2 adds a standby on another host that takes over with no gap when the owner is lost',
+} as const satisfies NumberRule;
+
 /** Entries in one subscription list (subscribeAudioUids, …), as the reference service allows. */
 export const UID_LIST_MAX = 32;
 

@@ -8,6 +8,7 @@ import {
   MAX_DURATION_SECONDS_RULE,
   MAX_IDLE_SECONDS_RULE,
   GAP_SECONDS_RULE,
+  REDUNDANCY_RULE,
   MAX_USERS_RULE,
   numberSchema,
   RECORDING_ID_PATTERN,
@@ -38,6 +39,15 @@ export const RECORDINGS_QUEUE = 'recfleet-recordings';
 export const MAINTENANCE_QUEUE = 'recfleet-maintenance';
 /** The BullMQ job name of a recording job. */
 export const RECORD_JOB_NAME = 'record';
+/**
+ * The BullMQ job id of a recording's second ticket when it has redundancy 2 (see REDUNDANCY_RULE): the
+ * recording id's own job and this one are alike — whichever worker claims first records, the other
+ * becomes the standby. Recording ids hold no `.`, so no recording id is another's standby job id.
+ */
+export function standbyJobId(recordingId: string): string {
+  return `${recordingId}.standby`;
+}
+
 /** Default Redis key prefix (BullMQ's `prefix` option and recfleet's own keys). */
 export const DEFAULT_KEY_PREFIX = 'recfleet';
 
@@ -88,6 +98,8 @@ export const RecordingConfigSchema = z
     maxDurationSeconds: numberSchema(MAX_DURATION_SECONDS_RULE).optional(),
     /** Optional: without it the worker's `gapSeconds` applies (GAP_SECONDS_RULE.default unless configured). */
     gapSeconds: numberSchema(GAP_SECONDS_RULE).optional(),
+    /** Optional: without it the worker's `redundancy` applies (REDUNDANCY_RULE.default unless configured). */
+    redundancy: numberSchema(REDUNDANCY_RULE).optional(),
     /** Optional: a channel recording without it records up to MAX_USERS_RULE.default (maxUsersOf). */
     maxUsers: numberSchema(MAX_USERS_RULE).optional(),
     ...SubscriptionsShape,
@@ -167,6 +179,14 @@ export const RECORDING_CONFIG_DEFAULTS = {
   maxIdleSeconds: MAX_IDLE_SECONDS_RULE.default,
   streamTypes: DEFAULT_STREAM_TYPES,
 } as const;
+
+/** How many workers record a single stream at once: the job's redundancy, else the worker's default. */
+export function redundancyOf(
+  job: { sourceUrl?: string | undefined; recordingConfig: { redundancy?: number | undefined } },
+  workerDefault: number,
+): number {
+  return recordingKind(job) === 'channel' ? 1 : (job.recordingConfig.redundancy ?? workerDefault);
+}
 
 /** A channel recording's limit of users recorded at once (its maxUsers, or the rule's default). */
 export function maxUsersOf(config: { maxUsers?: number | undefined }): number {
@@ -253,7 +273,18 @@ function checkRecordingKind(
   job: { sourceUrl?: string | undefined; recordingConfig?: Partial<Record<string, unknown>> | undefined },
   ctx: z.RefinementCtx,
 ): void {
-  if (job.sourceUrl === undefined) return;
+  if (job.sourceUrl === undefined) {
+    // A standby records a channel's users only once every user's track can be taken over alike.
+    const redundancy = job.recordingConfig?.redundancy;
+    if (typeof redundancy === 'number' && redundancy > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['recordingConfig', 'redundancy'],
+        message: 'redundancy above 1 applies to single-stream recordings (a job with sourceUrl) only',
+      });
+    }
+    return;
+  }
   for (const field of CHANNEL_ONLY_FIELDS) {
     if (job.recordingConfig?.[field] !== undefined) {
       ctx.addIssue({

@@ -17,6 +17,7 @@ export const REDIS_SCRIPTS = {
   fleetTick: 1,
   claimRecording: 2,
   heartbeat: 1,
+  takeStandby: 1,
   appendEvent: 2,
   updateRecord: 1,
   handOffRecording: 2,

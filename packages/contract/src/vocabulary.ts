@@ -78,6 +78,11 @@ export const RECORDING_EVENTS = {
   },
   stopped: { terminal: false, description: 'recording ended, with the stop reason' },
   handoff: { terminal: false, description: 'the worker handed the recording back to the queue (shutdown)' },
+  takeover: {
+    terminal: false,
+    description:
+      'redundancy 2: the standby became the owner when the owner was lost and delivers from the first segment the owner had not',
+  },
   uploaded: { terminal: true, description: 'everything is in the primary store (the result)' },
   backed_up: {
     terminal: true,

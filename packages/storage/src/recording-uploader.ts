@@ -25,6 +25,9 @@ export interface SpooledSegment {
   discontinuity: boolean;
   /** The engine's programDateTimeMs: written to the playlist as EXT-X-PROGRAM-DATE-TIME. */
   programDateTime?: number;
+  /** The engine's sourceStartMs / sourceEndMs, kept in the index (IndexedSegment). */
+  sourceStartMs?: number;
+  sourceEndMs?: number;
 }
 
 export interface UploadProgress {
@@ -317,6 +320,7 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
       bytes: segment.bytes,
       discontinuity: segment.discontinuity,
       ...(segment.programDateTime !== undefined ? { programDateTime: segment.programDateTime } : {}),
+      ...sourceSpanOf(segment),
       location,
       key,
       ...(md5 ? { md5 } : {}),
@@ -331,4 +335,14 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
       this.emit('uploader_failure', { sequence, ...failure }),
     );
   }
+}
+
+/** A segment's span on the source's clock, when the engine gave it. */
+export function sourceSpanOf(s: { sourceStartMs?: number; sourceEndMs?: number }): {
+  sourceStartMs?: number;
+  sourceEndMs?: number;
+} {
+  return s.sourceStartMs !== undefined && s.sourceEndMs !== undefined
+    ? { sourceStartMs: s.sourceStartMs, sourceEndMs: s.sourceEndMs }
+    : {};
 }

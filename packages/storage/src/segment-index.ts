@@ -17,6 +17,12 @@ export interface IndexedSegment {
    * the engine's programDateTimeMs): the playlist's EXT-X-PROGRAM-DATE-TIME for it.
    */
   programDateTime?: number;
+  /**
+   * Where the segment starts and ends on the source's own clock (ms; the engine's sourceStartMs /
+   * sourceEndMs): a standby taking over delivers from the segment that starts where the last one ends.
+   */
+  sourceStartMs?: number;
+  sourceEndMs?: number;
   location: SegmentLocation;
   /** Object key in the store named by `location`. */
   key: string;

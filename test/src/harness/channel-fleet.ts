@@ -75,10 +75,17 @@ export class ChannelFleet {
 
   /**
    * Starts a worker process (short locks, as the fault tests run them); `spool` names its spool dir
-   * (a restarted host keeps its own). `extra` may replace the storage profiles too.
+   * (a restarted host keeps its own). `extra` may replace the storage profiles too. `host`: the host it
+   * says it runs on (`HOSTNAME`), for tests of what must be on different hosts.
    */
-  async worker(name: string, extra: Record<string, unknown> = {}, spool = name): Promise<FleetWorker> {
+  async worker(
+    name: string,
+    extra: Record<string, unknown> = {},
+    spool = name,
+    host?: string,
+  ): Promise<FleetWorker> {
     const w = await startWorkerProcess({
+      ...(host ? { env: { HOSTNAME: host } } : {}),
       redisUrl: this.redis.url,
       storageProfiles: { local: { type: 'local', root: this.storageRoot } },
       spoolDir: join(this.dir, `spool-${spool}`),

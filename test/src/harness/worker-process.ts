@@ -12,6 +12,8 @@ export interface WorkerProcessOptions {
   extra?: Record<string, unknown>;
   /** Command the worker runs under, e.g. `['ip', 'netns', 'exec', ns]` to put it on another network host. */
   launcher?: string[];
+  /** Environment beside this process's, e.g. `HOSTNAME` (the host the worker says it runs on). */
+  env?: Record<string, string>;
 }
 
 /** Starts `recfleet-worker` as a real process with a config file, and waits until it takes jobs. */
@@ -35,7 +37,7 @@ export async function startWorkerProcess(
   const main = join(dirname(createRequire(import.meta.url).resolve('@recfleet/worker')), 'main.js');
   const argv = [...(options.launcher ?? []), process.execPath, main];
   const proc = new ManagedProcess('worker', argv[0]!, argv.slice(1), {
-    env: { ...process.env, RECFLEET_CONFIG: configPath, RECFLEET_READY_LINE: '1' },
+    env: { ...process.env, ...options.env, RECFLEET_CONFIG: configPath, RECFLEET_READY_LINE: '1' },
   });
   const line = await proc.waitForLine((l) => l.includes('RECFLEET_WORKER_READY'), 30_000);
   const info = JSON.parse(line.slice(line.indexOf('{')) || '{}') as { httpPort: number | null };

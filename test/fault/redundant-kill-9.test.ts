@@ -1,0 +1,149 @@
+/**
+ * Fault: `kill -9` of the owner of a recording with `redundancy: 2`, twice in one recording. Three worker
+ * processes on three hosts (their HOSTNAME); one owns the recording, a standby on another host records
+ * the same source into its spool. Each kill: the standby claims the recording within the takeover time
+ * and delivers from the first segment the dead owner had not — the one open at the kill among them — and
+ * the dead owner's job, back in the queue once its lock expires, makes a live worker the new standby;
+ * the dead host starts again (its spool recovery delivers what the owner had reserved).
+ * Afterwards: one playlist, every segment in the store, the segments chained on the source's clock (each
+ * starts exactly where the one before it ends: no gap, no overlap), one discontinuity per takeover and
+ * none elsewhere, media time equal to the publisher's wall time within one GOP (0 s lost), it decodes
+ * without an error line, one terminal event.
+ */
+import { join } from 'node:path';
+import { isTerminalEvent, recordingRedisKeys, type RecordingEvent } from '@recfleet/contract';
+import { recordingObjectKeys, type IndexedSegment } from '@recfleet/storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChannelFleet, scaled, USER_MEDIA, type FleetWorker } from '../src/harness/channel-fleet.js';
+import { readPlaylist } from '../src/harness/channel-media.js';
+import { decodePlaylist } from '../src/harness/media-check.js';
+import { measureContinuity } from '../src/harness/media-continuity.js';
+
+const GOP_SECONDS = USER_MEDIA.gop / USER_MEDIA.frameRate;
+const APP = 'standby';
+const CHANNEL = 'room';
+const KILLS = 2;
+// Short heartbeats and takeover, so that a kill is taken over within a few seconds.
+const OWNERSHIP = { heartbeatSeconds: 0.5, takeoverAfterSeconds: 2 };
+
+let fleet: ChannelFleet;
+const byHost = new Map<string, FleetWorker>();
+
+/** Starts host `host`'s worker process (again, after a kill: its spool recovery runs). */
+async function startHost(host: string): Promise<void> {
+  byHost.set(host, await fleet.worker(host, OWNERSHIP, host, host));
+}
+
+beforeAll(async () => {
+  fleet = await ChannelFleet.start();
+  await fleet.publish(APP, CHANNEL, 1);
+  for (const host of ['host-1', 'host-2', 'host-3']) await startHost(host);
+});
+afterAll(async () => {
+  await fleet?.stop();
+});
+
+async function index(recordingId: string): Promise<IndexedSegment[]> {
+  return (await fleet.redisClient.hvals(recordingRedisKeys('recfleet', recordingId).segments))
+    .map((v) => JSON.parse(v) as IndexedSegment)
+    .sort((a, b) => a.sequence - b.sequence);
+}
+
+/** What the record and each worker said, when a wait fails. */
+async function diagnose(recordingId: string): Promise<void> {
+  process.stderr.write(`redundant-kill-9: record ${JSON.stringify(await fleet.record(recordingId))}\n`);
+  for (const [host, w] of byHost) {
+    const lines = w
+      .log()
+      .split('\n')
+      .filter((l) => l.includes(recordingId) || l.includes('standby'));
+    process.stderr.write(
+      `redundant-kill-9: ${host} (running ${w.running}):\n${lines.slice(-30).join('\n')}\n`,
+    );
+  }
+}
+
+describe('kill -9 of the owner of a recording with redundancy 2', () => {
+  it(`loses no media over ${KILLS} kills: the standby delivers from the first segment the owner did not`, async () => {
+    const userUrl = `${fleet.server.rtmpBaseUrl}${fleet.server.userStreamPath(APP, CHANNEL, 1)}`;
+    const { recordingId } = await fleet.client.start({
+      appId: APP,
+      channel: CHANNEL,
+      uid: 100,
+      sourceUrl: `${userUrl}?sign=${fleet.server.channelToken(APP, CHANNEL)}`,
+      recordingConfig: { segmentSeconds: 2, maxIdleSeconds: 30, redundancy: 2 },
+      storage: { profile: 'local' },
+    });
+    const followed = fleet.follow(recordingId);
+    const events = followed.events;
+    const uploaded = (): number => events.filter((e) => e.type === 'uploaded_segment').length;
+
+    for (let kill = 1; kill <= KILLS; kill++) {
+      // An owner and a live standby on another host, and segments delivered since the last takeover.
+      const delivered = uploaded();
+      try {
+        await expect
+          .poll(
+            async () => {
+              const r = await fleet.record(recordingId);
+              const live = Date.now() - Number(r.standbyHeartbeatAt ?? 0) < 5000;
+              return (
+                Boolean(r.standby && live && r.standbyHost !== r.ownerHost) && uploaded() >= delivered + 2
+              );
+            },
+            { timeout: scaled(40_000), interval: 200 },
+          )
+          .toBe(true);
+      } catch (err) {
+        await diagnose(recordingId);
+        throw err;
+      }
+      const record = await fleet.record(recordingId);
+      const owner = byHost.get(record.ownerHost!)!;
+      const killedAt = Date.now();
+      await owner.kill();
+      await expect
+        .poll(() => events.filter((e) => e.type === 'takeover').length, {
+          timeout: scaled(20_000),
+          interval: 100,
+        })
+        .toBe(kill);
+      const takeover = events.filter((e) => e.type === 'takeover').at(-1)!;
+      process.stderr.write(
+        `redundant-kill-9: kill ${kill}: taken over ${takeover.at - killedAt} ms after, ${JSON.stringify(takeover.data)}\n`,
+      );
+      expect((await fleet.record(recordingId)).ownerHost).toBe(record.standbyHost);
+      // The host comes back: its spool recovery delivers what the dead owner had reserved, and drops
+      // what it had as a standby; the next standby may be there.
+      await startHost(record.ownerHost!);
+    }
+    await expect.poll(uploaded, { timeout: scaled(20_000) }).toBeGreaterThanOrEqual(uploaded() + 2);
+    await fleet.client.stop(recordingId);
+    const stoppedAt = Date.now();
+    await followed.done;
+
+    const segments = await index(recordingId);
+    const playlistPath = join(fleet.storageRoot, recordingObjectKeys(recordingId, CHANNEL).playlistKey);
+    const playlist = await readPlaylist(playlistPath);
+    const c = measureContinuity(playlist, segments, stoppedAt);
+    process.stderr.write(`redundant-kill-9: ${JSON.stringify({ ...c, problems: undefined })}\n`);
+    // The takeovers' discontinuities (another recorder's timestamps) are the only ones.
+    const seams = c.problems.filter((p) => p.startsWith('discontinuity before'));
+    expect(seams).toHaveLength(KILLS);
+    expect(c.problems.filter((p) => !seams.includes(p))).toEqual([]);
+    for (let i = 1; i < segments.length; i++) {
+      const [a, b] = [segments[i - 1]!, segments[i]!];
+      expect(b.sourceStartMs, `segment ${b.sequence} starts where ${a.sequence} ends`).toBe(a.sourceEndMs);
+    }
+    expect(c.lostSeconds, 'media lost').toBeLessThanOrEqual(GOP_SECONDS);
+    expect(c.lostSeconds, 'media beyond the wall time').toBeGreaterThanOrEqual(-GOP_SECONDS);
+    expect(decodePlaylist(playlistPath).errors).toBe('');
+    // One owner per stretch, three stretches: never two writers of one segment.
+    expect(new Set(segments.map((s) => s.epoch)).size).toBe(KILLS + 1);
+    const all: RecordingEvent[] = await fleet.allEvents(recordingId);
+    expect(all.filter((e) => isTerminalEvent(e.type)).map((e) => e.type)).toEqual(['uploaded']);
+    await expect
+      .poll(async () => (await fleet.client.get(recordingId)).jobState, { timeout: scaled(15_000) })
+      .toBe('completed');
+  });
+});
