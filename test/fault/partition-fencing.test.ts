@@ -22,6 +22,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followRecording } from '../src/harness/fleet-fixture.js';
 import { decodePlaylist } from '../src/harness/media-check.js';
+import { recordFields, segmentIndex } from '../src/harness/recording-state.js';
 import { labStore, startLabWorker, type LabWorker } from '../src/harness/netns-fleet.js';
 import { NetnsLab, netnsUnavailableReason, type LabServices } from '../src/harness/netns.js';
 
@@ -69,15 +70,8 @@ function logged(
   return undefined;
 }
 
-async function index(id: string): Promise<IndexedSegment[]> {
-  return (await redis.hvals(recordingRedisKeys('recfleet', id).segments))
-    .map((v) => JSON.parse(v) as IndexedSegment)
-    .sort((a, b) => a.sequence - b.sequence);
-}
-
-async function record(id: string): Promise<Record<string, string>> {
-  return redis.hgetall(recordingRedisKeys('recfleet', id).record);
-}
+const index = (id: string): Promise<IndexedSegment[]> => segmentIndex(redis, id);
+const record = (id: string): Promise<Record<string, string>> => recordFields(redis, id);
 
 beforeAll(async () => {
   if (unavailable) return;

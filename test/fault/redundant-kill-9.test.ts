@@ -11,12 +11,13 @@
  * without an error line, one terminal event.
  */
 import { join } from 'node:path';
-import { isTerminalEvent, recordingRedisKeys, type RecordingEvent } from '@recfleet/contract';
+import { isTerminalEvent, type RecordingEvent } from '@recfleet/contract';
 import { recordingObjectKeys, type IndexedSegment } from '@recfleet/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChannelFleet, scaled, USER_MEDIA, type FleetWorker } from '../src/harness/channel-fleet.js';
 import { readPlaylist } from '../src/harness/channel-media.js';
 import { decodePlaylist } from '../src/harness/media-check.js';
+import { segmentIndex } from '../src/harness/recording-state.js';
 import { measureContinuity } from '../src/harness/media-continuity.js';
 
 const GOP_SECONDS = USER_MEDIA.gop / USER_MEDIA.frameRate;
@@ -43,11 +44,8 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-async function index(recordingId: string): Promise<IndexedSegment[]> {
-  return (await fleet.redisClient.hvals(recordingRedisKeys('recfleet', recordingId).segments))
-    .map((v) => JSON.parse(v) as IndexedSegment)
-    .sort((a, b) => a.sequence - b.sequence);
-}
+const index = (recordingId: string): Promise<IndexedSegment[]> =>
+  segmentIndex(fleet.redisClient, recordingId);
 
 /** What the record and each worker said, when a wait fails. */
 async function diagnose(recordingId: string): Promise<void> {

@@ -23,6 +23,7 @@ import { recordingObjectKeys, type IndexedSegment, type S3Storage } from '@recfl
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePlaylist } from '../src/harness/media-check.js';
+import { segmentIndex } from '../src/harness/recording-state.js';
 import { labStore, startLabWorker, type LabWorker } from '../src/harness/netns-fleet.js';
 import { NetnsLab, netnsUnavailableReason, type LabServices } from '../src/harness/netns.js';
 
@@ -86,11 +87,7 @@ async function record(id: string): Promise<RecordState> {
   };
 }
 
-async function index(id: string): Promise<IndexedSegment[]> {
-  return (await redis.hvals(recordingRedisKeys('recfleet', id).segments))
-    .map((v) => JSON.parse(v) as IndexedSegment)
-    .sort((a, b) => a.sequence - b.sequence);
-}
+const index = (id: string): Promise<IndexedSegment[]> => segmentIndex(redis, id);
 
 let nextUid = 1;
 const channelOf = new Map<string, string>();

@@ -56,6 +56,8 @@ export async function startLabWorker(
     storageProfiles: labStorageProfiles(services, bucket),
     spoolDir: join(lab.dir, `spool-${name}`),
     launcher: lab.launcher(host.ns),
+    // Each lab host is a host of its own to the fleet (a standby is never on its owner's host).
+    env: { HOSTNAME: name },
     extra: { lockSeconds: 4, stalledCheckSeconds: 1, shutdownGraceSeconds: 2, ...extra },
   });
   const log: string[] = [];
