@@ -1,10 +1,12 @@
 /**
- * Fault: `kill -9` of the owner of a recording with `redundancy: 2`, twice in one recording. Three worker
+ * Fault: `kill -9` of the owner of a recording with `redundancy: 2`, twice in one recording, then a SIGTERM
+ * of the owner (a graceful hand-off: it ends at its next cut, and its standby claims first). Three worker
  * processes on three hosts (their HOSTNAME); one owns the recording, a standby on another host records
  * the same source into its spool. Each kill: the standby claims the recording within the takeover time
  * and delivers from the first segment the dead owner had not — the one open at the kill among them — and
  * the dead owner's job, back in the queue once its lock expires, makes a live worker the new standby;
- * the dead host starts again (its spool recovery delivers what the owner had reserved).
+ * the dead host starts again (its spool recovery delivers what the owner had reserved). The hand-off
+ * loses nothing either: the owner's last segment ends where the standby's next begins.
  * Afterwards: one playlist, every segment in the store, the segments chained on the source's clock (each
  * starts exactly where the one before it ends: no gap, no overlap), one discontinuity per takeover and
  * none elsewhere, media time equal to the publisher's wall time within one GOP (0 s lost), it decodes
@@ -23,7 +25,9 @@ import { measureContinuity } from '../src/harness/media-continuity.js';
 const GOP_SECONDS = USER_MEDIA.gop / USER_MEDIA.frameRate;
 const APP = 'standby';
 const CHANNEL = 'room';
-const KILLS = 2;
+/** The owner's losses, in order: crashes, then a graceful hand-off (SIGTERM) to the standby. */
+const FAULTS = ['kill -9', 'kill -9', 'SIGTERM'] as const;
+const KILLS = FAULTS.length;
 // Short heartbeats and takeover, so that a kill is taken over within a few seconds.
 const OWNERSHIP = { heartbeatSeconds: 0.5, takeoverAfterSeconds: 2 };
 
@@ -62,7 +66,7 @@ async function diagnose(recordingId: string): Promise<void> {
 }
 
 describe('kill -9 of the owner of a recording with redundancy 2', () => {
-  it(`loses no media over ${KILLS} kills: the standby delivers from the first segment the owner did not`, async () => {
+  it(`loses no media over ${FAULTS.join(', ')}: the standby delivers from the first segment the owner did not`, async () => {
     const userUrl = `${fleet.server.rtmpBaseUrl}${fleet.server.userStreamPath(APP, CHANNEL, 1)}`;
     const { recordingId } = await fleet.client.start({
       appId: APP,
@@ -77,6 +81,7 @@ describe('kill -9 of the owner of a recording with redundancy 2', () => {
     const uploaded = (): number => events.filter((e) => e.type === 'uploaded_segment').length;
 
     for (let kill = 1; kill <= KILLS; kill++) {
+      const fault = FAULTS[kill - 1]!;
       // An owner and a live standby on another host, and segments delivered since the last takeover.
       const delivered = uploaded();
       try {
@@ -99,7 +104,9 @@ describe('kill -9 of the owner of a recording with redundancy 2', () => {
       const record = await fleet.record(recordingId);
       const owner = byHost.get(record.ownerHost!)!;
       const killedAt = Date.now();
-      await owner.kill();
+      // SIGTERM: the owner hands the recording off at its next cut, to the standby, which claims first.
+      if (fault === 'SIGTERM') await owner.stop('SIGTERM', 20_000);
+      else await owner.kill();
       await expect
         .poll(() => events.filter((e) => e.type === 'takeover').length, {
           timeout: scaled(20_000),
@@ -108,7 +115,7 @@ describe('kill -9 of the owner of a recording with redundancy 2', () => {
         .toBe(kill);
       const takeover = events.filter((e) => e.type === 'takeover').at(-1)!;
       process.stderr.write(
-        `redundant-kill-9: kill ${kill}: taken over ${takeover.at - killedAt} ms after, ${JSON.stringify(takeover.data)}\n`,
+        `redundant-kill-9: ${fault} ${kill}: taken over ${takeover.at - killedAt} ms after, ${JSON.stringify(takeover.data)}\n`,
       );
       expect((await fleet.record(recordingId)).ownerHost).toBe(record.standbyHost);
       // The host comes back: its spool recovery delivers what the dead owner had reserved, and drops

@@ -44,6 +44,8 @@ export interface ClaimRules {
 export type ClaimOutcome =
   | { type: 'claimed'; epoch: number }
   | { type: 'owner_alive' | 'grace'; owner: string; ownerHost: string }
+  /** The owner is gone and its live standby claims first (`owner` names the standby). */
+  | { type: 'standby_first'; owner: string; ownerHost: string }
   | { type: 'ended'; state: string };
 
 /** What asking to be a recording's standby came to (takeStandby-1.lua). */
@@ -178,7 +180,9 @@ export class RecordingRecord {
     const [type, a, b] = reply;
     if (type === 'claimed') return { type, epoch: Number(a) };
     if (type === 'ended') return { type, state: String(a) };
-    if (type === 'owner_alive' || type === 'grace') return { type, owner: String(a), ownerHost: b ?? '' };
+    if (type === 'owner_alive' || type === 'grace' || type === 'standby_first') {
+      return { type, owner: String(a), ownerHost: b ?? '' };
+    }
     throw new Error(`claimRecording answered ${JSON.stringify(reply)}`);
   }
 
@@ -199,6 +203,16 @@ export class RecordingRecord {
     if (type === 'standby_alive') return { type, standby: a ?? '', standbyHost: b ?? '' };
     if (type === 'ended') return { type, state: a ?? '' };
     throw new Error(`takeStandby answered ${JSON.stringify(reply)}`);
+  }
+
+  /** Whether the recording has a standby whose heartbeat is younger than `staleAfterMs` (Redis TIME). */
+  async standbyLive(staleAfterMs: number): Promise<boolean> {
+    const [[standby, at], [seconds, micros]] = await Promise.all([
+      this.redis.hmget(this.keys.record, 'standby', 'standbyHeartbeatAt'),
+      this.redis.time(),
+    ]);
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    return Boolean(standby) && now - Number(at ?? 0) < staleAfterMs;
   }
 
   /** The owner's (or standby's) heartbeat; false when it no longer holds that role (heartbeat-1.lua). */

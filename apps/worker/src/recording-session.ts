@@ -58,6 +58,8 @@ export class RecordingSession extends SessionLifecycle {
   /** Whether an open of the source failed (SOURCE_UNREACHABLE), and the engine's word on reaching it (see refusal). */
   private openFailed = false;
   private sourceReached = true;
+  /** handOff ended the recorder at a cut, abandoning the segment after it, for the standby. */
+  private handedOffAtCut = false;
 
   constructor(private readonly options: RecordingSessionOptions) {
     super(options);
@@ -163,6 +165,10 @@ export class RecordingSession extends SessionLifecycle {
     return { code: 'SOURCE_UNREACHABLE', message: `could not reach ${url} ${when}` };
   }
 
+  protected override handOffEnd(last: SessionEnd): boolean {
+    return super.handOffEnd(last) || (this.handedOffAtCut && last.type === 'stopped');
+  }
+
   protected recordingEnded(): boolean {
     return this.recorder.state === 'ended' || this.recorder.state === 'released';
   }
@@ -175,9 +181,31 @@ export class RecordingSession extends SessionLifecycle {
     if (this.recorder.state === 'running') await this.recorder.stop().catch(() => undefined);
   }
 
+  /**
+   * Ends the recording here for another worker. With a live standby (redundancy 2) recording the same
+   * source and cutting where this recorder cuts, it ends at the next cut instead, abandoning the segment
+   * that cut opens: the standby, which claims first (claimRecording-2.lua), delivers from exactly there.
+   * Otherwise the open segment is finished now, and the next owner joins after it.
+   */
   async handOff(): Promise<void> {
     if (this.recorder.state !== 'running') return;
     this.handingOff = true;
+    const rules = this.o.ownership.rules;
+    const toStandby =
+      this.options.alignToSource === true &&
+      (await this.o.record.standbyLive(rules.takeoverAfterMs).catch(() => false));
+    if (toStandby) {
+      const cut = new Promise<boolean>((resolve) => {
+        this.recorder.once('segment', () => resolve(true));
+        const rc = this.o.spec.recordingConfig;
+        setTimeout(() => resolve(false), (2 * rc.segmentSeconds + 5) * 1000).unref();
+      });
+      if (await cut) {
+        this.handedOffAtCut = true;
+        await this.recorder.release({ cancel: true }).catch(() => undefined);
+        return;
+      }
+    }
     await this.recorder.stop().catch(() => undefined);
   }
 

@@ -107,7 +107,7 @@ export abstract class SessionLifecycle {
     try {
       const last = await this.record();
       if (this.fencedReason !== undefined) return await this.finishFenced(this.fencedReason);
-      if (this.handingOff && last.type === 'stopped' && last.reason === 'requested') {
+      if (this.handOffEnd(last)) {
         return await this.finishHandedOff();
       }
       return await this.finishDelivered(last);
@@ -130,6 +130,11 @@ export abstract class SessionLifecycle {
   protected abstract deliver(): Promise<Delivery>;
   /** The recording's one entry point in the store (a playlist, or a channel's manifest). */
   protected abstract entryKey(): string;
+
+  /** Whether the recording ended here because it is being handed off (a stop asked for by handOff). */
+  protected handOffEnd(last: SessionEnd): boolean {
+    return this.handingOff && last.type === 'stopped' && last.reason === 'requested';
+  }
 
   /** Record fields written at claim beyond the common ones. */
   protected claimFields(): Record<string, string | number> {

@@ -22,6 +22,7 @@
   ARGV[5] the longest gap between fleet clock ticks that is not an outage, ms
   ARGV[6..] the final states (FINAL_STATES of the vocabulary)
   Output: {'claimed', epoch} | {'owner_alive', owner, ownerHost} | {'grace', owner, ownerHost} |
+          {'standby_first', standby, standbyHost} (the owner is gone; its live standby claims) |
           {'ended', state} (the recording has its terminal event or a final state)
 ]]
 local t = redis.call('TIME')
@@ -52,6 +53,15 @@ if owner and owner ~= '' and owner ~= ARGV[1] and heartbeat then
   if heartbeat < resumed and now - resumed < tonumber(ARGV[4]) then
     return {'grace', owner, ownerHost or ''}
   end
+end
+-- A live standby (takeStandby-1) has recorded everything the owner did not deliver: it goes first, so
+-- that a ticket holder that would start a new recorder (and lose the time until it joins) does not win
+-- the race. Bounded: a standby that stops heartbeating is passed over after takeoverAfterMs.
+local g = redis.call('HMGET', KEYS[1], 'standby', 'standbyHost', 'standbyHeartbeatAt')
+local standbyHeartbeat = tonumber(g[3])
+if g[1] and g[1] ~= '' and g[1] ~= ARGV[1] and standbyHeartbeat
+    and now - standbyHeartbeat < tonumber(ARGV[3]) then
+  return {'standby_first', g[1], g[2] or ''}
 end
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 -- A standby that claims is the owner now: the recording needs a new standby (takeStandby-1).
