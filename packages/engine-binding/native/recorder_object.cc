@@ -90,6 +90,8 @@ RecordingOptions ReadOptions(const Napi::Object& o) {
   opts.read_timeout_ms = RequireInteger(o, "readTimeoutMs");
   opts.min_connect_attempt_ms = RequireInteger(o, "minConnectAttemptMs");
   opts.heap_trim_interval_ms = RequireInteger(o, "heapTrimIntervalMs");
+  opts.resolve_host = RequireString(o, "resolveHost");
+  opts.unanswered_open_unreached = RequireBool(o, "unansweredOpenUnreached");
   opts.read.reader = RequireReader(o, "sourceReader");
   opts.read.buffer_bytes = RequireInteger(o, "readBufferBytes");
   opts.read.low_water_bytes = RequireInteger(o, "readLowWaterBytes");

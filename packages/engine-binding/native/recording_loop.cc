@@ -7,6 +7,7 @@ extern "C" {
 }
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -166,6 +167,7 @@ bool RecordingLoop::CheckOutputDir() {
 // anything else (a server that answered and closed, refused a play, sent nothing) had reached it.
 bool RecordingLoop::ReachedSource(int averr) const {
   if (input_ && o_.read.reader == SourceReader::kRtmp) return input_->reached();
+  if (o_.unanswered_open_unreached && (averr == AVERROR_EXIT || averr == AVERROR(EIO))) return false;
   switch (averr) {
     case AVERROR(ECONNREFUSED):
     case AVERROR(EHOSTUNREACH):
@@ -182,6 +184,18 @@ bool RecordingLoop::ReachedSource(int averr) const {
 
 AVFormatContext* RecordingLoop::OpenSource(std::string* failure, int* averr, bool* reached) {
   *reached = false;
+  if (!o_.resolve_host.empty()) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    addrinfo* found = nullptr;
+    int r = getaddrinfo(o_.resolve_host.c_str(), nullptr, &hints, &found);
+    if (found) freeaddrinfo(found);
+    if (r != 0) {
+      *averr = AVERROR(EHOSTUNREACH);
+      *failure = "cannot open source: cannot resolve " + o_.resolve_host + " (" + gai_strerror(r) + ")";
+      return nullptr;
+    }
+  }
   AVFormatContext* ic = avformat_alloc_context();
   if (!ic) {
     *averr = AVERROR(ENOMEM);

@@ -68,6 +68,10 @@ struct RecordingOptions {
   int64_t read_timeout_ms;
   int64_t min_connect_attempt_ms;
   int64_t heap_trim_interval_ms;
+  // Resolved before each open; a name that does not resolve was not reached (libavformat says EIO).
+  std::string resolve_host;  // "": none
+  // An open that got no answer at all (timed out, EIO) did not reach the source (SRT: no handshake).
+  bool unanswered_open_unreached;
   ReadPolicy read;
   ReconnectPolicy reconnect;
   ReportPolicy reports;

@@ -45,6 +45,10 @@ export interface NativeStartOptions {
   connectTimeoutMs: number;
   readTimeoutMs: number;
   minConnectAttemptMs: number;
+  /** Resolved before each open (a name that does not resolve was not reached); '' for none. */
+  resolveHost: string;
+  /** An open that got no answer (timed out, EIO) did not reach the source (see native-options.ts). */
+  unansweredOpenUnreached: boolean;
   /** Which code reads the source (native-options.ts decides; native/recording_options.h SourceReader). */
   sourceReader: SourceReader;
   /** The engine's own reader: bytes one receive takes (0 with libavformat's reader). */

@@ -108,6 +108,34 @@ describe('the options the addon receives', () => {
     }
   });
 
+  it('say what tells the engine that an open never reached the source', () => {
+    const of = (sourceUrl: string) => {
+      const n = native({ sourceUrl });
+      return { resolveHost: n.resolveHost, unansweredOpenUnreached: n.unansweredOpenUnreached };
+    };
+    // Names are resolved first where libavformat opens the connection (it says EIO for no such host).
+    expect(of('rtsp://cam.example/live')).toEqual({
+      resolveHost: 'cam.example',
+      unansweredOpenUnreached: false,
+    });
+    expect(of('https://cdn.example/a.m3u8')).toMatchObject({ resolveHost: 'cdn.example' });
+    expect(of('rtsp://10.0.0.5/live')).toMatchObject({ resolveHost: '' });
+    expect(of('rtsp://[::1]:8554/live')).toMatchObject({ resolveHost: '' });
+    // The engine's own RTMP client knows whether it connected; user-info sends it to libavformat.
+    expect(of('rtmp://media.example/app/x')).toMatchObject({ resolveHost: '' });
+    expect(of('rtmp://u:p@media.example/app/x')).toMatchObject({ resolveHost: 'media.example' });
+    // An SRT caller without a handshake met no peer; a listener that nobody calls is an empty channel.
+    expect(of('srt://ingest.example:9000')).toEqual({
+      resolveHost: 'ingest.example',
+      unansweredOpenUnreached: true,
+    });
+    expect(of('srt://0.0.0.0:9000?mode=listener')).toEqual({
+      resolveHost: '',
+      unansweredOpenUnreached: false,
+    });
+    expect(of('udp://@:1234')).toEqual({ resolveHost: '', unansweredOpenUnreached: false });
+  });
+
   it('are refused by the addon when an input option is not a string', () => {
     const err = startRefusal({ ...native(), inputOptions: { probesize: 1000 } });
     expect(err).toBeInstanceOf(TypeError);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { NativeStartOptions, SourceReader } from './loader.js';
 import type { RecorderPolicy } from './recorder-options.js';
 import type { ResolvedStartOptions } from './start-options.js';
@@ -44,6 +45,7 @@ export function nativeStartOptions(
     connectTimeoutMs: Math.trunc(start.connectTimeoutSeconds * 1000),
     readTimeoutMs: Math.trunc(start.readTimeoutSeconds * 1000),
     minConnectAttemptMs: policy.minConnectAttemptMs,
+    ...reachability(start, sourceReader),
     sourceReader,
     readBufferBytes:
       sourceReader === 'rtmp'
@@ -108,4 +110,38 @@ function hasUserInfo(url: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * What tells the engine that a failed open never reached the source, so that a recording whose every
+ * attempt failed so ends SOURCE_UNREACHABLE rather than as an empty channel. The engine's own RTMP
+ * client knows whether it connected; a refused or unroutable connection says so itself. Beyond that:
+ * libavformat reports a host name that does not resolve as EIO, like a server that answered and closed,
+ * so the engine resolves the name first (every network source libavformat reads); and an SRT caller that gets no handshake
+ * (libsrt's EIO, or our connect timeout) met no SRT peer — UDP has no connection to tell it otherwise.
+ * An SRT listener waits for its publisher: nobody calling is an empty channel, not an unreachable one.
+ */
+function reachability(
+  start: ResolvedStartOptions,
+  sourceReader: NativeStartOptions['sourceReader'],
+): Pick<NativeStartOptions, 'resolveHost' | 'unansweredOpenUnreached'> {
+  const network =
+    ['srt', 'rtsp', 'http', 'https', 'rtmp', 'rtmps'].includes(start.scheme) &&
+    sourceReader === 'libavformat';
+  let host = '';
+  let listener = false;
+  if (network) {
+    try {
+      const url = new URL(start.sourceUrl);
+      host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      listener = url.searchParams.get('mode') === 'listener';
+    } catch {
+      host = '';
+    }
+  }
+  const literal = host === '' || isIP(host) !== 0;
+  return {
+    resolveHost: literal ? '' : host,
+    unansweredOpenUnreached: start.scheme === 'srt' && !listener,
+  };
 }

@@ -395,6 +395,41 @@ describe('failures with stable codes', () => {
   });
 });
 
+describe('whether a source was reached', () => {
+  // `.invalid` never resolves (RFC 6761); port 9 (discard) has no SRT listener on this host.
+  it.each([
+    ['a host name that does not resolve (RTSP)', 'rtsp://no-such-host.invalid/live', false],
+    ['a host name that does not resolve (HLS)', 'http://no-such-host.invalid/live.m3u8', false],
+    ['an SRT caller that no listener answers', 'srt://127.0.0.1:9?mode=caller', false],
+    [
+      'an SRT listener that nobody calls',
+      `srt://127.0.0.1:${20_000 + (process.pid % 20_000)}?mode=listener`,
+      true,
+    ],
+  ])(
+    '%s: sourceReached %s',
+    async (_what, sourceUrl, reached) => {
+      const rec = record({
+        recordingId: 'reach',
+        sourceUrl,
+        outputDir: await outDir(),
+        connectTimeoutSeconds: 1,
+        maxIdleSeconds: 2,
+      });
+      const final = await rec.final;
+      expect(final).toMatchObject({
+        type: 'stopped',
+        reason: 'idle_timeout',
+        segments: 0,
+        sourceReached: reached,
+      });
+      expect(rec.failures[0]).toMatchObject({ code: 'SOURCE_UNREACHABLE', connected: reached });
+      await rec.recorder.release();
+    },
+    30_000,
+  );
+});
+
 describe('stopping and releasing', () => {
   let server: Server;
   let port = 0;
