@@ -127,18 +127,18 @@ async function sampleRss(): Promise<number> {
   return process.memoryUsage().rss;
 }
 
-/** Least-squares slope of y over x = 0, 1, 2, … */
+/**
+ * Theil–Sen slope of y over x = 0, 1, 2, …: the median of the slopes between every two samples. One
+ * sample that malloc's arenas swing by tens of MB moves a least-squares slope past the bound (seen:
+ * 123 MB among samples of 157–169 MB gave 3.04 MB per 100 cycles); it moves the median of slopes
+ * little (1.4), while a steady leak moves every pairwise slope alike.
+ */
 function slope(ys: readonly number[]): number {
-  const n = ys.length;
-  const mx = (n - 1) / 2;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
-  let num = 0;
-  let den = 0;
-  ys.forEach((y, x) => {
-    num += (x - mx) * (y - my);
-    den += (x - mx) ** 2;
-  });
-  return num / den;
+  const slopes: number[] = [];
+  for (let i = 0; i < ys.length; i++) {
+    for (let j = i + 1; j < ys.length; j++) slopes.push((ys[j]! - ys[i]!) / (j - i));
+  }
+  return median(slopes);
 }
 
 describe('lifecycle soak', () => {

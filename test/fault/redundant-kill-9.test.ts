@@ -29,7 +29,7 @@ const CHANNEL = 'room';
 const FAULTS = ['kill -9', 'kill -9', 'SIGTERM'] as const;
 const KILLS = FAULTS.length;
 // Short heartbeats and takeover, so that a kill is taken over within a few seconds.
-const OWNERSHIP = { heartbeatSeconds: 0.5, takeoverAfterSeconds: 2 };
+const OWNERSHIP = { heartbeatSeconds: 0.5, takeoverAfterSeconds: 2, httpPort: 0 };
 
 let fleet: ChannelFleet;
 const byHost = new Map<string, FleetWorker>();
@@ -103,6 +103,11 @@ describe('kill -9 of the owner of a recording with redundancy 2', () => {
       }
       const record = await fleet.record(recordingId);
       const owner = byHost.get(record.ownerHost!)!;
+      // The standby's cost shows on its host's /metrics.
+      const standbyMetrics = await fetch(
+        `http://127.0.0.1:${byHost.get(record.standbyHost!)!.httpPort}/metrics`,
+      );
+      expect(await standbyMetrics.text()).toMatch(/^recfleet_standby_recordings 1$/m);
       const killedAt = Date.now();
       // SIGTERM: the owner hands the recording off at its next cut, to the standby, which claims first.
       if (fault === 'SIGTERM') await owner.stop('SIGTERM', 20_000);

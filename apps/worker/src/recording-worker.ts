@@ -124,6 +124,8 @@ export class RecordingWorker {
   private readonly rules: OwnershipRules;
   /** Jobs whose lock lapsed (told once each), and worker errors told recently (BullMQ repeats them). */
   private readonly lapsed = new Set<string>();
+  /** Recordings this process stands by for (StandbyRecording). */
+  private standbys = 0;
   /** Recordings told to have no host for a standby (told once each). */
   private readonly toldNoStandbyHost = new Set<string>();
   private readonly repeatedErrors = new RepeatedErrors();
@@ -213,6 +215,7 @@ export class RecordingWorker {
     this.admissionTimer.unref();
     this.metrics = new WorkerMetrics({
       activeRecordings: () => this.local.size,
+      standbyRecordings: () => this.standbys,
       reservedStreams: () => this.admission.streams,
       capacity: () => this.admission.capacity,
       saturated: () => this.admission.snapshot().saturated,
@@ -444,9 +447,12 @@ export class RecordingWorker {
     this.admission.holdTicket(jobId);
     this.applyConcurrency();
     let standby: StandbyRecording | undefined;
+    let counted = false;
     try {
       const ownerAlive = first?.type === 'owner_alive' || first?.type === 'grace';
       if (ownerAlive && runnable) standby = await this.standBy(run, streams);
+      counted = standby !== undefined;
+      if (counted) this.standbys += 1;
       const end = await new RecordingTicket({
         record: run.record,
         ownership: run.ownership,
@@ -465,6 +471,7 @@ export class RecordingWorker {
       }
       return end;
     } finally {
+      if (counted) this.standbys -= 1;
       await standby?.close();
       this.admission.releaseTicket(jobId);
     }

@@ -43,6 +43,7 @@ export class WorkerMetrics {
 
   constructor(sources: {
     activeRecordings: () => number;
+    standbyRecordings: () => number;
     reservedStreams: () => number;
     capacity: () => number;
     saturated: () => boolean;
@@ -63,6 +64,11 @@ export class WorkerMetrics {
       });
     };
     gauge('recfleet_active_recordings', 'Recordings running on this worker', sources.activeRecordings);
+    gauge(
+      'recfleet_standby_recordings',
+      'Recordings this worker records as the standby (redundancy 2: the same ingest and recording CPU as an owner, no uploads)',
+      sources.standbyRecordings,
+    );
     gauge(
       'recfleet_reserved_streams',
       'Streams reserved by the recordings on this worker (a channel recording reserves its maxUsers)',
