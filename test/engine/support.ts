@@ -217,17 +217,7 @@ export function totalDuration(segments: readonly SegmentEvent[]): number {
   return segments.reduce((t, s) => t + s.durationSeconds, 0);
 }
 
-/** A deterministic PRNG (mulberry32), so "random" corruption is the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../src/harness/seeded-random.js';
 
 interface Link {
   client: Socket;

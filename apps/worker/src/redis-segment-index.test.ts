@@ -118,4 +118,30 @@ describe('durable segment index', () => {
     expect(outcome.error?.code).toBe('FENCED');
     expect(await store.head(recordingObjectKeys('rec-fenced', 'room').playlistKey)).toBeUndefined();
   });
+
+  it("keeps an earlier owner's epoch on a segment another writer moves (the drain's move to the primary)", async () => {
+    const keys = recordingRedisKeys('t1', 'rec-drained');
+    const epoch1 = await takeOver(redis, 't1', 'rec-drained', 'host-a:1');
+    const first = new RedisSegmentIndex(redis, keys.record, keys.segments, epoch1);
+    const backedUp = {
+      sequence: 0,
+      durationSeconds: 2,
+      bytes: 10,
+      discontinuity: false,
+      location: 'backup' as const,
+      key: 'rec-drained_room_000000.ts',
+      at: Date.now(),
+    };
+    await first.put(backedUp);
+    const epoch2 = await takeOver(redis, 't1', 'rec-drained', 'host-b:1');
+    const last = new RedisSegmentIndex(redis, keys.record, keys.segments, epoch2);
+    await last.put({ ...backedUp, sequence: 1, key: 'rec-drained_room_000001.ts', location: 'primary' });
+    // The drain holds the last epoch's credential and moves segment 0 as the index lists it.
+    const [moved] = await last.list();
+    await last.put({ ...moved!, location: 'primary' });
+    expect((await last.list()).map((s) => [s.sequence, s.location, s.epoch])).toEqual([
+      [0, 'primary', epoch1],
+      [1, 'primary', epoch2],
+    ]);
+  });
 });

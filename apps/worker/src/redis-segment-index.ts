@@ -59,8 +59,13 @@ export class RedisSegmentIndex implements SegmentIndex {
     }
   }
 
+  /**
+   * Records a delivered segment under this index's epoch (the fencing credential). A segment that
+   * already names the epoch that recorded it keeps it: the drain moving an earlier owner's segment from
+   * the backup to the primary must not make it look recorded by the last owner.
+   */
   async put(segment: IndexedSegment, known?: string): Promise<IndexPutReceipt> {
-    const entry: IndexedSegment = { ...segment, epoch: this.epoch };
+    const entry: IndexedSegment = { ...segment, epoch: segment.epoch ?? this.epoch };
     const receipt = await this.add(entry, known);
     if (!receipt) {
       throw new FencedError(

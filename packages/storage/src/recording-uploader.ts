@@ -181,10 +181,23 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
         this.lastError = describeStorageFailure(err);
       }
     }
+    const backedUp = new Set(this.backedUp);
+    let indexRead = true;
+    if (!this.fenced && options.writePlaylist !== false) {
+      // An earlier owner of the recording (before a hand-off, a crash, a partition) may have put segments
+      // in the backup: they are this recording's too, and only the whole index tells its last owner.
+      try {
+        for (const s of await this.index.list()) if (s.location === 'backup') backedUp.add(s.sequence);
+      } catch (err) {
+        // Unknown is not `uploaded`: the drain finds out (and finishes at once if there is nothing to move).
+        indexRead = false;
+        this.lastError = describeStorageFailure(err);
+      }
+    }
     const outcome =
       this.missing.length > 0 || this.fenced
         ? 'failed'
-        : this.backedUp.length > 0 || !playlistWritten
+        : backedUp.size > 0 || !playlistWritten || !indexRead
           ? 'backed_up'
           : 'uploaded';
     return {
@@ -193,7 +206,7 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
       playlistKey: this.keys.playlistKey,
       livePlaylistKey: this.keys.livePlaylistKey,
       playlistWritten,
-      backedUp: [...this.backedUp],
+      backedUp: [...backedUp].sort((a, b) => a - b),
       missing: [...this.missing],
       ...(this.lastError ? { error: this.lastError } : {}),
     };

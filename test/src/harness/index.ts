@@ -10,3 +10,8 @@ export * from './channel-media.js';
 export * from './promtool.js';
 export * from './test-containers.js';
 export * from './test-s3.js';
+export * from './chaos-soak.js';
+export * from './chaos-audit.js';
+export * from './chaos-report.js';
+export * from './netns.js';
+export * from './netns-fleet.js';

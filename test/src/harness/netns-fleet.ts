@@ -50,11 +50,24 @@ export async function startLabWorker(
   bucket: string,
   extra: Record<string, unknown> = {},
 ): Promise<LabWorker> {
-  const host = lab.addHost(name);
+  return startWorkerOnHost(lab, services, lab.addHost(name), bucket, extra);
+}
+
+/**
+ * A worker on a host the lab has already: a host's worker started again after a crash or a shutdown
+ * runs on the same namespace and spool (its spool recovery delivers what the last one left).
+ */
+export async function startWorkerOnHost(
+  lab: NetnsLab,
+  services: LabServices,
+  host: LabHost,
+  bucket: string,
+  extra: Record<string, unknown> = {},
+): Promise<LabWorker> {
   const worker = await startWorkerProcess({
     redisUrl: services.redisUrl,
     storageProfiles: labStorageProfiles(services, bucket),
-    spoolDir: join(lab.dir, `spool-${name}`),
+    spoolDir: join(lab.dir, `spool-${host.name}`),
     launcher: lab.launcher(host.ns),
     // Each lab host is a host of its own to the fleet (a standby is never on its owner's host).
     env: { HOSTNAME: name },

@@ -5,15 +5,23 @@
  *   - on the namespace's LAN address at a well-known port (what worker hosts connect to), and
  *   - on a Unix socket in a shared directory (what the test process, in the root namespace, uses:
  *     socket files cross network namespaces, so the root namespace needs no address on the test LAN).
- * It can also hold back one host's traffic to one service (see `control`).
+ * It can also hold back one host's traffic to one service, and end Redis or s3rver for everyone and
+ * start it again (see `control`).
  * argv: one JSON `ServicesSpec`. Prints `{"event":"ready"}` once everything is up; SIGTERM stops all.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { ChannelServer, RedisServer, TestPublisher } from '@recfleet/embedded';
+import { ChannelServer, ChannelUserPublisher, RedisServer, TestPublisher } from '@recfleet/embedded';
 // @ts-expect-error s3rver ships no type declarations
 import S3rver from 's3rver';
-import { SERVICE_PORTS, type HoldCommand, type ServiceName, type ServicesSpec } from './netns.js';
+import {
+  SERVICE_PORTS,
+  type HoldCommand,
+  type OutageCommand,
+  type ServiceName,
+  type ServicesCommand,
+  type ServicesSpec,
+} from './netns.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as ServicesSpec;
 const servers: Server[] = [];
@@ -65,30 +73,76 @@ function forward(server: Server, service: ServiceName, port: number): Server {
   return server;
 }
 
+function holdOrRelease(cmd: HoldCommand): void {
+  const key = `${cmd.service} ${cmd.from}`;
+  if (cmd.op === 'hold') held.add(key);
+  else held.delete(key);
+  for (const link of links) {
+    if (link.service !== cmd.service || link.from !== cmd.from) continue;
+    if (cmd.op === 'hold') hold(link);
+    else pass(link);
+  }
+}
+
 /**
- * The test's control socket: one JSON `HoldCommand` per line, answered `ok`. Holding a service for one
- * client address stalls that host's connections to it (open and new ones, both ways, nothing closed),
- * as a store that stops answering one host would.
+ * A service's process ends for everyone, or starts again. While it is down the forwarders still accept
+ * connections and reset each one (nothing listens behind them), as a host whose server process died
+ * does; Redis dies with SIGKILL (no AOF rewrite, no goodbye to clients), s3rver is closed after every
+ * connection to it is cut (a closing HTTP server would otherwise wait for its keep-alive clients).
+ */
+async function downOrUp(cmd: OutageCommand): Promise<void> {
+  if (cmd.service === 'redis') {
+    if (cmd.op === 'down') await redis.kill();
+    else await redis.restart();
+    return;
+  }
+  if (cmd.op === 'down') {
+    for (const l of links) {
+      if (l.service !== 's3') continue;
+      l.client.destroy();
+      l.upstream.destroy();
+      links.delete(l);
+    }
+    await s3.close();
+  } else {
+    s3 = startS3(s3Port);
+    await s3.run();
+  }
+}
+
+async function carryOut(cmd: ServicesCommand): Promise<void> {
+  switch (cmd.op) {
+    case 'hold':
+    case 'release':
+      return holdOrRelease(cmd);
+    case 'down':
+    case 'up':
+      return downOrUp(cmd);
+  }
+}
+
+/**
+ * The test's control socket: one JSON `ServicesCommand` per line, answered `ok` once done (or
+ * `error: …`), in order. Holding a service for one client address stalls that host's connections to
+ * it (open and new ones, both ways, nothing closed), as a store that stops answering one host would.
  */
 function control(): Server {
   const server = createServer((sock) => {
     let buffer = '';
+    let chain = Promise.resolve();
     sock.on('error', () => sock.destroy());
     sock.on('data', (chunk: Buffer) => {
       buffer += chunk.toString('utf8');
       const lines = buffer.split('\n');
       buffer = lines.pop() ?? '';
       for (const line of lines) {
-        const cmd = JSON.parse(line) as HoldCommand;
-        const key = `${cmd.service} ${cmd.from}`;
-        if (cmd.op === 'hold') held.add(key);
-        else held.delete(key);
-        for (const link of links) {
-          if (link.service !== cmd.service || link.from !== cmd.from) continue;
-          if (cmd.op === 'hold') hold(link);
-          else pass(link);
-        }
-        sock.write('ok\n');
+        const cmd = JSON.parse(line) as ServicesCommand;
+        chain = chain
+          .then(() => carryOut(cmd))
+          .then(
+            () => void sock.write('ok\n'),
+            (err: unknown) => void sock.write(`error: ${(err as Error).message}\n`),
+          );
       }
     });
   });
@@ -104,23 +158,38 @@ function listen(server: Server, target: { port: number; host: string } | string)
   });
 }
 
-const redis = await RedisServer.start();
-// Single-stream recordings of fixed channels: the hosts pull them without channel tokens.
-const channels = await ChannelServer.start({ playAuth: false });
-const s3 = new S3rver({
-  address: '127.0.0.1',
-  port: 0,
-  directory: spec.s3Dir,
-  silent: true,
-  configureBuckets: [{ name: spec.bucket }],
-}) as { run(): Promise<{ port: number }>; close(): Promise<void> };
+type S3rverInstance = { run(): Promise<{ port: number }>; close(): Promise<void> };
+function startS3(port: number): S3rverInstance {
+  return new S3rver({
+    address: '127.0.0.1',
+    port,
+    directory: spec.s3Dir,
+    silent: true,
+    configureBuckets: [{ name: spec.bucket }],
+  }) as S3rverInstance;
+}
+
+const redis = await RedisServer.start(spec.durableRedis ? { appendOnly: true } : {});
+// Recordings of fixed channels and of channels' users: the hosts pull them without channel tokens.
+const channels = await ChannelServer.start({ playAuth: false, apiSecret: spec.channelApiSecret });
+let s3 = startS3(0);
 const { port: s3Port } = await s3.run();
 const publishers = spec.channels.map(({ app, channel }) =>
   TestPublisher.start({ url: channels.rtmpUrl(app, channel), ...spec.publisher }),
 );
 await Promise.all(spec.channels.map(({ app, channel }) => channels.waitForPublish(app, channel)));
+const users = await Promise.all(
+  (spec.users ?? []).map(({ app, channel, uid }) =>
+    ChannelUserPublisher.start({ server: channels, appId: app, channel, uid, ...spec.publisher }),
+  ),
+);
 
-const local: Record<ServiceName, number> = { redis: redis.port, rtmp: channels.port, s3: s3Port };
+const local: Record<ServiceName, number> = {
+  redis: redis.port,
+  rtmp: channels.port,
+  s3: s3Port,
+  api: channels.httpPort,
+};
 for (const name of Object.keys(SERVICE_PORTS) as ServiceName[]) {
   await listen(forward(createServer(), name, local[name]), {
     port: SERVICE_PORTS[name],
@@ -145,6 +214,7 @@ async function shutdown(): Promise<void> {
       await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     },
     () => Promise.all(publishers.map((p) => p.stop())),
+    () => Promise.all(users.map((u) => u.stop())),
     () => channels.stop(),
     () => s3.close(),
     () => redis.stop(),

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -19,9 +20,14 @@ import { ManagedProcess } from '@recfleet/embedded';
 /** Namespaces are `recfleet-lab-<pid>-<role>`: the pid keeps parallel runs apart and finds stale ones. */
 const NS_PREFIX = 'recfleet-lab-';
 
-/** Ports the services host answers on (its namespace is private, so fixed ports cannot clash). */
-export const SERVICE_PORTS = { redis: 6379, rtmp: 1935, s3: 9000 } as const;
+/**
+ * Ports the services host answers on (its namespace is private, so fixed ports cannot clash). `api` is
+ * the channel server's HTTP API, where a channel recording's worker finds the channel's users.
+ */
+export const SERVICE_PORTS = { redis: 6379, rtmp: 1935, s3: 9000, api: 8000 } as const;
 export type ServiceName = keyof typeof SERVICE_PORTS;
+/** The services whose process the lab can end and start again (`LabServices.down` / `up`). */
+export type StoppableService = 'redis' | 's3';
 
 /** What the services host (`netns-services-main`) runs. */
 export interface ServicesSpec {
@@ -33,15 +39,33 @@ export interface ServicesSpec {
   bucket: string;
   channels: { app: string; channel: string }[];
   publisher: { width: number; height: number; frameRate: number; gop: number };
+  /** Users of channels, each publishing on their own stream path (what channel recordings record). */
+  users?: { app: string; channel: string; uid: number }[];
+  /** The channel server's API secret (`channelDirectory.apiSecret` of the workers). */
+  channelApiSecret: string;
+  /** Redis keeps its data across a crash (AOF, fsync always), for labs that crash it (`down`). */
+  durableRedis?: boolean;
 }
 
-/** A line on the services host's control socket. */
+/** A line on the services host's control socket: hold or release one host's traffic to a service. */
 export interface HoldCommand {
   op: 'hold' | 'release';
   service: ServiceName;
   /** The client host's address. */
   from: string;
 }
+
+/**
+ * A line on the services host's control socket: a service's process ends at once for everyone (`down`:
+ * Redis is killed with SIGKILL, s3rver is closed with every connection to it cut) or starts again on
+ * the same port from the data it left (`up`: Redis from its AOF, s3rver from its directory).
+ */
+export interface OutageCommand {
+  op: 'down' | 'up';
+  service: StoppableService;
+}
+
+export type ServicesCommand = HoldCommand | OutageCommand;
 
 export class NetnsCommandError extends Error {
   readonly code = 'NETNS_COMMAND_FAILED' as const;
@@ -167,6 +191,10 @@ export interface LabServices {
   /** The channel server, `rtmp://<LAN address>:<port>` (a stream is `<base>/<app>/<stream name>`). */
   rtmpBaseUrl: string;
   s3Endpoint: string;
+  /** The channel server's HTTP API (`http://<LAN address>:<port>`, under `/api/v1`). */
+  apiUrl: string;
+  /** A worker's `channelDirectory` for the services host's channel server. */
+  channelDirectory: Record<string, unknown>;
   /** For the test process (root namespace), through the services host's Unix sockets. */
   local: { redisUrl: string; s3Endpoint: string };
   process: ManagedProcess;
@@ -176,6 +204,13 @@ export interface LabServices {
    */
   hold(service: ServiceName, host: LabHost): Promise<void>;
   release(service: ServiceName, host: LabHost): Promise<void>;
+  /**
+   * Ends the service's process for everyone, as a crash would (Redis: kill -9; s3rver: closed, its
+   * connections cut); resolves once it is gone. `up` starts it again on the same port from its data and
+   * resolves once it answers. Redis keeps its data only when the lab was started with `durableRedis`.
+   */
+  down(service: StoppableService): Promise<void>;
+  up(service: StoppableService): Promise<void>;
 }
 
 export class NetnsLab {
@@ -285,7 +320,7 @@ export class NetnsLab {
    * and local relays to it for the test process. Needs the test package built (its `dist`).
    */
   async startServices(
-    options: Pick<ServicesSpec, 'bucket' | 'channels' | 'publisher'>,
+    options: Pick<ServicesSpec, 'bucket' | 'channels' | 'publisher' | 'users' | 'durableRedis'>,
   ): Promise<LabServices> {
     const main = fileURLToPath(new URL('../../dist/harness/netns-services-main.js', import.meta.url));
     if (!existsSync(main)) {
@@ -298,23 +333,39 @@ export class NetnsLab {
       listenHost: this.servicesAddress,
       socketDir,
       s3Dir: join(this.dir, 's3'),
+      channelApiSecret: randomBytes(32).toString('hex'),
     };
     const argv = [...this.launcher(this.servicesNs), process.execPath, main, JSON.stringify(spec)];
     const proc = new ManagedProcess('services host', argv[0]!, argv.slice(1));
     this.services = proc;
-    await proc.waitForLine((l) => l.includes('"event":"ready"'), 60_000);
+    await proc.waitForLine((l) => l.includes('"event":"ready"'), 90_000);
     const redisRelay = await UnixSocketRelay.start(join(socketDir, 'redis.sock'));
     const s3Relay = await UnixSocketRelay.start(join(socketDir, 's3.sock'));
     this.relays.push(redisRelay, s3Relay);
     const a = this.servicesAddress;
+    const control = join(socketDir, 'control.sock');
     const command = (op: HoldCommand['op']) => (service: ServiceName, host: LabHost) =>
-      sendControl(join(socketDir, 'control.sock'), { op, service, from: host.address });
+      sendControl(control, { op, service, from: host.address });
+    const outage = (op: OutageCommand['op']) => (service: StoppableService) =>
+      sendControl(control, { op, service });
+    const apiUrl = `http://${a}:${SERVICE_PORTS.api}`;
+    const rtmpBaseUrl = `rtmp://${a}:${SERVICE_PORTS.rtmp}`;
     return {
       hold: command('hold'),
       release: command('release'),
+      down: outage('down'),
+      up: outage('up'),
       redisUrl: `redis://${a}:${SERVICE_PORTS.redis}`,
-      rtmpBaseUrl: `rtmp://${a}:${SERVICE_PORTS.rtmp}`,
+      rtmpBaseUrl,
       s3Endpoint: `http://${a}:${SERVICE_PORTS.s3}`,
+      apiUrl,
+      channelDirectory: {
+        type: 'node-media-server',
+        rtmpUrl: rtmpBaseUrl,
+        apiUrl,
+        apiSecret: spec.channelApiSecret,
+        pollIntervalMs: 250,
+      },
       local: {
         redisUrl: `redis://127.0.0.1:${redisRelay.port}`,
         s3Endpoint: `http://127.0.0.1:${s3Relay.port}`,
@@ -347,21 +398,24 @@ export class NetnsLab {
   }
 }
 
-function sendControl(path: string, cmd: HoldCommand): Promise<void> {
+function sendControl(path: string, cmd: ServicesCommand): Promise<void> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
+    // Starting Redis again includes loading its AOF: on a loaded machine that takes seconds.
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error(`services host did not answer ${JSON.stringify(cmd)}`));
-    }, 10_000);
+    }, 30_000);
     sock.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
     });
-    sock.once('data', () => {
+    sock.once('data', (answer: Buffer) => {
       clearTimeout(timer);
       sock.end();
-      resolve();
+      const text = answer.toString('utf8').trim();
+      if (text === 'ok') resolve();
+      else reject(new Error(`services host: ${JSON.stringify(cmd)} failed: ${text}`));
     });
     sock.write(`${JSON.stringify(cmd)}\n`);
   });
