@@ -70,7 +70,7 @@ export async function startWorkerOnHost(
     spoolDir: join(lab.dir, `spool-${host.name}`),
     launcher: lab.launcher(host.ns),
     // Each lab host is a host of its own to the fleet (a standby is never on its owner's host).
-    env: { HOSTNAME: name },
+    env: { HOSTNAME: host.name },
     extra: { lockSeconds: 4, stalledCheckSeconds: 1, shutdownGraceSeconds: 2, ...extra },
   });
   const log: string[] = [];
