@@ -205,16 +205,6 @@ export class RecordingRecord {
     throw new Error(`takeStandby answered ${JSON.stringify(reply)}`);
   }
 
-  /** Whether the recording has a standby whose heartbeat is younger than `staleAfterMs` (Redis TIME). */
-  async standbyLive(staleAfterMs: number): Promise<boolean> {
-    const [[standby, at], [seconds, micros]] = await Promise.all([
-      this.redis.hmget(this.keys.record, 'standby', 'standbyHeartbeatAt'),
-      this.redis.time(),
-    ]);
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    return Boolean(standby) && now - Number(at ?? 0) < staleAfterMs;
-  }
-
   /** The owner's (or standby's) heartbeat; false when it no longer holds that role (heartbeat-1.lua). */
   async heartbeat(epoch: number, identity: string, role: 'owner' | 'standby' = 'owner'): Promise<boolean> {
     return (

@@ -182,29 +182,27 @@ export class RecordingSession extends SessionLifecycle {
   }
 
   /**
-   * Ends the recording here for another worker. With a live standby (redundancy 2) recording the same
-   * source and cutting where this recorder cuts, it ends at the next cut instead, abandoning the segment
-   * that cut opens: the standby, which claims first (claimRecording-2.lua), delivers from exactly there.
-   * Otherwise the open segment is finished now, and the next owner joins after it.
+   * Ends the recording here for another worker, at the recorder's next cut: the segment that cut opens
+   * is abandoned, so the last segment here ends on a keyframe with its audio and video together and the
+   * next owner's first segment follows it cleanly (a stop mid-GOP leaves the audio a frame short of the
+   * video, and FFmpeg reads the junction as non-monotonic). A live standby (redundancy 2) cuts at the
+   * same instants and claims first (claimRecording-2.lua): it delivers from exactly that cut. With no
+   * cut within `segmentSeconds` + 5 s (a source gone quiet), the open segment is finished where it is.
    */
   async handOff(): Promise<void> {
     if (this.recorder.state !== 'running') return;
     this.handingOff = true;
-    const rules = this.o.ownership.rules;
-    const toStandby =
-      this.options.alignToSource === true &&
-      (await this.o.record.standbyLive(rules.takeoverAfterMs).catch(() => false));
-    if (toStandby) {
-      const cut = new Promise<boolean>((resolve) => {
-        this.recorder.once('segment', () => resolve(true));
-        const rc = this.o.spec.recordingConfig;
-        setTimeout(() => resolve(false), (2 * rc.segmentSeconds + 5) * 1000).unref();
+    const cut = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), (this.o.spec.recordingConfig.segmentSeconds + 5) * 1000);
+      this.recorder.once('segment', () => {
+        clearTimeout(timer);
+        resolve(true);
       });
-      if (await cut) {
-        this.handedOffAtCut = true;
-        await this.recorder.release({ cancel: true }).catch(() => undefined);
-        return;
-      }
+    });
+    if (cut && this.recorder.state === 'running') {
+      this.handedOffAtCut = true;
+      await this.recorder.release({ cancel: true }).catch(() => undefined);
+      return;
     }
     await this.recorder.stop().catch(() => undefined);
   }
