@@ -326,7 +326,11 @@ describe('a long recording through the real segment index', () => {
     const b = await Owner.claim(recordingId, primary);
     expect(b.next).toBe(1003);
     await b.owner.recordMany(1003, 500, { discontinuity: true });
-    expect((await b.owner.uploader.finish()).outcome).toBe('uploaded');
+    // A's segments in the backup are B's recording's too: it ends `backed_up`, for the drain.
+    expect(await b.owner.uploader.finish()).toMatchObject({
+      outcome: 'backed_up',
+      backedUp: [300, 301, 302, 303, 304],
+    });
     expect(listed(await text(primary, keys.playlistKey))).toHaveLength(1503 - 5 - 3);
 
     // A's host comes back: spool recovery delivers 1000–1002 under A's epoch.

@@ -84,6 +84,8 @@ export class RecordingPlaylists {
     this.writes = options.recordWrites ? [] : undefined;
   }
 
+  private backupInIndex: readonly number[] = [];
+
   /** The version to put the next segment with (the whole index is read the first time). */
   async knownVersion(): Promise<string | undefined> {
     if (this.late) return undefined;
@@ -178,6 +180,7 @@ export class RecordingPlaylists {
   private async rebuild(ended: boolean): Promise<void> {
     let snapshot = await this.index.snapshot();
     for (let round = 1; ; round++) {
+      this.noteBackups(snapshot);
       const t = SegmentTimeline.of(snapshot.segments);
       const isEnded = ended || snapshot.ended || this.ended;
       await Promise.all([this.putLive(t, isEnded), this.putComplete(t, isEnded)]);
@@ -187,7 +190,20 @@ export class RecordingPlaylists {
     }
   }
 
+  /**
+   * Segments the index had in the backup store when this writer last read it whole: an earlier owner's
+   * (before a hand-off, a crash, a partition) are this recording's too, and only the index tells.
+   */
+  get backedUpInIndex(): readonly number[] {
+    return this.backupInIndex;
+  }
+
+  private noteBackups(snapshot: IndexSnapshot): void {
+    this.backupInIndex = snapshot.segments.filter((s) => s.location === 'backup').map((s) => s.sequence);
+  }
+
   private take(snapshot: IndexSnapshot): void {
+    this.noteBackups(snapshot);
     this.timeline = SegmentTimeline.of(snapshot.segments);
     this.version = snapshot.version;
     if (snapshot.ended) this.ended = true;

@@ -62,15 +62,4 @@ describe('the last owner of a recording', () => {
     expect(outcome.outcome).toBe('uploaded');
     expect(outcome.backedUp).toEqual([]);
   });
-
-  it('leaves the recording to the drain when it cannot read the index at the end', async () => {
-    const index = new MemorySegmentIndex();
-    // The index answers until the end is marked, then no more.
-    let ended = false;
-    const [list, markEnded] = [index.list.bind(index), index.markEnded.bind(index)];
-    index.markEnded = (known) => ((ended = true), markEnded(known));
-    index.list = () => (ended ? Promise.reject(new Error('index unreachable')) : list());
-    const outcome = await (await finishWithOneSegment(index)).finish();
-    expect(outcome.outcome).toBe('backed_up');
-  });
 });

@@ -181,23 +181,15 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
         this.lastError = describeStorageFailure(err);
       }
     }
+    // An earlier owner of the recording (before a hand-off, a crash, a partition) may have put segments
+    // in the backup: they are this recording's too, and the index the final playlists were rendered from
+    // tells its last owner (no read of its own).
     const backedUp = new Set(this.backedUp);
-    let indexRead = true;
-    if (!this.fenced && options.writePlaylist !== false) {
-      // An earlier owner of the recording (before a hand-off, a crash, a partition) may have put segments
-      // in the backup: they are this recording's too, and only the whole index tells its last owner.
-      try {
-        for (const s of await this.index.list()) if (s.location === 'backup') backedUp.add(s.sequence);
-      } catch (err) {
-        // Unknown is not `uploaded`: the drain finds out (and finishes at once if there is nothing to move).
-        indexRead = false;
-        this.lastError = describeStorageFailure(err);
-      }
-    }
+    if (playlistWritten) for (const s of this.playlists.backedUpInIndex) backedUp.add(s);
     const outcome =
       this.missing.length > 0 || this.fenced
         ? 'failed'
-        : backedUp.size > 0 || !playlistWritten || !indexRead
+        : backedUp.size > 0 || !playlistWritten
           ? 'backed_up'
           : 'uploaded';
     return {
