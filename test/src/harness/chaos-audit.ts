@@ -116,11 +116,26 @@ function objectKeysOf(r: SoakRecording, track: string): RecordingObjectKeys | un
   return t ? userTrackObjectKeys(r.id, r.channel, t.uid, t.type) : undefined;
 }
 
+/**
+ * The audit's own read of an object: s3rver on a loaded 2-core host drops a connection now and then
+ * (seen: "socket hang up" in a suite run), which says nothing about what the store holds.
+ */
+async function getWithRetry(store: S3Storage, key: string): Promise<Buffer | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await store.get(key);
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
 async function downloadAll(store: S3Storage, keys: string[], dir: string): Promise<void> {
   const queue = [...keys];
   const worker = async (): Promise<void> => {
     for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
-      const body = await store.get(key);
+      const body = await getWithRetry(store, key);
       if (body) await writeFile(join(dir, key), body);
     }
   };
