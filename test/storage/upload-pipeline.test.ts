@@ -17,6 +17,7 @@ import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCorruptingProxy, type CorruptingProxy } from '../src/fakes/corrupting-proxy.js';
 import { decodePlaylist } from '../src/harness/media-check.js';
+import { getWithRetry } from '../src/harness/store-reads.js';
 
 let dir: string;
 let s3: { run(): Promise<{ port: number }>; close(): Promise<void> };
@@ -107,17 +108,23 @@ describe('upload pipeline on S3', () => {
     const keys = recordingObjectKeys('live1', 'room 1', 'p');
     const uploader = new RecordingUploader(s, keys, { slots: new UploadSlots(2) });
     const seen: { sequence: number; listed: string[]; live: string[]; ended: boolean }[] = [];
+    const reads: Promise<void>[] = [];
     uploader.on('uploaded', (e) => {
-      void Promise.all([s.get(keys.playlistKey), s.get(keys.livePlaylistKey)]).then(([b, l]) => {
-        const m = parse(b!.toString('utf8'));
-        const live = parse(l!.toString('utf8'));
-        seen.push({
-          sequence: e.sequence,
-          listed: m.segments.map((x) => x.uri),
-          live: live.segments.map((x) => x.uri),
-          ended: m.endList === true || live.endList === true,
-        });
-      });
+      // A failed read fails the test through `reads`, not as an unhandled rejection.
+      reads.push(
+        Promise.all([getWithRetry(s, keys.playlistKey), getWithRetry(s, keys.livePlaylistKey)]).then(
+          ([b, l]) => {
+            const m = parse(b!.toString('utf8'));
+            const live = parse(l!.toString('utf8'));
+            seen.push({
+              sequence: e.sequence,
+              listed: m.segments.map((x) => x.uri),
+              live: live.segments.map((x) => x.uri),
+              ended: m.endList === true || live.endList === true,
+            });
+          },
+        ),
+      );
     });
     for (let i = 0; i < sourceSegments.length; i++) {
       const f = await spool(i, 'live');
@@ -131,7 +138,8 @@ describe('upload pipeline on S3', () => {
     }
     const outcome = await uploader.finish();
     expect(outcome.outcome, JSON.stringify(outcome.error)).toBe('uploaded');
-    await expect.poll(() => seen.length).toBe(sourceSegments.length);
+    await Promise.all(reads);
+    expect(seen.length).toBe(sourceSegments.length);
     for (const view of seen) {
       expect(view.ended).toBe(false);
       expect(view.listed).toContain(keys.segmentName(view.sequence));

@@ -18,6 +18,7 @@ import {
 import type { Redis } from 'ioredis';
 import { readPlaylist, type PlaylistEntry } from './channel-media.js';
 import { decodePlaylist } from './media-check.js';
+import { getWithRetry } from './store-reads.js';
 
 /** How far a segment may begin before the end of the one before it and not count as overlapping media. */
 export const OVERLAP_SLACK_MS = 500;
@@ -114,21 +115,6 @@ function objectKeysOf(r: SoakRecording, track: string): RecordingObjectKeys | un
   if (r.kind === 'single') return recordingObjectKeys(r.id, r.channel);
   const t = parseTrackId(track);
   return t ? userTrackObjectKeys(r.id, r.channel, t.uid, t.type) : undefined;
-}
-
-/**
- * The audit's own read of an object: s3rver on a loaded 2-core host drops a connection now and then
- * (seen: "socket hang up" in a suite run), which says nothing about what the store holds.
- */
-async function getWithRetry(store: S3Storage, key: string): Promise<Buffer | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await store.get(key);
-    } catch (err) {
-      if (attempt >= 5) throw err;
-      await new Promise((r) => setTimeout(r, 200 * attempt));
-    }
-  }
 }
 
 async function downloadAll(store: S3Storage, keys: string[], dir: string): Promise<void> {
