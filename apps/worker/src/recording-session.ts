@@ -182,29 +182,14 @@ export class RecordingSession extends SessionLifecycle {
   }
 
   /**
-   * Ends the recording here for another worker, at the recorder's next cut: the segment that cut opens
-   * is abandoned, so the last segment here ends on a keyframe with its audio and video together and the
-   * next owner's first segment follows it cleanly (a stop mid-GOP leaves the audio a frame short of the
-   * video, and FFmpeg reads the junction as non-monotonic). A live standby (redundancy 2) cuts at the
-   * same instants and claims first (claimRecording-2.lua): it delivers from exactly that cut. With no
-   * cut within `segmentSeconds` + 5 s (a source gone quiet), the open segment is finished where it is.
+   * Ends the recording here for another worker at the recorder's next cut (RecordingTrack.endAtNextCut).
+   * A live standby (redundancy 2) cuts at the same instants and claims
+   * first (claimRecording-2.lua): it delivers from exactly that cut.
    */
   async handOff(): Promise<void> {
-    if (this.recorder.state !== 'running') return;
+    if (this.recorder.state !== 'running' || !this.track) return;
     this.handingOff = true;
-    const cut = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), (this.o.spec.recordingConfig.segmentSeconds + 5) * 1000);
-      this.recorder.once('segment', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-    if (cut && this.recorder.state === 'running') {
-      this.handedOffAtCut = true;
-      await this.recorder.release({ cancel: true }).catch(() => undefined);
-      return;
-    }
-    await this.recorder.stop().catch(() => undefined);
+    await this.track.endAtNextCut(this.handOffCutWithinMs(), () => (this.handedOffAtCut = true));
   }
 
   private async pollControl(): Promise<void> {

@@ -134,6 +134,8 @@ export class RecordingTrack {
   private readonly index: RedisSegmentIndex;
   private uploader!: RecordingUploader;
   private recorder: SessionRecorder | undefined;
+  /** The current recorder's end at its next cut, once asked for (endAtNextCut). */
+  private ending: { recorder: SessionRecorder; done: Promise<void> } | undefined;
   /** Reservations of finished segments, in order (see reserveSegment-2.lua). */
   private reserveChain: Promise<void> = Promise.resolve();
   /** Finished segments whose reservation was refused: recorded after another worker claimed the recording. */
@@ -312,6 +314,25 @@ export class RecordingTrack {
     if (this.recorder?.state === 'running') await this.recorder.stop().catch(() => undefined);
   }
 
+  /**
+   * Ends the current recorder for another owner at its next cut, abandoning the segment that cut opens:
+   * the track's last segment then ends on a keyframe with its audio and video together, and the next
+   * owner's first segment follows it cleanly (a stop mid-GOP leaves the audio a frame short of the
+   * video, and FFmpeg reads the junction as non-monotonic dts). A live standby cuts at the same
+   * instants and delivers from exactly that cut. With no cut within `withinMs` (a source gone quiet)
+   * the open segment is finished where it is. `atCut` runs before the recorder is released at a cut
+   * (before its final event), so a session can tell that end from the recorder's own.
+   */
+  endAtNextCut(withinMs: number, atCut: () => void = () => undefined): Promise<void> {
+    const recorder = this.recorder;
+    if (recorder?.state !== 'running') return Promise.resolve();
+    // Asked again for the same recorder (a session ends its tracks twice): the same wait.
+    if (this.ending?.recorder !== recorder) {
+      this.ending = { recorder, done: endAtNextCut(recorder, withinMs, atCut) };
+    }
+    return this.ending.done;
+  }
+
   /** Ends the current recorder; `cancel` abandons the segment being written. */
   async release(options: { cancel?: boolean } = {}): Promise<void> {
     await this.recorder?.release(options).catch(() => undefined);
@@ -462,4 +483,24 @@ const DATE_MATCH_TOLERANCE_MS = 500;
 
 export function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
+}
+
+/** RecordingTrack.endAtNextCut for one recorder. */
+async function endAtNextCut(recorder: SessionRecorder, withinMs: number, atCut: () => void): Promise<void> {
+  const cut = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), withinMs);
+    const settle = (reached: boolean): void => {
+      clearTimeout(timer);
+      resolve(reached);
+    };
+    recorder.once('segment', () => settle(true));
+    recorder.once('stopped', () => settle(false));
+    recorder.once('fatal_error', () => settle(false));
+  });
+  if (cut && recorder.state === 'running') {
+    atCut();
+    await recorder.release({ cancel: true }).catch(() => undefined);
+  } else if (recorder.state === 'running') {
+    await recorder.stop().catch(() => undefined);
+  }
 }

@@ -136,6 +136,14 @@ export abstract class SessionLifecycle {
     return this.handingOff && last.type === 'stopped' && last.reason === 'requested';
   }
 
+  /**
+   * How long a hand-off waits for a track's next cut before finishing its open segment where it is:
+   * a segment's length and a little for a late keyframe.
+   */
+  protected handOffCutWithinMs(): number {
+    return (this.o.spec.recordingConfig.segmentSeconds + 5) * 1000;
+  }
+
   /** Record fields written at claim beyond the common ones. */
   protected claimFields(): Record<string, string | number> {
     return {};

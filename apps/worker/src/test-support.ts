@@ -124,6 +124,8 @@ export class ScriptedRecorder extends EventEmitter<RecorderEvents> implements Se
   options: RecorderStartOptions | undefined;
   /** Sequence numbers of the segments it wrote. */
   readonly sequences: number[] = [];
+  /** How it ended, once it has. */
+  endedWith: ScriptedEnd | undefined;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private sequence = 0;
@@ -186,6 +188,7 @@ export class ScriptedRecorder extends EventEmitter<RecorderEvents> implements Se
     if (this.state === 'ended' || this.state === 'released' || (this.frozen && !force)) return;
     clearInterval(this.timer);
     this.state = 'ended';
+    this.endedWith = e;
     const recordingId = this.options!.recordingId;
     if (e.type === 'stopped') {
       const written = this.sequences.length;

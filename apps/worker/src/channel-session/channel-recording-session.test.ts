@@ -557,6 +557,12 @@ describe('channel recording session', () => {
       url: r.options!.sourceUrl,
       last: Math.max(...r.sequences),
     }));
+    // Each user's recorder ended at its next cut, abandoning the segment that cut opened (not stopped
+    // mid-segment, whose junction with the next owner's first segment does not decode cleanly).
+    expect(run.recorders.map((r) => r.endedWith)).toEqual([
+      { type: 'stopped', reason: 'cancelled' },
+      { type: 'stopped', reason: 'cancelled' },
+    ]);
     // The job runs again (here, on the same host): every user still publishing is recorded on.
     await expect.poll(() => run.recorders.length).toBe(4);
     for (const r of run.recorders.slice(2)) {

@@ -447,7 +447,10 @@ export class ChannelRecordingSession extends SessionLifecycle {
         this.activeTracks().map((a) => {
           if (this.handingOff) a.continues = true;
           else a.leaveReason ??= 'recording_ended';
-          void (abandon ? a.track.release({ cancel: true }) : a.track.stop());
+          // A hand-off ends each user's track at its next cut, so the next owner's segments join cleanly.
+          if (abandon) void a.track.release({ cancel: true });
+          else if (this.handingOff) void a.track.endAtNextCut(this.handOffCutWithinMs());
+          else void a.track.stop();
           return a.settled;
         }),
       );
