@@ -55,6 +55,6 @@ const result = await runChaosSoak({
 });
 if (flags.json) await writeFile(flags.json, JSON.stringify(result, null, 2));
 process.stdout.write(`${chaosFaultLines(result).join('\n')}\n\n${chaosSoakReport(result)}\n`);
-const findings = [...result.problems, ...result.audit.problems, ...result.audit.handoffDecodeProblems];
+const findings = [...result.problems, ...result.audit.problems];
 for (const p of findings) process.stdout.write(`- ${p}\n`);
 process.exit(result.passed ? 0 : 1);

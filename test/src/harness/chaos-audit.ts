@@ -51,13 +51,8 @@ export interface ChaosAudit {
   fencedSegments: number;
   /** Neighbouring entries whose media overlap by more than OVERLAP_SLACK_MS. */
   overlaps: number;
-  /** Playlists on which FFmpeg printed an error line (or that could not be read), but those below. */
+  /** Playlists on which FFmpeg printed an error line (or that could not be read). */
   decodeFailures: number;
-  /**
-   * Playlists whose every stretch (from one discontinuity to the next) decodes clean, and whose only
-   * errors are at the junction after a segment that ended with a SIGTERM hand-off (see HANDOFF_JUNCTION).
-   */
-  handoffDecodeFailures: number;
   /** Recordings without exactly one terminal event (or whose one is not a delivery). */
   terminalProblems: number;
   /** Changes of owner along the playlists (every resume after a fault). */
@@ -65,8 +60,6 @@ export interface ChaosAudit {
   media: TrackMedia[];
   /** Every finding, one line each, naming the recording (empty when all is well). */
   problems: string[];
-  /** The findings of `handoffDecodeFailures`, one line each: a known defect, kept apart from `problems`. */
-  handoffDecodeProblems: string[];
 }
 
 /** A recording of the soak: its id, channel, and kind. */
@@ -149,12 +142,10 @@ export async function auditRecordings(args: {
     fencedSegments: 0,
     overlaps: 0,
     decodeFailures: 0,
-    handoffDecodeFailures: 0,
     terminalProblems: 0,
     takeovers: 0,
     media: [],
     problems: [],
-    handoffDecodeProblems: [],
   };
   const problem = (line: string): void => void audit.problems.push(line);
 
@@ -291,17 +282,11 @@ export async function auditRecordings(args: {
           const epoch = epochOf.get(last);
           return handedOff.has(epoch) && epochOf.get(next) !== epoch;
         });
-        const onlyAtHandoffs = where.length > 0 && where.every((w) => w.handoff);
         const line =
           `${what}: ffmpeg: ${firstLines(decoded.errors) || `exit ${decoded.exitCode}`}; ` +
           (where.map((w) => w.what).join('; ') || 'not located');
-        if (onlyAtHandoffs) {
-          audit.handoffDecodeFailures += 1;
-          audit.handoffDecodeProblems.push(line);
-        } else {
-          audit.decodeFailures += 1;
-          problem(line);
-        }
+        audit.decodeFailures += 1;
+        problem(line);
         if (args.keepDir) await cp(dir, join(args.keepDir, r.id, track), { recursive: true });
       }
       await rm(dir, { recursive: true, force: true });

@@ -52,11 +52,7 @@ export function chaosSoakReport(r: ChaosSoakResult): string {
     ['finished segments lost', a.lostSegments],
     ['reported segments discarded by fencing (recorded after a newer owner claimed)', a.fencedSegments],
     ['overlapping entries', a.overlaps],
-    ['playlists FFmpeg did not decode cleanly (but those on the next line)', a.decodeFailures],
-    [
-      'playlists whose only FFmpeg errors are at a SIGTERM hand-off (a known defect)',
-      a.handoffDecodeFailures,
-    ],
+    ['playlists FFmpeg did not decode cleanly', a.decodeFailures],
     ['recordings without exactly one terminal event', a.terminalProblems],
     ['changes of owner along the playlists', a.takeovers],
     ['empty spool folders left by fenced sessions', r.spoolEmptyFolders],
