@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { isTerminalEvent, type RecordingEvent } from '@recfleet/contract';
 import { recordingObjectKeys, type IndexedSegment } from '@recfleet/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChannelFleet, scaled, USER_MEDIA, type FleetWorker } from '../src/harness/channel-fleet.js';
+import { ChannelFleet, scaled, USER_MEDIA } from '../src/harness/channel-fleet.js';
+import { StandbyHosts } from '../src/harness/standby-hosts.js';
 import { readPlaylist } from '../src/harness/channel-media.js';
 import { decodePlaylist } from '../src/harness/media-check.js';
 import { segmentIndex } from '../src/harness/recording-state.js';
@@ -28,21 +29,14 @@ const CHANNEL = 'room';
 /** The owner's losses, in order: crashes, then a graceful hand-off (SIGTERM) to the standby. */
 const FAULTS = ['kill -9', 'kill -9', 'SIGTERM'] as const;
 const KILLS = FAULTS.length;
-// Short heartbeats and takeover, so that a kill is taken over within a few seconds.
-const OWNERSHIP = { heartbeatSeconds: 0.5, takeoverAfterSeconds: 2, httpPort: 0 };
-
 let fleet: ChannelFleet;
-const byHost = new Map<string, FleetWorker>();
-
-/** Starts host `host`'s worker process (again, after a kill: its spool recovery runs). */
-async function startHost(host: string): Promise<void> {
-  byHost.set(host, await fleet.worker(host, OWNERSHIP, host, host));
-}
+let hosts: StandbyHosts;
 
 beforeAll(async () => {
   fleet = await ChannelFleet.start();
+  hosts = new StandbyHosts(fleet, 'redundant-kill-9');
   await fleet.publish(APP, CHANNEL, 1);
-  for (const host of ['host-1', 'host-2', 'host-3']) await startHost(host);
+  for (const host of ['host-1', 'host-2', 'host-3']) await hosts.start(host);
 });
 afterAll(async () => {
   await fleet?.stop();
@@ -50,20 +44,6 @@ afterAll(async () => {
 
 const index = (recordingId: string): Promise<IndexedSegment[]> =>
   segmentIndex(fleet.redisClient, recordingId);
-
-/** What the record and each worker said, when a wait fails. */
-async function diagnose(recordingId: string): Promise<void> {
-  process.stderr.write(`redundant-kill-9: record ${JSON.stringify(await fleet.record(recordingId))}\n`);
-  for (const [host, w] of byHost) {
-    const lines = w
-      .log()
-      .split('\n')
-      .filter((l) => l.includes(recordingId) || l.includes('standby'));
-    process.stderr.write(
-      `redundant-kill-9: ${host} (running ${w.running}):\n${lines.slice(-30).join('\n')}\n`,
-    );
-  }
-}
 
 describe('kill -9 of the owner of a recording with redundancy 2', () => {
   it(`loses no media over ${FAULTS.join(', ')}: the standby delivers from the first segment the owner did not`, async () => {
@@ -84,34 +64,11 @@ describe('kill -9 of the owner of a recording with redundancy 2', () => {
       const fault = FAULTS[kill - 1]!;
       // An owner and a live standby on another host, and segments delivered since the last takeover.
       const delivered = uploaded();
-      try {
-        await expect
-          .poll(
-            async () => {
-              const r = await fleet.record(recordingId);
-              const live = Date.now() - Number(r.standbyHeartbeatAt ?? 0) < 5000;
-              return (
-                Boolean(r.standby && live && r.standbyHost !== r.ownerHost) && uploaded() >= delivered + 2
-              );
-            },
-            { timeout: scaled(40_000), interval: 200 },
-          )
-          .toBe(true);
-      } catch (err) {
-        await diagnose(recordingId);
-        throw err;
-      }
-      const record = await fleet.record(recordingId);
-      const owner = byHost.get(record.ownerHost!)!;
-      // The standby's cost shows on its host's /metrics.
-      const standbyMetrics = await fetch(
-        `http://127.0.0.1:${byHost.get(record.standbyHost!)!.httpPort}/metrics`,
+      const { before: record, at: killedAt } = await hosts.loseOwner(
+        recordingId,
+        fault,
+        async () => (await hosts.standbyLive(recordingId)) && uploaded() >= delivered + 2,
       );
-      expect(await standbyMetrics.text()).toMatch(/^recfleet_standby_recordings 1$/m);
-      const killedAt = Date.now();
-      // SIGTERM: the owner hands the recording off at its next cut, to the standby, which claims first.
-      if (fault === 'SIGTERM') await owner.stop('SIGTERM', 20_000);
-      else await owner.kill();
       await expect
         .poll(() => events.filter((e) => e.type === 'takeover').length, {
           timeout: scaled(20_000),
@@ -125,7 +82,7 @@ describe('kill -9 of the owner of a recording with redundancy 2', () => {
       expect((await fleet.record(recordingId)).ownerHost).toBe(record.standbyHost);
       // The host comes back: its spool recovery delivers what the dead owner had reserved, and drops
       // what it had as a standby; the next standby may be there.
-      await startHost(record.ownerHost!);
+      await hosts.start(record.ownerHost!);
     }
     await expect.poll(uploaded, { timeout: scaled(20_000) }).toBeGreaterThanOrEqual(uploaded() + 2);
     await fleet.client.stop(recordingId);

@@ -42,7 +42,7 @@ export const WorkerConfigSchema = z
     progressIntervalSeconds: z.number().min(1).max(3600).default(60),
     /** A job's `recordingConfig.gapSeconds` when it names none: silence from a connected source that is a gap. */
     gapSeconds: numberSchema(GAP_SECONDS_RULE).default(GAP_SECONDS_RULE.default),
-    /** A single-stream job's `recordingConfig.redundancy` when it names none: 2 gives each a standby. */
+    /** A job's `recordingConfig.redundancy` when it names none: 2 gives each a standby. */
     redundancy: numberSchema(REDUNDANCY_RULE).default(REDUNDANCY_RULE.default),
     /**
      * A standby keeps its finished segments while the newer ones last less than this: it must cover the

@@ -3,6 +3,7 @@ import { recordingObjectKeys } from '@recfleet/storage';
 import { remainingDuration } from './recording-limits.js';
 import type { FinalEvent } from '@recfleet/engine-binding';
 import {
+  jobRecorderOptions,
   RecordingTrack,
   type SessionRecorder,
   type TrackHooks,
@@ -37,12 +38,7 @@ export function singleStreamRecorderOptions(
 ): TrackRecorderOptions {
   const rc = spec.recordingConfig;
   return {
-    recordingId: spec.recordingId,
-    sourceUrl,
-    segmentSeconds: rc.segmentSeconds,
-    maxIdleSeconds: rc.maxIdleSeconds,
-    gapSeconds,
-    streamTypes: rc.streamTypes,
+    ...jobRecorderOptions(spec, sourceUrl, rc.streamTypes, gapSeconds),
     maxDurationSeconds: remainingDuration(rc.maxDurationSeconds, recordedSeconds),
   };
 }

@@ -176,6 +176,8 @@ describe('tickets claiming at once', () => {
           localEnd: () => undefined,
           reserve: () => admission.tryReserve(`job-${i}`, 1),
           unreserve: () => admission.release(`job-${i}`),
+          takeClaim: () => true,
+          dropClaim: () => undefined,
           closing: () => false,
           log: createLogger('silent'),
         }).hold(undefined);
@@ -183,5 +185,46 @@ describe('tickets claiming at once', () => {
     );
     expect(ends.map((e) => e.type).sort()).toEqual(['claimed', 'released']);
     expect(admission.streams).toBe(1);
+  });
+
+  it('of one recording in one process: only the one holding the claim right claims; the other holds on', async () => {
+    // A job given again after its lock lapsed, while its first run still holds it: two tickets here.
+    const id = 'ticket-twice';
+    await takeOver(bed.redis, 'ticket', id, 'dead-host:1');
+    await new Promise((r) => setTimeout(r, TEST_OWNERSHIP.takeoverAfterMs + 100));
+    const claims = new Set<string>();
+    const record = new RecordingRecord(bed.redis, 'ticket', id);
+    let claimed = 0;
+    const holding = [0, 1].map(() => {
+      let mine = false;
+      return new RecordingTicket({
+        record,
+        ownership: testOwnership(record, 'this-host:1'),
+        pollMs: 10,
+        localEnd: () => undefined,
+        reserve: () => true,
+        unreserve: () => undefined,
+        takeClaim: () => {
+          if (claims.has(id)) return false;
+          claims.add(id);
+          return (mine = true);
+        },
+        dropClaim: () => {
+          if (mine) claims.delete(id);
+          mine = false;
+        },
+        closing: () => claimed > 0 && !mine,
+        log: createLogger('silent'),
+      })
+        .hold(undefined)
+        .then((end) => {
+          if (end.type === 'claimed') claimed += 1;
+          return end.type;
+        });
+    });
+    // The one that did not claim holds on until told (here: closing, once the other has claimed).
+    expect((await Promise.all(holding)).sort()).toEqual(['claimed', 'released']);
+    // One claim, one epoch: the recording was claimed once from this process.
+    expect((await record.fields('epoch')).epoch).toBe('2');
   });
 });

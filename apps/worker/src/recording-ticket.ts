@@ -25,6 +25,15 @@ export interface TicketOptions {
   reserve(): boolean;
   /** Gives back what `reserve` took (the claim was refused: the owner is alive). */
   unreserve(): void;
+  /**
+   * Takes this process's one right to claim the recording: false while another of its tickets of the
+   * recording claims or records it (a job given again after its lock lapsed, while its first run still
+   * holds it), and this ticket keeps holding. Two claims from one process would make two sessions of one
+   * recording, sharing its spool folder.
+   */
+  takeClaim(): boolean;
+  /** Gives the right back (the claim was refused). */
+  dropClaim(): void;
   /** The worker is closing: give the job back. */
   closing(): boolean;
   log: Logger;
@@ -65,12 +74,19 @@ export class RecordingTicket {
         outcome = (await this.o.record.ended()) ? { type: 'ended', state: '' } : undefined;
         continue;
       }
+      if (!this.o.takeClaim()) continue;
       // Full since it took the job: a host with room holds it better (it could take the recording over).
-      if (!this.o.reserve()) return { type: 'released' };
+      if (!this.o.reserve()) {
+        this.o.dropClaim();
+        return { type: 'released' };
+      }
       try {
         outcome = await this.o.ownership.claim();
       } finally {
-        if (outcome?.type !== 'claimed') this.o.unreserve();
+        if (outcome?.type !== 'claimed') {
+          this.o.unreserve();
+          this.o.dropClaim();
+        }
       }
     }
   }

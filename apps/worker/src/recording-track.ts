@@ -1,6 +1,12 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { redactText, type RecfleetErrorCode, type RecordingEventType } from '@recfleet/contract';
+import {
+  redactText,
+  type RecfleetErrorCode,
+  type RecordingEventType,
+  type RecordingJob,
+  type StreamTypes,
+} from '@recfleet/contract';
 import type {
   FinalEvent,
   JoinedEvent,
@@ -110,6 +116,27 @@ export type TrackRecorderOptions = Omit<
   RecorderStartOptions,
   'outputDir' | 'startSequence' | 'discontinuity'
 >;
+
+/**
+ * The recorder options every track of a job shares, alike for its owner and its standby: what it pulls,
+ * how it cuts, when it gives up on silence.
+ */
+export function jobRecorderOptions(
+  spec: RecordingJob,
+  sourceUrl: string,
+  streamTypes: StreamTypes,
+  gapSeconds: number,
+): TrackRecorderOptions {
+  const rc = spec.recordingConfig;
+  return {
+    recordingId: spec.recordingId,
+    sourceUrl,
+    segmentSeconds: rc.segmentSeconds,
+    maxIdleSeconds: rc.maxIdleSeconds,
+    gapSeconds,
+    streamTypes,
+  };
+}
 
 /** The engine's segment event with the publisher's wall clock of its first packet, when it has one. */
 
@@ -282,7 +309,8 @@ export class RecordingTrack {
           ? e.sourceStartMs >= sourceMs - SOURCE_MATCH_TOLERANCE_MS
           : dateMs === undefined || e.programDateTimeMs >= dateMs - DATE_MATCH_TOLERANCE_MS,
     };
-    const first = standby.window.find(this.adoption.follows);
+    const window = standby.takeWindow();
+    const first = window.find(this.adoption.follows);
     const gapMs =
       first && sourceMs !== undefined
         ? first.sourceStartMs - sourceMs
@@ -293,7 +321,7 @@ export class RecordingTrack {
     this.listen(recorder, hooks);
     this.recorder = recorder;
     const before = this.segments;
-    for (const e of standby.window) this.onSegment(e);
+    for (const e of window) this.onSegment(e);
     return { ended: standby.ended, taken: this.segments - before, gapMs };
   }
 

@@ -35,7 +35,8 @@ import { asRecordingFailure, RecordingFailedError } from './recording-failure.js
 import { RecordingOwnership, type OwnershipRules } from './recording-ownership.js';
 import { RecordingRecord, type ClaimOutcome, type RecordingFinish } from './recording-record.js';
 import { RecordingSession, singleStreamRecorderOptions } from './recording-session.js';
-import { StandbyRecording, type StandbyHandover } from './standby-recording.js';
+import { StandbyRecording, type Standby, type StandbyHandover } from './standby-recording.js';
+import { ChannelStandby, type ChannelStandbyHandover } from './channel-session/channel-standby.js';
 import { RedisConnectionLog, RepeatedErrors } from './redis-connection-log.js';
 import { recordedOutcome, RecordingTicket, type TicketEnd } from './recording-ticket.js';
 import type { RecorderFactory } from './recording-track.js';
@@ -82,6 +83,8 @@ interface JobRun {
   record: RecordingRecord;
   ownership: RecordingOwnership;
   log: Logger;
+  /** This run holds the process's right to claim the recording (see claims). */
+  claiming?: boolean;
 }
 
 /** A recording this process records, and the end of its session. */
@@ -113,6 +116,12 @@ export class RecordingWorker {
   private closing: Promise<void> | undefined;
   /** This process's recordings, by recording id. */
   private readonly local = new Map<string, LocalRecording>();
+  /**
+   * Recordings one of this process's runs is claiming or owns: one at a time per recording, so that a
+   * job given again while its first run still holds it (its lock lapsed in an outage or a partition)
+   * never claims beside it — two sessions of one recording would share its spool folder.
+   */
+  private readonly claims = new Set<string>();
   private readonly createRecorder: RecorderFactory;
   private directory: ChannelDirectory | undefined;
   private readonly storage: StorageRegistry;
@@ -364,8 +373,9 @@ export class RecordingWorker {
       ownership: new RecordingOwnership(record, this.rules, recLog),
     };
     try {
-      const first = local ? undefined : await run.ownership.claim();
-      let standby: StandbyHandover | undefined;
+      const first = !local && this.takeClaim(run) ? await run.ownership.claim() : undefined;
+      if (first !== undefined && first.type !== 'claimed') this.dropClaim(run);
+      let standby: Handover | undefined;
       if (first?.type !== 'claimed') {
         this.admission.release(jobId);
         const end = await this.holdTicket(run, streams, first, unrunnable === undefined);
@@ -380,9 +390,26 @@ export class RecordingWorker {
       if (unrunnable) return await this.failOwned(run, unrunnable);
       return await this.recordOwned(run, standby);
     } finally {
+      this.dropClaim(run);
       this.admission.release(jobId);
       this.applyConcurrency();
     }
+  }
+
+  /** Takes this process's right to claim the run's recording (false: another run of it has it). */
+  private takeClaim(run: JobRun): boolean {
+    const id = run.spec.recordingId;
+    if (run.claiming) return true;
+    if (this.claims.has(id)) return false;
+    this.claims.add(id);
+    run.claiming = true;
+    return true;
+  }
+
+  private dropClaim(run: JobRun): void {
+    if (!run.claiming) return;
+    run.claiming = false;
+    this.claims.delete(run.spec.recordingId);
   }
 
   /**
@@ -442,15 +469,21 @@ export class RecordingWorker {
     streams: number,
     first: Exclude<ClaimOutcome, { type: 'claimed' }> | undefined,
     runnable: boolean,
-  ): Promise<TicketEnd & { standby?: StandbyHandover }> {
+  ): Promise<TicketEnd & { standby?: Handover }> {
     const jobId = String(run.job.id);
     this.admission.holdTicket(jobId);
     this.applyConcurrency();
-    let standby: StandbyRecording | undefined;
+    let standby: Standby<Handover> | undefined;
     let counted = false;
     try {
       const ownerAlive = first?.type === 'owner_alive' || first?.type === 'grace';
-      if (ownerAlive && runnable) standby = await this.standBy(run, streams);
+      if (ownerAlive && runnable && this.takeClaim(run)) {
+        // The standby's process claims through it: the claim of another ticket of the recording here
+        // (a job handed back by a SIGTERM) would come from the standby's identity, which the
+        // standby-first rule lets through, and start its users afresh beside the standby's recorders.
+        standby = await this.standBy(run, streams);
+        if (!standby) this.dropClaim(run);
+      }
       counted = standby !== undefined;
       if (counted) this.standbys += 1;
       const end = await new RecordingTicket({
@@ -461,6 +494,9 @@ export class RecordingWorker {
         // A standby holds its room already: it records.
         reserve: () => (standby?.active ? true : this.admission.tryReserve(jobId, streams)),
         unreserve: () => (standby?.active ? undefined : this.admission.release(jobId)),
+        takeClaim: () => this.takeClaim(run),
+        // A standby keeps the right while it stands by: it, not another ticket here, claims.
+        dropClaim: () => (standby?.active ? undefined : this.dropClaim(run)),
         closing: () => this.closing !== undefined,
         log: run.log,
       }).hold(first);
@@ -478,14 +514,14 @@ export class RecordingWorker {
   }
 
   /**
-   * Makes this worker the standby of a single stream with redundancy 2 whose owner records elsewhere
-   * (takeStandby-1.lua), and starts its recorder. A standby job that reached the owner's host goes back
+   * Makes this worker the standby of a recording with redundancy 2 whose owner records elsewhere
+   * (takeStandby-1.lua), and starts its recorder (a channel's: one per user the owner records). A standby job that reached the owner's host goes back
    * for another host while one lives; with none the recording has one worker (logged). Undefined when
    * this worker holds the job as a plain ticket.
    */
-  private async standBy(run: JobRun, streams: number): Promise<StandbyRecording | undefined> {
+  private async standBy(run: JobRun, streams: number): Promise<Standby<Handover> | undefined> {
     const { job, token, spec, record, log } = run;
-    if (spec.sourceUrl === undefined || redundancyOf(spec, this.config.redundancy) < 2) return undefined;
+    if (redundancyOf(spec, this.config.redundancy) < 2) return undefined;
     const outcome = await record.takeStandby(this.rules);
     if (outcome.type === 'same_host') {
       if (await this.hosts.anotherHostLive()) {
@@ -505,21 +541,36 @@ export class RecordingWorker {
       log.info('no room for a standby here: holding the job as a ticket');
       return undefined;
     }
-    const standby = new StandbyRecording({
+    const common = {
       record,
       identity: this.identity,
       recordingDir: join(this.config.spoolDir, spec.recordingId),
-      recorder: this.createRecorder(),
-      recorderOptions: singleStreamRecorderOptions(
-        spec,
-        spec.sourceUrl,
-        spec.recordingConfig.gapSeconds ?? this.config.gapSeconds,
-        spec.recordingConfig.maxDurationSeconds === undefined ? 0 : await recordedSeconds(this.redis, record),
-      ),
       windowSeconds: this.config.standbyWindowSeconds,
       heartbeatMs: this.rules.heartbeatMs,
       log,
-    });
+    };
+    const gapSeconds = spec.recordingConfig.gapSeconds ?? this.config.gapSeconds;
+    const standby =
+      spec.sourceUrl === undefined
+        ? new ChannelStandby({
+            ...common,
+            spec,
+            directory: this.channelDirectory(),
+            createRecorder: this.createRecorder,
+            gapSeconds,
+          })
+        : new StandbyRecording({
+            ...common,
+            recorder: this.createRecorder(),
+            recorderOptions: singleStreamRecorderOptions(
+              spec,
+              spec.sourceUrl,
+              gapSeconds,
+              spec.recordingConfig.maxDurationSeconds === undefined
+                ? 0
+                : await recordedSeconds(this.redis, record),
+            ),
+          });
     try {
       await standby.start();
     } catch (err) {
@@ -539,7 +590,7 @@ export class RecordingWorker {
    */
   private async ensureOtherTicket(run: JobRun): Promise<void> {
     const { job, spec, log } = run;
-    if (spec.sourceUrl === undefined || redundancyOf(spec, this.config.redundancy) < 2) return;
+    if (redundancyOf(spec, this.config.redundancy) < 2) return;
     const standbyId = standbyJobId(spec.recordingId);
     const other = String(job.id) === standbyId ? spec.recordingId : standbyId;
     const { attempts, removeOnComplete, removeOnFail } = job.opts;
@@ -556,7 +607,7 @@ export class RecordingWorker {
   }
 
   /** This worker owns the recording: it records it, and completes the job with its outcome. */
-  private async recordOwned(run: JobRun, standby?: StandbyHandover): Promise<RecordingResult> {
+  private async recordOwned(run: JobRun, standby?: Handover): Promise<RecordingResult> {
     let session: SessionLifecycle;
     try {
       session = this.session(run, standby);
@@ -643,7 +694,7 @@ export class RecordingWorker {
   /** The session of a job: its one stream, or the users of its channel. */
   private session(
     { job, token, spec, record, ownership, log }: JobRun,
-    standby?: StandbyHandover,
+    standby?: Handover,
   ): SessionLifecycle {
     // A profile whose secret cannot be read throws STORAGE_CONFIG_INVALID, with its own code.
     const store = this.storage.get(spec.storage.profile);
@@ -669,21 +720,33 @@ export class RecordingWorker {
       controlTicks: this.controlTicks,
       log,
     };
+    // Owner and standby cut at the same source instants, so either can continue the other.
+    const alignToSource = redundancyOf(spec, this.config.redundancy) >= 2;
     if (spec.sourceUrl !== undefined) {
       return new RecordingSession({
         ...options,
         sourceUrl: spec.sourceUrl,
-        // Owner and standby cut at the same source instants, so either can continue the other.
-        alignToSource: redundancyOf(spec, this.config.redundancy) >= 2,
-        ...(standby ? { standby } : {}),
+        alignToSource,
+        ...(standby && !(standby instanceof Map) ? { standby } : {}),
       });
     }
-    // One directory per host, opened at the first channel recording: a host that records only single
-    // streams needs no channel server.
+    return new ChannelRecordingSession({
+      ...options,
+      directory: this.channelDirectory(),
+      alignToSource,
+      ...(standby instanceof Map ? { standby } : {}),
+    });
+  }
+
+  /**
+   * The host's channel directory, opened at its first channel recording (or standby): a host that
+   * records only single streams needs no channel server.
+   */
+  private channelDirectory(): ChannelDirectory {
     this.directory ??= this.factories.createDirectory
       ? this.factories.createDirectory(this.config)
       : directoryFromConfig(this.config, this.log.child({ component: 'channel-directory' }));
-    return new ChannelRecordingSession({ ...options, directory: this.directory });
+    return this.directory;
   }
 
   /** Whether another worker is connected to the queue to take over recordings. */
@@ -743,6 +806,9 @@ export class RecordingWorker {
     return this.closing;
   }
 }
+
+/** What a standby gives the session of the recording it claimed: a single stream's recorder, or a channel's by track. */
+type Handover = StandbyHandover | ChannelStandbyHandover;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -8,6 +8,7 @@ import {
   InvalidRecordingJobError,
   isSubscribed,
   maxUsersOf,
+  redundancyOf,
   parseRecordingJob,
   parseUpdateRecordingRequest,
   recordingKind,
@@ -81,6 +82,15 @@ describe('channel recordings in the job contract', () => {
       ),
     ).toEqual(['recordingConfig.subscribeAudioUids', 'recordingConfig.maxUsers']);
     expect(maxUsersOf(parseRecordingJob(base).recordingConfig)).toBe(17);
+  });
+
+  it('a channel recording takes a standby like a single stream (redundancy 2: every user alike)', () => {
+    const job = parseRecordingJob({ ...base, recordingConfig: { redundancy: 2 } });
+    expect(redundancyOf(job, 1)).toBe(2);
+    expect(redundancyOf(parseRecordingJob(base), 2)).toBe(2);
+    expect(refusedFields(() => parseRecordingJob({ ...base, recordingConfig: { redundancy: 3 } }))).toEqual([
+      'recordingConfig.redundancy',
+    ]);
   });
 
   it.each([

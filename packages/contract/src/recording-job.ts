@@ -180,12 +180,12 @@ export const RECORDING_CONFIG_DEFAULTS = {
   streamTypes: DEFAULT_STREAM_TYPES,
 } as const;
 
-/** How many workers record a single stream at once: the job's redundancy, else the worker's default. */
+/** How many workers record a recording at once: the job's redundancy, else the worker's default. */
 export function redundancyOf(
-  job: { sourceUrl?: string | undefined; recordingConfig: { redundancy?: number | undefined } },
+  job: { recordingConfig: { redundancy?: number | undefined } },
   workerDefault: number,
 ): number {
-  return recordingKind(job) === 'channel' ? 1 : (job.recordingConfig.redundancy ?? workerDefault);
+  return job.recordingConfig.redundancy ?? workerDefault;
 }
 
 /** A channel recording's limit of users recorded at once (its maxUsers, or the rule's default). */
@@ -273,18 +273,7 @@ function checkRecordingKind(
   job: { sourceUrl?: string | undefined; recordingConfig?: Partial<Record<string, unknown>> | undefined },
   ctx: z.RefinementCtx,
 ): void {
-  if (job.sourceUrl === undefined) {
-    // A standby records a channel's users only once every user's track can be taken over alike.
-    const redundancy = job.recordingConfig?.redundancy;
-    if (typeof redundancy === 'number' && redundancy > 1) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['recordingConfig', 'redundancy'],
-        message: 'redundancy above 1 applies to single-stream recordings (a job with sourceUrl) only',
-      });
-    }
-    return;
-  }
+  if (job.sourceUrl === undefined) return;
   for (const field of CHANNEL_ONLY_FIELDS) {
     if (job.recordingConfig?.[field] !== undefined) {
       ctx.addIssue({

@@ -41,11 +41,13 @@ import {
   SessionTestbed,
   storeWithPut,
   takeOver,
+  TEST_OWNERSHIP,
   testOwnership,
   type RecordedEvent,
   type RunContext,
 } from '../test-support.js';
 import { ChannelRecordingSession, type ChannelSessionOptions } from './channel-recording-session.js';
+import { ChannelStandby } from './channel-standby.js';
 
 const PREFIX = 'chan';
 const TOKEN = 'tok-3f9a-secret';
@@ -545,6 +547,82 @@ describe('channel recording session', () => {
       epoch: '2',
       owner: 'test:resumed',
     });
+  });
+
+  it("a standby (redundancy 2) takes every user's track over from its window when the owner dies", async () => {
+    const id = 'chan-standby';
+    const { run: first, directory } = await twoUsersRecording(id, 2);
+    // A worker on another host stands by: it records both users beside the owner.
+    const record = new RecordingRecord(bed.redis, PREFIX, id);
+    const rules = { ...TEST_OWNERSHIP, identity: 'other:standby', host: 'other' };
+    expect(await record.takeStandby(rules)).toEqual({ type: 'standby' });
+    const standbyRecorders: ScriptedRecorder[] = [];
+    const spec = parseRecordingJob((await first.job()).data);
+    const standby = new ChannelStandby({
+      spec,
+      record,
+      identity: rules.identity,
+      directory,
+      recordingDir: join(bed.spoolDir, id),
+      createRecorder: () => {
+        const r = new ScriptedRecorder({ segmentMs: 80 });
+        standbyRecorders.push(r);
+        return r;
+      },
+      gapSeconds: 2,
+      windowSeconds: 60,
+      heartbeatMs: 100,
+      log: createLogger('silent'),
+    });
+    await standby.start();
+    expect(standbyRecorders.map((r) => r.options!.alignToSource)).toEqual([true, true]);
+    await expect.poll(() => standbyRecorders.every((r) => r.sequences.length >= 3)).toBe(true);
+    // Its heartbeat holds the standby role meanwhile.
+    expect((await bed.recordFields(id)).standby).toBe(rules.identity);
+
+    // The owner dies; the standby's worker claims the recording and hands its recorders to the session.
+    for (const r of first.recorders) r.kill();
+    await first.ownerships[0]!.release();
+    const ownerLast = new Map(
+      await Promise.all(
+        [10, 20].map(async (uid) => [uid, (await trackIndex(id, `${uid}-av`)).length] as const),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 700));
+    const handover = standby.handOver();
+    expect([...handover.keys()].sort()).toEqual(['10-av', '20-av']);
+    const recorders: ScriptedRecorder[] = [];
+    const log = createLogger('silent');
+    const job = await first.job();
+    const second = channelSession(
+      { job, token: undefined, record, log, ownership: testOwnership(record, rules.identity, log) },
+      directory,
+      recorders,
+      { standby: handover, alignToSource: true },
+    );
+    const resumed = second.run();
+    expect(await first.outcome).toBeInstanceOf(SessionFencedError);
+    await expect.poll(async () => (await events(id)).filter((e) => e.type === 'takeover').length).toBe(2);
+    for (const uid of [10, 20]) await atLeast(id, `${uid}-av`, ownerLast.get(uid)! + 3);
+    await requestControl(id, 'stop');
+    const result = await resumed;
+    expect(result).toMatchObject({ outcome: 'uploaded', users: 2 });
+    // No recorder was started afresh: the standby's continued each user's track.
+    expect(recorders).toHaveLength(0);
+    for (const uid of [10, 20]) {
+      const index = await trackIndex(id, `${uid}-av`);
+      expect(index.map((s) => s.sequence)).toEqual([...index.keys()]);
+      expect(index.every((s) => s.location === 'primary')).toBe(true);
+      expect(new Set(index.map((s) => s.epoch))).toEqual(new Set([1, 2]));
+      const text = await playlistOf(id, uid);
+      expect(listed(text)).toHaveLength(index.length);
+      expect(text.match(/#EXT-X-DISCONTINUITY/g)).toHaveLength(1);
+    }
+    // The window's files moved into the tracks' folders or went: the standby folder is empty.
+    const left = await readdir(join(bed.spoolDir, id, '.standby'), { recursive: true }).catch(() => []);
+    expect(left.filter((f) => f.endsWith('.ts'))).toEqual([]);
+    const takeovers = (await events(id)).filter((e) => e.type === 'takeover');
+    expect(takeovers.map((e) => e.data.track).sort()).toEqual(['10-av', '20-av']);
   });
 
   it("hands off at a segment boundary of every track; the next worker continues each user's playlist", async () => {

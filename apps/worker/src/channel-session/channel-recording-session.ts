@@ -4,7 +4,6 @@ import {
   maxUsersOf,
   redactText,
   runScript,
-  SubscriptionsShape,
   subscriptionsOf,
   trackId,
   trackSegmentsKey,
@@ -17,16 +16,17 @@ import {
   type UserLeftReason,
   type UserNotRecordedReason,
 } from '@recfleet/contract';
-import type { FinalEvent } from '@recfleet/engine-binding';
+import { rm } from 'node:fs/promises';
+import type { FinalEvent, StartedEvent } from '@recfleet/engine-binding';
 import {
   describeStorageFailure,
   manifestObjectKey,
   userTrackObjectKeys,
   type StorageFailure,
 } from '@recfleet/storage';
-import { z } from 'zod';
 import { recordingDurationLimit } from '../recording-limits.js';
-import { RecordingTrack } from '../recording-track.js';
+import { RecordingTrack, type TrackHooks } from '../recording-track.js';
+import type { StandbyHandover } from '../standby-recording.js';
 import {
   SessionLifecycle,
   stoppedBy,
@@ -37,12 +37,17 @@ import {
 import type { ChannelDirectory, ChannelMembership, ChannelUser } from './channel-directory.js';
 import { buildChannelManifest, type ManifestFacts } from './channel-manifest.js';
 import { channelManifestWriter, type ManifestWriter, type ManifestWriterFactory } from './manifest-writer.js';
-import { chooseTrack, type TrackChoice } from './track-choice.js';
+import { userTrackRecorderOptions, type ChannelStandbyHandover } from './channel-standby.js';
+import { chooseTrack, parseSubscriptions, type TrackChoice } from './track-choice.js';
 
 export interface ChannelSessionOptions extends SessionOptions {
   directory: ChannelDirectory;
   /** How the manifest is kept in the store (default: the storage package's ChannelManifestWriter). */
   createManifestWriter?: ManifestWriterFactory;
+  /** Recorders that cut on the source's clock, where a standby would (the recording has redundancy 2). */
+  alignToSource?: boolean;
+  /** This worker was the recording's standby: its users' recorders and windows continue their tracks. */
+  standby?: ChannelStandbyHandover;
 }
 
 /** A user's track while a recorder runs on it. */
@@ -76,8 +81,6 @@ interface UserState {
   /** Their recorder ended by itself: not started again before the directory has news of them. */
   stalled: boolean;
 }
-
-const SubscriptionsSchema = z.object(SubscriptionsShape).strict();
 
 /**
  * A channel recording (a job without `sourceUrl`) in `individual` mode on this worker: it joins the
@@ -229,6 +232,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
     this.outbox.fields({ state: 'recording' });
     this.report('joined', { users: membership.users().length });
     for (const u of membership.users()) this.onPresent(u);
+    if (this.options.standby) void this.reconcileChain.then(() => this.releaseStandby());
     this.o.log.info({ epoch: this.epoch, directory: this.options.directory.kind }, 'joined the channel');
     const end = await this.whileRecording(this.ended, () => this.poll());
     await this.endTracks(end);
@@ -334,7 +338,6 @@ export class ChannelRecordingSession extends SessionLifecycle {
 
   private async startTrack(u: UserState, type: TrackType): Promise<void> {
     const { spec } = this.o;
-    const rc = spec.recordingConfig;
     let track = u.tracks.get(type);
     if (!track) {
       track = await this.openTrack(u.uid, type);
@@ -363,20 +366,23 @@ export class ChannelRecordingSession extends SessionLifecycle {
       recorded: true,
       track: id,
     });
+    const hooks = {
+      started: (e: StartedEvent) => this.report('started', { uid: u.uid, track: id, streams: e.streams }),
+    };
     let ended: Promise<FinalEvent>;
+    const standby = this.takeStandby(id);
     try {
-      ended = track.record(
-        this.o.createRecorder(),
-        {
-          recordingId: spec.recordingId,
-          sourceUrl: this.membership!.sourceUrl(u.uid),
-          segmentSeconds: rc.segmentSeconds,
-          maxIdleSeconds: rc.maxIdleSeconds,
-          gapSeconds: this.gapSeconds(),
-          streamTypes: type === 'av' ? 'both' : type,
-        },
-        { started: (e) => this.report('started', { uid: u.uid, track: id, streams: e.streams }) },
-      );
+      if (standby) ended = this.takeOver(u.uid, id, track, standby, hooks);
+      else {
+        const options = userTrackRecorderOptions(
+          spec,
+          this.membership!.sourceUrl(u.uid),
+          type,
+          this.gapSeconds(),
+        );
+        const alignToSource = this.options.alignToSource ?? false;
+        ended = track.record(this.o.createRecorder(), { ...options, alignToSource }, hooks);
+      }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       ended = Promise.resolve({
@@ -390,6 +396,51 @@ export class ChannelRecordingSession extends SessionLifecycle {
     active.settled = ended.then((e) => this.onTrackEnded(u, active, e));
     u.active = active;
     void this.writeUser(u);
+  }
+
+  /** The standby recorder of track `id`, when this worker stood by and it still records. */
+  private takeStandby(id: string): StandbyHandover | undefined {
+    const standby = this.options.standby;
+    const handover = standby?.get(id);
+    if (!handover) return undefined;
+    standby!.delete(id);
+    if (handover.recorder.state === 'running') return handover;
+    void handover.recorder.release({ cancel: true }).catch(() => undefined);
+    return undefined;
+  }
+
+  /**
+   * The standby's recorder of this user continues their track: its window's segments from the first the
+   * lost owner did not deliver are delivered now, the rest as it records them (RecordingTrack.adopt).
+   */
+  private takeOver(
+    uid: number,
+    id: string,
+    track: RecordingTrack,
+    standby: StandbyHandover,
+    hooks: TrackHooks,
+  ): Promise<FinalEvent> {
+    const { ended, taken, gapMs } = track.adopt(standby, hooks);
+    if (standby.streams) this.report('started', { uid, track: id, streams: standby.streams });
+    const data = { uid, track: id, segmentsFromStandby: taken, ...(gapMs !== undefined ? { gapMs } : {}) };
+    this.report('takeover', data);
+    this.o.log.info({ ...data, epoch: this.epoch }, "standby took the user's track over");
+    return ended;
+  }
+
+  /**
+   * Releases the standby's recorders no track took (a user who left meanwhile, or whom this owner does
+   * not record), with their windows: their segments are in no index.
+   */
+  private async releaseStandby(): Promise<void> {
+    const left = [...(this.options.standby?.values() ?? [])];
+    this.options.standby?.clear();
+    await Promise.all(
+      left.map(async (h) => {
+        await h.recorder.release({ cancel: true }).catch(() => undefined);
+        await Promise.all(h.takeWindow().map((e) => rm(e.path, { force: true })));
+      }),
+    );
   }
 
   private onTrackEnded(u: UserState, active: ActiveTrack, e: FinalEvent): void {
@@ -458,6 +509,7 @@ export class ChannelRecordingSession extends SessionLifecycle {
     // A decision under way starts nothing more (ending), but may have started a track just before.
     await this.reconcileChain;
     await endAll();
+    await this.releaseStandby();
     this.recorded = true;
     await this.userWrites;
   }
@@ -493,19 +545,13 @@ export class ChannelRecordingSession extends SessionLifecycle {
 
   /** Takes the subscriptions stored on the record (an update's, or the job's); false when unreadable. */
   private applySubscriptions(json: string | undefined, version: number): boolean {
-    let parsed;
-    try {
-      parsed = SubscriptionsSchema.safeParse(JSON.parse(json ?? '{}'));
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed?.success) {
+    const parsed = parseSubscriptions(json);
+    this.subscriptionsVersion = version;
+    if (!parsed) {
       this.o.log.warn({ version }, 'unreadable subscriptions on the record; keeping the current ones');
-      this.subscriptionsVersion = version;
       return false;
     }
-    this.subscriptions = subscriptionsOf(parsed.data);
-    this.subscriptionsVersion = version;
+    this.subscriptions = parsed;
     return true;
   }
 

@@ -1,11 +1,14 @@
 import {
   isSubscribed,
+  SubscriptionsShape,
+  subscriptionsOf,
   trackTypeOf,
   type StreamTypes,
   type Subscriptions,
   type TrackType,
   type UserNotRecordedReason,
 } from '@recfleet/contract';
+import { z } from 'zod';
 import type { ChannelUser } from './channel-directory.js';
 
 /** What a channel recording makes of one user now: a track of a type, or a reason not to record them. */
@@ -32,4 +35,16 @@ export function chooseTrack(user: ChannelUser, rules: ChoiceRules): TrackChoice 
     user.video && rules.streamTypes !== 'audio' && isSubscribed(rules.subscriptions, user.uid, 'video');
   const type = trackTypeOf({ audio, video });
   return type ? { type } : { notRecorded: 'unsubscribed' };
+}
+
+const SubscriptionsSchema = z.object(SubscriptionsShape).strict();
+
+/** The subscriptions stored on a record (an update's, or the job's); undefined when unreadable. */
+export function parseSubscriptions(json: string | undefined): Subscriptions | undefined {
+  try {
+    const parsed = SubscriptionsSchema.safeParse(JSON.parse(json ?? '{}'));
+    return parsed.success ? subscriptionsOf(parsed.data) : undefined;
+  } catch {
+    return undefined;
+  }
 }
