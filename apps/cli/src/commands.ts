@@ -241,7 +241,7 @@ const START_FIELDS: FieldFlag[] = [
       name: 'redundancy',
       type: 'string',
       value: '<n>',
-      help: `single streams: ${REDUNDANCY_RULE.description}, ${describeNumberRule(REDUNDANCY_RULE)}`,
+      help: `${REDUNDANCY_RULE.description}, ${describeNumberRule(REDUNDANCY_RULE)}`,
     },
     field: 'recordingConfig.redundancy',
     kind: 'number',
