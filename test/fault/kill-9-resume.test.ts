@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCorruptingProxy, type CorruptingProxy } from '../src/fakes/corrupting-proxy.js';
-import { decodePlaylist } from '../src/harness/media-check.js';
+import { decodePlaylist, packetTimes } from '../src/harness/media-check.js';
 import { s3rverProfile, s3rverStorage } from '../src/harness/s3rver-bucket.js';
 import { startTestRedis, type TestRedis } from '../src/harness/test-redis.js';
 import { startWorkerProcess } from '../src/harness/worker-process.js';
@@ -172,5 +172,14 @@ describe('kill -9 of the worker holding a recording', () => {
     expect(sequences.slice(0, segmentsBeforeKill)).toEqual([...Array(segmentsBeforeKill).keys()]);
     const decoded = decodePlaylist(join(local, playlistName));
     expect(decoded.errors).toBe('');
+    // The resumed recorder's timeline goes on after the killed one's: time never goes back across the
+    // discontinuity (a reader that ignores it, as FFmpeg's HLS demuxer does, would guess otherwise).
+    const seam = indexed.findIndex((x) => x.discontinuity);
+    const file = (x: IndexedSegment): string =>
+      join(local, `${recordingId}_kill~20nine_${String(x.sequence).padStart(6, '0')}.ts`);
+    const before = packetTimes(file(indexed[seam - 1]!));
+    const after = packetTimes(file(indexed[seam]!));
+    expect(after.firstSeconds, 'timeline after the seam').toBeGreaterThan(before.lastSeconds);
+    expect(after.firstSeconds - before.lastSeconds, 'timeline jump at the seam').toBeLessThan(1);
   });
 });

@@ -7,16 +7,18 @@ import {
   type RecordingJob,
   type StreamTypes,
 } from '@recfleet/contract';
-import type {
-  FinalEvent,
-  JoinedEvent,
-  RecorderEvents,
-  RecorderFailureEvent,
-  RecorderStartOptions,
-  RecorderState,
-  SegmentEvent,
-  StartedEvent,
-  StoppedEvent,
+import {
+  RECORDER_OPTION_RULES,
+  TIMELINE_START_RULE,
+  type FinalEvent,
+  type JoinedEvent,
+  type RecorderEvents,
+  type RecorderFailureEvent,
+  type RecorderStartOptions,
+  type RecorderState,
+  type SegmentEvent,
+  type StartedEvent,
+  type StoppedEvent,
 } from '@recfleet/engine-binding';
 import {
   FencedError,
@@ -177,7 +179,8 @@ export class RecordingTrack {
   /** Program date time of the track's first segment (ms), when the engine gave one. */
   firstProgramDateTime: number | undefined;
   /** Where the track's last segment (an earlier owner's) ends: on the source's clock, and its date. */
-  private lastEnd: { sourceMs?: number; dateMs?: number } = {};
+  /** Where the track's last segment ends: on the source's clock, by program date, on its recorder's timeline. */
+  private lastEnd: { sourceMs?: number; dateMs?: number; timelineSeconds?: number } = {};
   /** An adopted standby recorder's segments: their engine sequence + offset is the track's. */
   private adoption:
     { offset: number | undefined; flagNext: boolean; follows: (e: SegmentEvent) => boolean } | undefined;
@@ -218,6 +221,7 @@ export class RecordingTrack {
     if (last) {
       this.lastEnd = {
         ...(last.sourceEndMs !== undefined ? { sourceMs: last.sourceEndMs } : {}),
+        ...(last.timelineEndSeconds !== undefined ? { timelineSeconds: last.timelineEndSeconds } : {}),
         ...(last.programDateTime !== undefined
           ? { dateMs: last.programDateTime + last.durationSeconds * 1000 }
           : {}),
@@ -273,9 +277,11 @@ export class RecordingTrack {
       startSequence,
       options.segmentSeconds ?? 1,
     );
+    const timelineStartSeconds = continuedTimeline(this.lastEnd.timelineSeconds);
     recorder.start({
       ...options,
       ...(limit !== undefined ? { maxDurationSeconds: limit } : {}),
+      ...(timelineStartSeconds !== undefined ? { timelineStartSeconds } : {}),
       outputDir: this.outputDir,
       startSequence,
       discontinuity: startSequence > 0,
@@ -421,7 +427,10 @@ export class RecordingTrack {
   private onSegment(engine: SegmentEvent): void {
     const e = this.adopted(engine);
     if (!e) return;
-    const dated = { programDateTime: e.programDateTimeMs, ...sourceSpanOf(e) };
+    const dated = {
+      programDateTime: e.programDateTimeMs,
+      ...sourceSpanOf({ ...e, timelineEndSeconds: round3(e.startPtsSeconds + e.durationSeconds) }),
+    };
     const reservation = {
       sequence: e.sequence,
       durationSeconds: e.durationSeconds,
@@ -502,6 +511,17 @@ export class RecordingTrack {
   private report(type: RecordingEventType, data: object): void {
     this.ctx.report(type, { ...this.definition.labels, ...data });
   }
+}
+
+/**
+ * Where a recorder that continues the track starts its timeline: after the last segment's end, with the
+ * gap the engine leaves at a rejoin (audio may run a frame past the video's cut). Undefined — the host's
+ * start — for a track without one, or past what MPEG-TS's clock holds (a recording over ~26 h).
+ */
+function continuedTimeline(lastEndSeconds: number | undefined): number | undefined {
+  if (lastEndSeconds === undefined) return undefined;
+  const start = round3(lastEndSeconds + RECORDER_OPTION_RULES.timelineGapSeconds.default);
+  return start <= TIMELINE_START_RULE.max ? start : undefined;
 }
 
 /** How far (ms) a standby's segment may start before the track's last end and still count as next. */

@@ -17,6 +17,7 @@ export {
   READ_TIMEOUT_SECONDS_RULE,
   resolveStartOptions,
   START_SEQUENCE_RULE,
+  TIMELINE_START_RULE,
   type RecorderStartOptions,
   type StreamTypes,
 } from './start-options.js';

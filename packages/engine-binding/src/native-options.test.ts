@@ -24,6 +24,13 @@ function startRefusal(options: unknown): Error {
 }
 
 describe('the options the addon receives', () => {
+  it("start the timeline where a resumed recorder says, else at the host's start", () => {
+    expect(native({}, { timelineStartSeconds: 2 }).timelineStartSeconds).toBe(2);
+    expect(native({ timelineStartSeconds: 5123.4 }, { timelineStartSeconds: 2 }).timelineStartSeconds).toBe(
+      5123.4,
+    );
+  });
+
   it('carry the engine policy as it was resolved', () => {
     const n = native({}, { reconnectMaxDelayMs: 5000, corruptReportIntervalMs: 100 });
     expect(n).toMatchObject({

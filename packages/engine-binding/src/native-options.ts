@@ -62,7 +62,7 @@ export function nativeStartOptions(
     reconnectReportEvery: policy.reconnectReportEvery,
     corruptReportIntervalMs: policy.corruptReportIntervalMs,
     heapTrimIntervalMs: policy.heapTrimIntervalMs,
-    timelineStartSeconds: policy.timelineStartSeconds,
+    timelineStartSeconds: start.timelineStartSeconds ?? policy.timelineStartSeconds,
     timelineGapSeconds: policy.timelineGapSeconds,
     clockJumpBackSeconds: policy.clockJumpBackSeconds,
     clockJumpForwardSeconds: policy.clockJumpForwardSeconds,

@@ -166,6 +166,9 @@ describe('start options', () => {
     ['connectTimeoutSeconds', 0],
     ['connectTimeoutSeconds', 121],
     ['readTimeoutSeconds', 0.5],
+    ['timelineStartSeconds', -0.1],
+    ['timelineStartSeconds', 95_001],
+    ['timelineStartSeconds', '12'],
   ])('refuses %s = %o, naming it', (option, value) => {
     expectRefused(option, value);
   });

@@ -50,6 +50,19 @@ export const START_SEQUENCE_RULE = {
   description: "the first segment's sequence number (resuming elsewhere)",
 } as const satisfies NumberRule;
 
+/**
+ * Where a resumed recorder's first packet goes on the timeline: after the previous owner's last segment,
+ * so that time goes on across the discontinuity for a reader that ignores it (FFmpeg's HLS demuxer:
+ * timestamps that restart would be corrected by a guess that can land a few frames on the earlier
+ * ones). Below MPEG-TS's 33-bit 90 kHz clock, which wraps at 95,443 s.
+ */
+export const TIMELINE_START_RULE = {
+  min: 0,
+  max: 95_000,
+  integer: false,
+  description: "where the first packet goes on the timeline (resuming: after the previous owner's end)",
+} as const satisfies NumberRule;
+
 /** Segment file names are `<filePrefix>_<sequence>.ts`: nothing that could leave the output directory. */
 const FILE_PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 const FILE_PREFIX_RULE = '1-128 of A-Z a-z 0-9 _ -';
@@ -82,6 +95,11 @@ export interface RecorderStartOptions {
   startSequence?: number;
   /** Flag the first segment as a discontinuity (resuming elsewhere). Default false. */
   discontinuity?: boolean;
+  /**
+   * Where the first packet goes on the timeline, in seconds (TIMELINE_START_RULE): resuming, just after
+   * the previous owner's last segment ends. Default: the host's `timelineStartSeconds` (1).
+   */
+  timelineStartSeconds?: number;
   /**
    * Cut on the source's own clock instead of this recording's: each segment ends at the first cut point
    * (a video keyframe; audio-only, any packet) at or after the next multiple of segmentSeconds of the
@@ -119,6 +137,7 @@ export interface ResolvedStartOptions {
   maxDurationSeconds: number | undefined;
   startSequence: number;
   discontinuity: boolean;
+  timelineStartSeconds: number | undefined;
   alignToSource: boolean;
   gapSeconds: number;
   connectTimeoutSeconds: number;
@@ -136,6 +155,7 @@ const KNOWN = [
   'maxDurationSeconds',
   'startSequence',
   'discontinuity',
+  'timelineStartSeconds',
   'alignToSource',
   'gapSeconds',
   'connectTimeoutSeconds',
@@ -187,6 +207,7 @@ export function resolveStartOptions(
     maxDurationSeconds: numberOption(o, 'maxDurationSeconds', MAX_DURATION_SECONDS_RULE),
     startSequence: numberOption(o, 'startSequence', START_SEQUENCE_RULE),
     discontinuity,
+    timelineStartSeconds: numberOption(o, 'timelineStartSeconds', TIMELINE_START_RULE),
     alignToSource,
     gapSeconds: numberOption(o, 'gapSeconds', GAP_SECONDS_RULE),
     connectTimeoutSeconds: numberOption(o, 'connectTimeoutSeconds', CONNECT_TIMEOUT_SECONDS_RULE),

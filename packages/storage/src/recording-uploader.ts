@@ -28,6 +28,8 @@ export interface SpooledSegment {
   /** The engine's sourceStartMs / sourceEndMs, kept in the index (IndexedSegment). */
   sourceStartMs?: number;
   sourceEndMs?: number;
+  /** Where it ends on its recorder's timeline, kept in the index (IndexedSegment). */
+  timelineEndSeconds?: number;
 }
 
 export interface UploadProgress {
@@ -342,12 +344,23 @@ export class RecordingUploader extends EventEmitter<UploaderEvents> {
   }
 }
 
-/** A segment's span on the source's clock, when the engine gave it. */
-export function sourceSpanOf(s: { sourceStartMs?: number; sourceEndMs?: number }): {
+/**
+ * A segment's span on the source's clock, and where it ends on its recorder's timeline, as far as the
+ * engine gave them (the index keeps both: a later owner continues from them).
+ */
+export function sourceSpanOf(s: {
   sourceStartMs?: number;
   sourceEndMs?: number;
+  timelineEndSeconds?: number;
+}): {
+  sourceStartMs?: number;
+  sourceEndMs?: number;
+  timelineEndSeconds?: number;
 } {
-  return s.sourceStartMs !== undefined && s.sourceEndMs !== undefined
-    ? { sourceStartMs: s.sourceStartMs, sourceEndMs: s.sourceEndMs }
-    : {};
+  return {
+    ...(s.sourceStartMs !== undefined && s.sourceEndMs !== undefined
+      ? { sourceStartMs: s.sourceStartMs, sourceEndMs: s.sourceEndMs }
+      : {}),
+    ...(s.timelineEndSeconds !== undefined ? { timelineEndSeconds: s.timelineEndSeconds } : {}),
+  };
 }

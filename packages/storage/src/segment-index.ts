@@ -23,6 +23,11 @@ export interface IndexedSegment {
    */
   sourceStartMs?: number;
   sourceEndMs?: number;
+  /**
+   * Where the segment ends on its recorder's timeline (s; the engine's startPtsSeconds + durationSeconds):
+   * a later owner's recorder starts its timeline after it, so time goes on across the discontinuity.
+   */
+  timelineEndSeconds?: number;
   location: SegmentLocation;
   /** Object key in the store named by `location`. */
   key: string;

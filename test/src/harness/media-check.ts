@@ -38,6 +38,22 @@ export interface SegmentProbe {
   streams: string[];
 }
 
+/** The earliest and latest packet times (s, pts) of a segment, over every stream. */
+export function packetTimes(path: string): { firstSeconds: number; lastSeconds: number } {
+  const r = spawnSync(
+    'ffprobe',
+    ['-v', 'error', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', path],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`ffprobe failed on ${path}: ${r.stderr}`);
+  const times = r.stdout
+    .split('\n')
+    .map((l) => Number.parseFloat(l))
+    .filter((t) => Number.isFinite(t));
+  if (times.length === 0) throw new Error(`no packet times in ${path}`);
+  return { firstSeconds: Math.min(...times), lastSeconds: Math.max(...times) };
+}
+
 /** Probes one segment: decodes it entirely and looks at its first video frame. */
 export function probeSegment(path: string): SegmentProbe {
   const decode = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', path, '-f', 'null', '-'], {
