@@ -8,7 +8,6 @@ import {
   type StreamTypes,
 } from '@recfleet/contract';
 import {
-  RECORDER_OPTION_RULES,
   TIMELINE_START_RULE,
   type FinalEvent,
   type JoinedEvent,
@@ -429,7 +428,8 @@ export class RecordingTrack {
     if (!e) return;
     const dated = {
       programDateTime: e.programDateTimeMs,
-      ...sourceSpanOf({ ...e, timelineEndSeconds: round3(e.startPtsSeconds + e.durationSeconds) }),
+      // Not rounded: a resumed recorder starts exactly there (continuedTimeline).
+      ...sourceSpanOf({ ...e, timelineEndSeconds: e.startPtsSeconds + e.durationSeconds }),
     };
     const reservation = {
       sequence: e.sequence,
@@ -514,14 +514,15 @@ export class RecordingTrack {
 }
 
 /**
- * Where a recorder that continues the track starts its timeline: after the last segment's end, with the
- * gap the engine leaves at a rejoin (audio may run a frame past the video's cut). Undefined — the host's
- * start — for a track without one, or past what MPEG-TS's clock holds (a recording over ~26 h).
+ * Where a recorder that continues the track starts its timeline: exactly where the last segment ends, so
+ * that its first video frame lands on the frame grid of the frames before it. A gap that is not a whole
+ * number of frames (the engine's 0.1 s rejoin gap) makes FFmpeg, reading across the seam, repeat
+ * timestamps. Undefined — the host's start — for a track without one, or past what MPEG-TS's clock
+ * holds (a recording over ~26 h).
  */
 function continuedTimeline(lastEndSeconds: number | undefined): number | undefined {
   if (lastEndSeconds === undefined) return undefined;
-  const start = round3(lastEndSeconds + RECORDER_OPTION_RULES.timelineGapSeconds.default);
-  return start <= TIMELINE_START_RULE.max ? start : undefined;
+  return lastEndSeconds <= TIMELINE_START_RULE.max ? lastEndSeconds : undefined;
 }
 
 /** How far (ms) a standby's segment may start before the track's last end and still count as next. */
