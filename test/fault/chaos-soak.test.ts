@@ -26,10 +26,10 @@ import { netnsUnavailableReason } from '../src/harness/netns.js';
 
 const note = (line: string): void => void process.stderr.write(`chaos-soak: ${line}\n`);
 
-// Opt-in until it passes: on a loaded 2-core host its last suite run found a stop not accepted and a
-// drain not done within the bound (seed 1860226869), and it adds ~3.5 min to a suite near its 20 min.
-const optIn = process.env.RECFLEET_CHAOS_SUITE === '1';
-const unavailable = optIn ? netnsUnavailableReason() : 'opt-in: RECFLEET_CHAOS_SUITE=1 (or npm run soak)';
+// In the suite (about 2.5 min on 2 cores) wherever network namespaces can be made; RECFLEET_CHAOS_SUITE=0
+// leaves it out (a quick local run).
+const optedOut = process.env.RECFLEET_CHAOS_SUITE === '0';
+const unavailable = optedOut ? 'left out: RECFLEET_CHAOS_SUITE=0' : netnsUnavailableReason();
 if (unavailable) {
   note(
     `SKIPPED — ${unavailable}. Run it as root on Linux: sudo npx vitest run test/fault/chaos-soak.test.ts`,
