@@ -136,9 +136,12 @@ describe('upload pipeline on S3', () => {
         discontinuity: false,
       });
     }
+    // Every segment's view is read before the recording ends: a read still under way (retried) when the
+    // final playlist is written would see its ENDLIST.
+    await expect.poll(() => reads.length, { timeout: 30_000 }).toBe(sourceSegments.length);
+    await Promise.all(reads);
     const outcome = await uploader.finish();
     expect(outcome.outcome, JSON.stringify(outcome.error)).toBe('uploaded');
-    await Promise.all(reads);
     expect(seen.length).toBe(sourceSegments.length);
     for (const view of seen) {
       expect(view.ended).toBe(false);
